@@ -1,0 +1,1 @@
+"""The `dmetrics` command-line interface."""

@@ -1,0 +1,79 @@
+"""`dmetrics`: score generators, manage weights, check the protocol."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+import disentangle_metrics
+from disentangle_metrics import weights as W
+
+from .loading import load_generator
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(disentangle_metrics.__version__, prog_name="dmetrics")
+def main() -> None:
+    """Evaluate generative image models with the StyleGAN paper's metrics."""
+
+
+@main.group()
+def weights() -> None:
+    """List, verify and add the pretrained files the metrics need."""
+
+
+@weights.command("list")
+def weights_list() -> None:
+    """Show every registered file and where it was found."""
+    for name in sorted(W.REGISTRY):
+        st = W.status(name)
+        where = str(st.path) if st.path else st.message
+        click.echo(f"{name:36s} {st.spec.filename:40s} {where}")
+
+
+@weights.command("verify")
+def weights_verify() -> None:
+    """Check the sha256 of every file found; exit 1 on a mismatch."""
+    bad = False
+    for name in sorted(W.REGISTRY):
+        st = W.status(name, check_hash=True)
+        bad |= st.path is not None and not st.ok
+        click.echo(f"{name:36s} {st.message}" + (f"  [{st.path}]" if st.path else ""))
+    sys.exit(1 if bad else 0)
+
+
+@weights.command("add")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--name", default=None, help="Registered name; by default found from the file's hash or name.")
+@click.option("--allow-hash-mismatch", is_flag=True, help="Accept a file whose sha256 differs from the registry.")
+def weights_add(path: str, name: str | None, allow_hash_mismatch: bool) -> None:
+    """Copy a downloaded weights file into the cache."""
+    try:
+        dest = W.add(path, name, allow_hash_mismatch=allow_hash_mismatch)
+    except (W.WeightsError, KeyError) as exc:
+        raise click.ClickException(str(exc))
+    click.echo(f"added {path} -> {dest}")
+
+
+@main.command("check")
+@click.argument("generator")
+@click.option("--trust-pickle", is_flag=True, help="Allow loading a pickle (runs code from the file).")
+@click.option("--device", default="cpu", show_default=True)
+def check(generator: str, trust_pickle: bool, device: str) -> None:
+    """Validate GENERATOR against the generator protocol; exit 1 on violations."""
+    from disentangle_metrics.protocol import validate_generator
+    try:
+        G = load_generator(generator, trust_pickle=trust_pickle, device=device)
+    except Exception as exc:  # shown to the user as a one-line error, not a traceback
+        raise click.ClickException(f"{type(exc).__name__}: {exc}")
+    report = validate_generator(G, device=device)
+    click.echo(f"{generator}: z_dim={G.z_dim} w_dim={G.w_dim} num_ws={G.num_ws} "
+               f"resolution={G.img_resolution} channels={G.img_channels} "
+               f"mapping={'yes' if getattr(G, 'has_mapping', True) else 'no'}")
+    click.echo(str(report))
+    sys.exit(0 if report.ok else 1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,345 @@
+"""The generator protocol every metric is written against.
+
+A generator is any object with these attributes and methods (the names are those of
+stylegan2-ada-pytorch and StyleGAN3, the most widely used convention, so such generators plug in
+unchanged):
+
+- ``z_dim``, ``w_dim``, ``num_ws``, ``img_resolution``, ``img_channels``, ``c_dim`` (0 when
+  unconditional): positive ints (``c_dim`` may be 0).
+- ``mapping(z, c, truncation_psi=1) -> ws`` with ``z`` [N, z_dim] and ``ws`` [N, num_ws, w_dim].
+- ``synthesis(ws, noise_mode='random'|'const'|'none') -> images`` [N, img_channels, R, R], float,
+  values in [-1, 1] (a generator may overshoot a little; metrics clamp where the reference does).
+- optional ``has_mapping`` (bool, default True). A generator without a mapping network (the
+  traditional baseline of the paper, or a plain callable) sets it to False: its ``mapping`` only
+  reshapes (and, for StyleGAN's depth-0 mapping, pixel-normalises) z, so W metrics are
+  meaningless on it and :func:`require_mapping` refuses them.
+
+Noise held fixed across images (needed by PPL, whose two ends of a pair must see the same noise):
+
+- optional ``reseed_noise(generator: torch.Generator) -> None``: redraw the generator's constant
+  noise buffers from ``generator``. Metrics call it once per minibatch and then synthesise with
+  ``noise_mode='const'``, so every image of the minibatch shares one noise realisation and the
+  realisation changes from minibatch to minibatch, as in the paper's TensorFlow code
+  (``randomize_noise=False`` after re-drawing the noise variables).
+- without the hook, metrics fall back to ``noise_mode='const'`` alone: the generator's stored
+  noise is shared by every image of every minibatch. Both ends of a pair still share noise, which
+  is what PPL needs; only the variety of noise across minibatches is lost.
+
+:func:`as_generator` adapts common shapes of generator to this protocol and
+:func:`validate_generator` checks an object against it, reporting every violation at once.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional, Protocol, runtime_checkable
+
+import torch
+
+NOISE_MODES = ("random", "const", "none")
+_REQUIRED_INTS = ("z_dim", "w_dim", "num_ws", "img_resolution", "img_channels")
+
+
+class ProtocolError(TypeError):
+    """An object does not follow the generator protocol."""
+
+
+class NoMappingError(ValueError):
+    """A W-space metric was asked of a generator that has no mapping network."""
+
+
+@runtime_checkable
+class Generator(Protocol):
+    """Structural type of a generator; see the module docstring for the semantics."""
+
+    z_dim: int
+    w_dim: int
+    num_ws: int
+    img_resolution: int
+    img_channels: int
+    c_dim: int
+
+    def mapping(self, z: torch.Tensor, c: Optional[torch.Tensor], truncation_psi: float = 1.0) -> torch.Tensor: ...
+
+    def synthesis(self, ws: torch.Tensor, noise_mode: str = "random") -> torch.Tensor: ...
+
+
+def has_mapping(G: Any) -> bool:
+    """True when ``G`` has a real mapping network (W differs from Z)."""
+    return bool(getattr(G, "has_mapping", True))
+
+
+def require_mapping(G: Any, metric: str) -> None:
+    """Raise :class:`NoMappingError` naming ``metric`` when ``G`` has no mapping network."""
+    if not has_mapping(G):
+        raise NoMappingError(
+            f"{metric} measures the intermediate latent space W, but this generator "
+            f"({type(G).__name__}) has no mapping network (has_mapping=False), so W is just Z. "
+            "Use the Z-space variant of the metric (e.g. ppl_zfull, ls_z) instead."
+        )
+
+
+def conditioning(G: Any, n: int, device: torch.device) -> torch.Tensor:
+    """The conditioning tensor for ``n`` samples: an empty [n, 0] tensor when unconditional."""
+    c_dim = int(getattr(G, "c_dim", 0))
+    if c_dim:
+        raise NotImplementedError(
+            f"generator has c_dim={c_dim}: the StyleGAN metrics are defined for unconditional "
+            "generators; pass a wrapper that fixes the class label."
+        )
+    return torch.zeros([n, 0], device=device)
+
+
+def prepare_shared_noise(G: Any, generator: torch.Generator) -> str:
+    """Fix one noise realisation for the next synthesis call and return the noise_mode to use.
+
+    Calls the optional ``reseed_noise`` hook (one realisation per minibatch, as the paper's code
+    does); without it the generator's constant noise is used. Returns ``'const'`` either way.
+    """
+    hook = getattr(G, "reseed_noise", None)
+    if callable(hook):
+        hook(generator)
+    return "const"
+
+
+def module_device(G: Any) -> Optional[torch.device]:
+    """The device of ``G``'s first parameter or buffer, or None when it has none."""
+    if isinstance(G, torch.nn.Module):
+        for t in list(G.parameters()) + list(G.buffers()):
+            return t.device
+    inner = getattr(G, "module", None)
+    if isinstance(inner, torch.nn.Module):
+        return module_device(inner)
+    return None
+
+
+# --------------------------------------------------------------------------------------------
+# Adapters
+
+
+class RosinalityAdapter(torch.nn.Module):
+    """Adapts rosinality's StyleGAN ports (``get_latent``, ``forward(styles, input_is_latent=True,
+    noise=..., randomize_noise=...)``, returning ``(image, latent)``) to the protocol."""
+
+    def __init__(self, net: Any, z_dim: Optional[int] = None) -> None:
+        super().__init__()
+        self.module = net
+        self.z_dim = int(z_dim or getattr(net, "style_dim"))
+        self.w_dim = int(getattr(net, "style_dim", self.z_dim))
+        self.num_ws = int(getattr(net, "n_latent"))
+        self.img_resolution = int(getattr(net, "size"))
+        self.img_channels = 3
+        self.c_dim = 0
+        self.has_mapping = True
+
+    def mapping(self, z: torch.Tensor, c: Optional[torch.Tensor] = None, truncation_psi: float = 1.0) -> torch.Tensor:
+        w = self.module.get_latent(z)
+        ws = w.unsqueeze(1).repeat(1, self.num_ws, 1)
+        if truncation_psi != 1:
+            avg = self.module.mean_latent(4096).reshape(1, 1, -1)
+            ws = avg + truncation_psi * (ws - avg)
+        return ws
+
+    def _stored_noise(self) -> list[torch.Tensor]:
+        noises = getattr(self.module, "noises", None)
+        if noises is None:
+            return []
+        return [getattr(noises, f"noise_{i}") for i in range(int(self.module.num_layers))]
+
+    def reseed_noise(self, generator: torch.Generator) -> None:
+        """Redraw the stored noise buffers from ``generator``."""
+        for buf in self._stored_noise():
+            buf.copy_(torch.randn(buf.shape, generator=generator, device=generator.device).to(buf))
+
+    def synthesis(self, ws: torch.Tensor, noise_mode: str = "random") -> torch.Tensor:
+        _check_noise_mode(noise_mode)
+        if noise_mode == "none":
+            noise = [torch.zeros_like(b) for b in self._stored_noise()]
+            img, _ = self.module([ws], input_is_latent=True, noise=noise, randomize_noise=False)
+        else:
+            img, _ = self.module([ws], input_is_latent=True, randomize_noise=(noise_mode == "random"))
+        return img
+
+
+class CallableGenerator(torch.nn.Module):
+    """A plain callable ``z -> images`` as a Z-only generator (no mapping network, no noise)."""
+
+    def __init__(self, fn: Callable[[torch.Tensor], torch.Tensor], z_dim: int, img_resolution: int, img_channels: int = 3) -> None:
+        super().__init__()
+        self.fn = fn
+        if isinstance(fn, torch.nn.Module):
+            self.module = fn
+        self.z_dim = self.w_dim = int(z_dim)
+        self.num_ws = 1
+        self.img_resolution = int(img_resolution)
+        self.img_channels = int(img_channels)
+        self.c_dim = 0
+        self.has_mapping = False
+
+    def mapping(self, z: torch.Tensor, c: Optional[torch.Tensor] = None, truncation_psi: float = 1.0) -> torch.Tensor:
+        if truncation_psi != 1:
+            raise ValueError("a plain callable generator has no W space to truncate in")
+        return z.unsqueeze(1)
+
+    def synthesis(self, ws: torch.Tensor, noise_mode: str = "random") -> torch.Tensor:
+        _check_noise_mode(noise_mode)
+        return self.fn(ws[:, 0])
+
+
+def _check_noise_mode(noise_mode: str) -> None:
+    if noise_mode not in NOISE_MODES:
+        raise ValueError(f"noise_mode must be one of {NOISE_MODES}, got {noise_mode!r}")
+
+
+def _follows_protocol(obj: Any) -> bool:
+    return all(hasattr(obj, a) for a in _REQUIRED_INTS) and callable(getattr(obj, "mapping", None)) \
+        and callable(getattr(obj, "synthesis", None))
+
+
+def as_generator(obj: Any, *, z_dim: Optional[int] = None, img_resolution: Optional[int] = None,
+                 img_channels: int = 3) -> Any:
+    """Return ``obj`` as a protocol generator.
+
+    - objects that already follow the protocol are returned unchanged;
+    - rosinality-style ports (``get_latent`` and ``forward(styles, input_is_latent=...)``) are
+      wrapped in :class:`RosinalityAdapter`;
+    - plain callables ``z -> images`` are wrapped in :class:`CallableGenerator` (Z metrics only);
+      ``z_dim`` and ``img_resolution`` must then be given.
+    """
+    if _follows_protocol(obj):
+        if not hasattr(obj, "c_dim"):
+            raise ProtocolError(f"{type(obj).__name__} follows the protocol but has no c_dim; set c_dim = 0 "
+                                "for an unconditional generator")
+        return obj
+    if callable(getattr(obj, "get_latent", None)) and _accepts(obj, "input_is_latent"):
+        return RosinalityAdapter(obj, z_dim=z_dim)
+    if callable(obj):
+        if z_dim is None or img_resolution is None:
+            raise ProtocolError(
+                f"{type(obj).__name__} is a plain callable z -> images; pass z_dim= and img_resolution= "
+                "to as_generator so the metrics know how to sample it")
+        return CallableGenerator(obj, z_dim=z_dim, img_resolution=img_resolution, img_channels=img_channels)
+    raise ProtocolError(
+        f"cannot use {type(obj).__name__} as a generator: it has neither the protocol's attributes "
+        f"({', '.join(_REQUIRED_INTS)}, c_dim, mapping, synthesis), nor rosinality's get_latent/forward, "
+        "nor is it callable")
+
+
+def _accepts(obj: Any, kwarg: str) -> bool:
+    fn = getattr(obj, "forward", obj)
+    try:
+        return kwarg in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+# --------------------------------------------------------------------------------------------
+# Validation
+
+
+@dataclass
+class ValidationReport:
+    """Result of :func:`validate_generator`: ``problems`` is empty when the generator is valid."""
+
+    problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def __str__(self) -> str:
+        head = "generator follows the protocol" if self.ok else f"{len(self.problems)} protocol violation(s)"
+        return "\n".join([head] + [f"  - {p}" for p in self.problems] + [f"  note: {n}" for n in self.notes])
+
+
+class GeneratorValidationError(ProtocolError):
+    """Raised by :func:`validate_generator` with ``raise_on_error=True``; lists every violation."""
+
+    def __init__(self, report: ValidationReport) -> None:
+        super().__init__(str(report))
+        self.report = report
+
+
+def validate_generator(G: Any, *, device: Optional[torch.device | str] = None, seed: int = 0,
+                       range_tolerance: float = 1.5, raise_on_error: bool = False) -> ValidationReport:
+    """Draw two samples from ``G`` and report every way it breaks the protocol.
+
+    Checks: required attributes are ints of sensible value; ``mapping`` returns
+    [2, num_ws, w_dim]; ``synthesis`` returns a floating tensor [2, img_channels, R, R]; its
+    values are finite and within [-range_tolerance, range_tolerance]; two calls with the same z
+    and ``noise_mode='const'`` give identical images (after ``reseed_noise`` with the same seed
+    when the hook exists). Runs in ``torch.no_grad``.
+    """
+    rep = ValidationReport()
+    for name in _REQUIRED_INTS + ("c_dim",):
+        v = getattr(G, name, None)
+        if v is None:
+            rep.problems.append(f"attribute {name} is missing")
+        elif not isinstance(v, int) or isinstance(v, bool) or v < (0 if name == "c_dim" else 1):
+            rep.problems.append(f"attribute {name} must be a {'non-negative' if name == 'c_dim' else 'positive'} int, got {v!r}")
+    res = getattr(G, "img_resolution", None)
+    if isinstance(res, int) and res > 0 and res & (res - 1):
+        rep.notes.append(f"img_resolution {res} is not a power of two; PPL's crop assumes H // 8 geometry")
+    for name in ("mapping", "synthesis"):
+        if not callable(getattr(G, name, None)):
+            rep.problems.append(f"method {name} is missing")
+    if rep.problems:
+        return _finish(rep, raise_on_error)
+
+    dev = torch.device(device) if device is not None else (module_device(G) or torch.device("cpu"))
+    gen = torch.Generator(device=dev).manual_seed(seed)
+    z = torch.randn([2, G.z_dim], generator=gen, device=dev)
+    with torch.no_grad():
+        try:
+            ws = G.mapping(z, conditioning(G, 2, dev))
+        except Exception as exc:  # reported, not swallowed: the user sees the exception text
+            rep.problems.append(f"mapping(z, c) raised {type(exc).__name__}: {exc}")
+            return _finish(rep, raise_on_error)
+        if not isinstance(ws, torch.Tensor) or tuple(ws.shape) != (2, G.num_ws, G.w_dim):
+            shape = tuple(ws.shape) if isinstance(ws, torch.Tensor) else type(ws).__name__
+            rep.problems.append(f"mapping shape: expected (2, num_ws={G.num_ws}, w_dim={G.w_dim}), got {shape}")
+            return _finish(rep, raise_on_error)
+        imgs = []
+        for _ in range(2):
+            try:
+                mode = prepare_shared_noise(G, torch.Generator(device=dev).manual_seed(seed + 1))
+                imgs.append(G.synthesis(ws, noise_mode=mode))
+            except Exception as exc:
+                rep.problems.append(f"synthesis(ws, noise_mode='const') raised {type(exc).__name__}: {exc}")
+                return _finish(rep, raise_on_error)
+    img = imgs[0]
+    if not isinstance(img, torch.Tensor):
+        rep.problems.append(f"synthesis returned {type(img).__name__}, expected a torch.Tensor")
+        return _finish(rep, raise_on_error)
+    R, C = G.img_resolution, G.img_channels
+    if img.ndim != 4 or img.shape[0] != 2 or tuple(img.shape[2:]) != (R, R):
+        rep.problems.append(f"image shape: expected (2, {C}, {R}, {R}) (NCHW), got {tuple(img.shape)}")
+    elif img.shape[1] != C:
+        rep.problems.append(f"channels: img_channels={C} but synthesis returned {img.shape[1]} channels")
+    if not img.is_floating_point():
+        rep.problems.append(f"dtype: images must be floating point in [-1, 1], got {img.dtype}")
+    else:
+        finite = torch.isfinite(img)
+        if not bool(finite.all()):
+            rep.problems.append(f"non-finite values: {int((~finite).sum())} NaN/inf pixels in the images")
+        vals = img[finite]
+        if vals.numel():
+            lo, hi = float(vals.min()), float(vals.max())
+            if lo < -range_tolerance or hi > range_tolerance:
+                rep.problems.append(f"range: images must be in [-1, 1], got values in [{lo:.3g}, {hi:.3g}] "
+                                    "(a [0, 1] or [0, 255] output needs rescaling to [-1, 1])")
+        if img.shape == imgs[1].shape and not torch.equal(torch.nan_to_num(img), torch.nan_to_num(imgs[1])):
+            diff = float((img - imgs[1]).abs().nan_to_num().max())
+            rep.problems.append(f"non-determinism: two calls with the same ws and noise_mode='const' differ "
+                                f"by up to {diff:.3g}; fix the noise (reseed_noise hook or const buffers)")
+    if not has_mapping(G):
+        rep.notes.append("no mapping network: only Z-space metrics apply")
+    return _finish(rep, raise_on_error)
+
+
+def _finish(rep: ValidationReport, raise_on_error: bool) -> ValidationReport:
+    if raise_on_error and not rep.ok:
+        raise GeneratorValidationError(rep)
+    return rep

@@ -1,0 +1,70 @@
+"""The metric registry: each metric a short named function on the shared sampling utility.
+
+A metric function takes the generator and a :class:`ScoreOptions` and returns a
+:class:`~disentangle_metrics.results.MetricResult`. Names follow stylegan2-ada-pytorch's
+(``fid50k``, ``ppl_wend``, ...); a metric computed with a non-standard network carries it in its
+name (``fid50k@testbed``) so it cannot be mistaken for the paper's number.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional
+
+from .results import MetricResult
+
+
+@dataclass
+class ScoreOptions:
+    """Everything a metric may need beyond the generator; unset fields take the metric's default."""
+
+    device: str = "auto"
+    seed: int = 0
+    batch_size: Optional[int] = None
+    num_samples: Optional[int] = None       # overrides the paper's sample count (for quick runs)
+    reference: Any = None                   # FID: stats file, dataset or FeatureStats
+    classifier: Any = None                  # separability: callable images -> logits
+    extractor: str = "inception-v3-tf"      # FID feature extractor name
+    distance: Any = None                    # PPL distance name or callable
+    weights: dict[str, str] = field(default_factory=dict)   # weights name -> explicit path
+    progress: bool = True
+
+
+MetricFn = Callable[[Any, ScoreOptions], MetricResult]
+METRICS: dict[str, MetricFn] = {}
+
+
+def register_metric(name: str) -> Callable[[MetricFn], MetricFn]:
+    """Decorator: register ``fn`` under ``name``."""
+    def wrap(fn: MetricFn) -> MetricFn:
+        if name in METRICS:
+            raise ValueError(f"metric {name!r} is registered twice")
+        METRICS[name] = fn
+        return fn
+    return wrap
+
+
+def get_metric(name: str) -> MetricFn:
+    """The registered metric ``name`` (KeyError listing the known names otherwise)."""
+    _load_builtin_metrics()
+    try:
+        return METRICS[name]
+    except KeyError:
+        raise KeyError(f"unknown metric {name!r}; known: {', '.join(sorted(METRICS)) or '(none)'}") from None
+
+
+def list_metrics() -> list[str]:
+    """Names of all registered metrics."""
+    _load_builtin_metrics()
+    return sorted(METRICS)
+
+
+def _load_builtin_metrics() -> None:
+    # Importing the metric modules registers them; done lazily so `import disentangle_metrics` stays light.
+    import importlib
+    for mod in ("fid", "ppl", "separability"):
+        try:
+            importlib.import_module(f"disentangle_metrics.{mod}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"disentangle_metrics.{mod}":
+                raise

@@ -1,0 +1,132 @@
+"""Metric results: one dataclass, one JSON line each, appended atomically to a results file."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+import os
+import platform
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+
+
+def _library_version() -> str:
+    from . import __version__
+    return __version__
+
+
+def _torch_version() -> str:
+    import torch
+    return torch.__version__
+
+
+@dataclass
+class MetricResult:
+    """The outcome of one metric run.
+
+    ``values`` holds every number the metric reports (e.g. ``{'ppl_wend': 195.9}`` or
+    ``{'ls_z': 165.0, 'ls_w': 3.74}``); ``value`` is the headline number. ``samples`` holds optional
+    per-sample arrays (PPL distances, per-attribute entropies); they are not put into the JSON line
+    but written beside it by :func:`append_result` when ``samples_dir`` is given.
+    """
+
+    metric: str
+    value: Optional[float]
+    values: dict[str, float] = field(default_factory=dict)
+    config: dict[str, Any] = field(default_factory=dict)
+    seed: Optional[int] = None
+    num_samples: Optional[int] = None
+    wall_time_s: Optional[float] = None
+    device: Optional[str] = None
+    weights: dict[str, str] = field(default_factory=dict)       # weights name -> sha256
+    extras: dict[str, Any] = field(default_factory=dict)        # small JSON-able details (per-attribute tables)
+    samples: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    library_version: str = field(default_factory=_library_version)
+    torch_version: str = field(default_factory=_torch_version)
+    python_version: str = field(default_factory=platform.python_version)
+    created: str = field(default_factory=lambda: _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
+    samples_file: Optional[str] = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Everything but the per-sample arrays, JSON-able."""
+        d = asdict(self)
+        d.pop("samples")
+        d["sample_arrays"] = {k: list(np.shape(v)) for k, v in self.samples.items()}
+        return _jsonable(d)
+
+    def to_json(self) -> str:
+        """One line of JSON (no newline)."""
+        return json.dumps(self.to_dict(), sort_keys=True, allow_nan=True)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "MetricResult":
+        d = dict(d)
+        d.pop("sample_arrays", None)
+        return cls(**d)
+
+
+def _jsonable(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, np.ndarray):
+        return _jsonable(x.tolist())
+    if isinstance(x, (np.floating,)):
+        return float(x)
+    if isinstance(x, (np.integer,)):
+        return int(x)
+    if isinstance(x, float) and not math.isfinite(x):
+        return repr(x)  # "nan"/"inf" as strings keep the line valid strict JSON
+    if isinstance(x, (str, int, float, bool)) or x is None:
+        return x
+    return str(x)
+
+
+def atomic_write_bytes(path: os.PathLike | str, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def append_result(path: os.PathLike | str, result: MetricResult, samples_dir: Optional[os.PathLike | str] = None) -> None:
+    """Append ``result`` as one JSON line to ``path`` atomically.
+
+    The new file (old lines plus the new one) is written beside the old and renamed over it, so a
+    crash leaves either the old or the new file, never a torn line. Per-sample arrays go to
+    ``samples_dir/<metric>-<created>.npz`` when ``samples_dir`` is given.
+    """
+    path = Path(path)
+    if samples_dir is not None and result.samples:
+        stamp = result.created.replace(":", "").replace("+", "Z")
+        npz = Path(samples_dir) / f"{result.metric}-{stamp}.npz"
+        import io
+        buf = io.BytesIO()
+        np.savez(buf, **result.samples)
+        atomic_write_bytes(npz, buf.getvalue())
+        result.samples_file = str(npz)
+    old = path.read_bytes() if path.exists() else b""
+    if old and not old.endswith(b"\n"):
+        old += b"\n"
+    atomic_write_bytes(path, old + result.to_json().encode() + b"\n")
+
+
+def read_results(path: os.PathLike | str) -> list[MetricResult]:
+    """All results in a results file, in order."""
+    with open(path) as f:
+        return [MetricResult.from_dict(json.loads(line)) for line in f if line.strip()]

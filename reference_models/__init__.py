@@ -1,0 +1,1 @@
+"""Reference generators, discriminator and attribute classifier of the StyleGAN paper."""
