@@ -51,6 +51,20 @@ def load_generator(spec: str, trust_pickle: bool = False, device: str | torch.de
     return G
 
 
+def load_object(spec: str, trust_pickle: bool = False) -> Any:
+    """Load a non-generator network (e.g. an attribute classifier) named like a GENERATOR argument."""
+    path = Path(spec)
+    if not path.exists() and ":" in spec:
+        return _from_factory(spec)
+    if not path.exists():
+        raise FileNotFoundError(f"{spec!r}: no such file or folder, and not of the form package.module:factory")
+    if path.suffix in (".pkl", ".pickle"):
+        if not trust_pickle:
+            raise _refuse(path, "a .pkl file")
+        return _from_pickle(path)
+    return _from_checkpoint(path, trust_pickle)
+
+
 def _from_factory(spec: str) -> Any:
     mod_name, _, attr = spec.partition(":")
     try:

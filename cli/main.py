@@ -75,5 +75,10 @@ def check(generator: str, trust_pickle: bool, device: str) -> None:
     sys.exit(0 if report.ok else 1)
 
 
+from .score import metrics_cmd, score  # noqa: E402
+
+main.add_command(score)
+main.add_command(metrics_cmd)
+
 if __name__ == "__main__":
     main()

@@ -1,0 +1,85 @@
+"""`dmetrics score`: run registered metrics on a generator and append the results file."""
+
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+
+import click
+
+from disentangle_metrics.registry import ScoreOptions, get_metric, list_metrics
+from disentangle_metrics.results import append_result
+
+from .loading import load_generator, load_object
+
+
+def _parse_weights(items: tuple[str, ...]) -> dict[str, str]:
+    out = {}
+    for item in items:
+        name, sep, path = item.partition("=")
+        if not sep:
+            raise click.BadParameter(f"--weights expects NAME=PATH, got {item!r}")
+        out[name] = path
+    return out
+
+
+@click.command("score")
+@click.argument("generator")
+@click.option("--metrics", "metric_names", required=True,
+              help="Comma-separated metric names (see `dmetrics score --list`... e.g. fid50k,ppl_wend,ls).")
+@click.option("--reference", default=None, help="FID reference: a stats .npz or a dataset (folder, zip, .npy).")
+@click.option("--classifier", default=None, help="Separability classifier: checkpoint or package.module:factory.")
+@click.option("--num-samples", type=int, default=None, help="Override the paper's sample count (quick runs).")
+@click.option("--batch-size", type=int, default=None)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--device", default="auto", show_default=True)
+@click.option("--extractor", default="inception-v3-tf", show_default=True, help="FID feature extractor.")
+@click.option("--distance", default=None, help="PPL distance (default LPIPS-VGG).")
+@click.option("--weights", "weights_items", multiple=True, help="NAME=PATH for a registered weights file.")
+@click.option("--out", "out_path", type=click.Path(dir_okay=False), default="results.jsonl", show_default=True,
+              help="Results file (one JSON line per metric, appended atomically).")
+@click.option("--samples-dir", type=click.Path(file_okay=False), default=None,
+              help="Write per-sample arrays (.npz) here.")
+@click.option("--trust-pickle", is_flag=True, help="Allow loading pickles (runs code from the file).")
+@click.option("--no-progress", is_flag=True)
+def score(generator: str, metric_names: str, reference: str | None, classifier: str | None,
+          num_samples: int | None, batch_size: int | None, seed: int, device: str, extractor: str,
+          distance: str | None, weights_items: tuple[str, ...], out_path: str, samples_dir: str | None,
+          trust_pickle: bool, no_progress: bool) -> None:
+    """Compute METRICS for GENERATOR and append them to the results file."""
+    names = [n.strip() for n in metric_names.split(",") if n.strip()]
+    try:
+        fns = [(n, get_metric(n)) for n in names]
+    except KeyError as exc:
+        raise click.ClickException(str(exc.args[0]))
+    try:
+        G = load_generator(generator, trust_pickle=trust_pickle, device="cpu")
+        clf = load_object(classifier, trust_pickle=trust_pickle) if classifier else None
+    except Exception as exc:  # surfaced as a one-line message naming the file
+        raise click.ClickException(f"{type(exc).__name__}: {exc}")
+    opts = ScoreOptions(device=device, seed=seed, batch_size=batch_size, num_samples=num_samples,
+                        reference=reference, classifier=clf, extractor=extractor, distance=distance,
+                        weights=_parse_weights(weights_items), progress=not no_progress)
+    failed = False
+    for name, fn in fns:
+        try:
+            res = fn(G, opts)
+        except Exception as exc:  # one metric failing must not lose the others' results
+            failed = True
+            click.echo(f"{name:16s} FAILED: {type(exc).__name__}: {exc}", err=True)
+            continue
+        res.extras.setdefault("generator", generator)
+        append_result(out_path, res, samples_dir=samples_dir)
+        for k, v in (res.values or {name: res.value}).items():
+            shown = f"{v:.4f}" if isinstance(v, float) and math.isfinite(v) else str(v)
+            click.echo(f"{k:16s} {shown:>14s}   ({res.num_samples} samples, {res.wall_time_s or 0:.1f} s)")
+    click.echo(f"results appended to {Path(out_path).resolve()}")
+    sys.exit(1 if failed else 0)
+
+
+@click.command("metrics")
+def metrics_cmd() -> None:
+    """List the registered metrics."""
+    for n in list_metrics():
+        click.echo(n)
