@@ -34,18 +34,7 @@ def _refuse(path: Path, why: str) -> UntrustedPickleError:
 
 def load_generator(spec: str, trust_pickle: bool = False, device: str | torch.device = "cpu") -> Any:
     """Load the generator named by ``spec`` (see module docstring) and return it in eval mode."""
-    path = Path(spec)
-    if not path.exists() and ":" in spec:
-        G = _from_factory(spec)
-    elif not path.exists():
-        raise FileNotFoundError(f"generator {spec!r}: no such file or folder, and not of the form package.module:factory")
-    elif path.suffix in (".pkl", ".pickle"):
-        if not trust_pickle:
-            raise _refuse(path, "a .pkl file")
-        G = _from_pickle(path)
-    else:
-        G = _from_checkpoint(path, trust_pickle)
-    G = as_generator(G)
+    G = as_generator(load_object(spec, trust_pickle=trust_pickle))
     if isinstance(G, torch.nn.Module):
         G = G.to(device).eval().requires_grad_(False)
     return G
