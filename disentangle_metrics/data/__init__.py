@@ -1,0 +1,1 @@
+"""Image datasets: real-format loaders and the procedural test bed."""
