@@ -12,6 +12,7 @@ so they too are independent of the number of processes.
 
 from __future__ import annotations
 
+import contextlib
 from enum import IntEnum
 from typing import Iterator, Sequence
 
@@ -92,3 +93,19 @@ def batch_ranges(num: int, batch_size: int, rank: int = 0, world_size: int = 1) 
     num_batches = (num + batch_size - 1) // batch_size
     for b in range(rank, num_batches, world_size):
         yield b, range(b * batch_size, min((b + 1) * batch_size, num))
+
+
+@contextlib.contextmanager
+def seeded(seed: int, batch_index: int, stream: int = Stream.NOISE,
+           device: torch.device | str = "cpu") -> Iterator[None]:
+    """Seed torch's global RNG on ``device`` for one global minibatch, restoring it afterwards.
+
+    For generators that draw their own noise (``noise_mode='random'``): the noise of minibatch
+    ``batch_index`` is then a function of (seed, batch index) alone, so a metric run is reproducible
+    and independent of the number of processes.
+    """
+    dev = torch.device(device)
+    s = int(sample_seeds(seed, [batch_index], stream)[0])
+    with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else [], device_type=dev.type if dev.type == "cuda" else "cuda"):
+        torch.manual_seed(s)
+        yield
