@@ -7,8 +7,11 @@ Every constant follows NVlabs/stylegan ``training/networks_stylegan.py``:
 - convolution weights are kept in PyTorch layout ``[out, in, kh, kw]`` (TensorFlow's is
   ``[kh, kw, in, out]``; :mod:`reference_models.convert` transposes);
 - the fused up/down-sampling convolutions pad the 3x3 kernel to 4x4 and sum its four shifts
-  (times 0.25 for the strided down-sampling form, no factor for the transposed up-sampling form),
-  which makes them equal to nearest-upsample-then-conv and conv-then-2x2-average respectively.
+  (times 0.25 for the strided down-sampling form, no factor for the transposed up-sampling form).
+  The strided form equals conv-then-2x2-average exactly. The transposed form equals
+  nearest-upsample-then-conv with the *spatially flipped* kernel (a transposed convolution is the
+  adjoint of a correlation); the official weights at >= 128 were trained with that form, so it is
+  reproduced as is rather than replaced by the unfused ops.
 """
 
 from __future__ import annotations
@@ -101,10 +104,11 @@ class EqualLinear(nn.Module):
 class EqualConv2d(nn.Module):
     """Convolution with equalised learning rate, optionally fused with 2x up- or down-sampling.
 
-    ``up``: nearest x2 then conv ('SAME'); ``fused`` replaces this by a stride-2 transposed conv
-    with the summed 4x4 kernel (mathematically the same result, cheaper at high resolution).
-    ``down``: conv then 2x2 average; ``fused`` replaces it by a stride-2 conv with the summed 4x4
-    kernel times 0.25. The bias is added after the resampling, as in the official code.
+    ``up``: nearest x2 then conv ('SAME'); ``fused``: TensorFlow's conv2d_transpose (stride 2,
+    'SAME') with the summed 4x4 kernel, as official at >= 128 (equal to the unfused form with a
+    spatially flipped kernel). ``down``: conv then 2x2 average; ``fused``: a stride-2 conv with the
+    summed 4x4 kernel times 0.25 (exactly equal to the unfused form). The bias is added after the
+    resampling, as in the official code.
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, gain: float = SQRT2,
