@@ -105,7 +105,12 @@ def load_checkpoint(path: str | os.PathLike, key: Optional[str] = None,
         weights = path / WEIGHTS_FILE
         if not weights.is_file():
             raise CheckpointError(f"{path}: {WEIGHTS_FILE} is missing beside {CONFIG_FILE}; re-create the checkpoint")
-        state = _torch_load(weights, map_location)
+        try:
+            state = _torch_load(weights, map_location)
+        except pickle.UnpicklingError as exc:
+            # save_checkpoint never writes code into model.pt: a refusal here means a damaged file.
+            raise CheckpointError(f"{weights}: not a state_dict written by save_checkpoint "
+                                  f"({str(exc).splitlines()[0]}); the file is corrupt: re-create the checkpoint") from None
         if not isinstance(meta, dict) or not isinstance(state, dict):
             raise CheckpointError(f"{path}: {CONFIG_FILE} must hold a JSON object and {WEIGHTS_FILE} a state_dict")
         return model_from_record(dict(meta, state_dict=state), source=str(path))
