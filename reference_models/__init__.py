@@ -13,6 +13,7 @@ configs and saved as ``config.json`` + ``state_dict`` (no pickled code). Entry p
 from .build import build_classifier, build_discriminator, build_generator
 from .checkpoint import CheckpointError, load_checkpoint, network_record, save_checkpoint
 from .classifier import AttributeClassifier
+from .convert import ConversionError, convert_official
 from .configs import ClassifierConfig, DiscriminatorConfig, GeneratorConfig, generator_config, preset_names
 from .discriminator import Discriminator
 from .stylegan import StyleGenerator
@@ -21,4 +22,5 @@ __all__ = [
     "build_generator", "build_discriminator", "build_classifier", "save_checkpoint", "load_checkpoint",
     "network_record", "CheckpointError", "StyleGenerator", "Discriminator", "AttributeClassifier",
     "GeneratorConfig", "DiscriminatorConfig", "ClassifierConfig", "generator_config", "preset_names",
+    "convert_official", "ConversionError",
 ]

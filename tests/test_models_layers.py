@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from reference_models.layers import (Blur2d, EqualConv2d, EqualLinear, StyleMod, instance_norm,
-                                     minibatch_stddev, pixel_norm, upscale2d)
+                                     minibatch_stddev, pixel_norm)
 
 
 def _tf_fused_upscale_conv(x, w_tf):
