@@ -177,14 +177,24 @@ def _lpips_lin_path() -> Path:
 
 
 class _LPIPSDistance(torch.nn.Module):
-    """lpips.LPIPS returns [N, 1, 1, 1]; PPL wants [N]."""
+    """lpips.LPIPS's v0.1 forward with both images in one trunk call (one batch of 2N instead of two of N).
+
+    d = sum_l mean_hw( lin_l( (f0_l / (|f0_l| + 1e-10) - f1_l / (|f1_l| + 1e-10))^2 ) ), as lpips computes it.
+    """
 
     def __init__(self, net: torch.nn.Module) -> None:
         super().__init__()
         self.net = net
 
     def forward(self, img0: torch.Tensor, img1: torch.Tensor) -> torch.Tensor:
-        return self.net(img0, img1).reshape(img0.shape[0])
+        import lpips
+        n = img0.shape[0]
+        feats = self.net.net(self.net.scaling_layer(torch.cat([img0, img1])))
+        total = torch.zeros([n], device=img0.device, dtype=img0.dtype)
+        for f, lin in zip(feats, self.net.lins):
+            f = lpips.normalize_tensor(f)
+            total = total + lin(f[:n].sub(f[n:]).square()).mean(dim=(1, 2, 3))
+        return total
 
 
 @register_distance("lpips-vgg", "LPIPS v0.1 VGG16 (lpips package; trunk = torchvision vgg16-397923af.pth)")
