@@ -330,3 +330,15 @@ def test_cli_score(tmp_path, sql2_registered):
     assert [x["metric"] for x in lines] == ["ppl_wend@test-sql2", "ppl_zfull@test-sql2"]
     npz = np.load(lines[0]["samples_file"])
     assert npz["distances"].shape == (24,)
+
+
+@pytest.mark.gpu
+def test_cuda_matches_cpu_and_is_deterministic():
+    G = LinearGenerator(noise_strength=0.5)       # linear: the (device-specific) noise cancels within a pair
+    kw = dict(num_samples=64, distance=sql2, dtype=torch.float64, seed=3)
+    cpu = ppl(G, "w", "full", device="cpu", **kw)
+    gpu = ppl(G, "w", "full", device="cuda", **kw)
+    gpu2 = ppl(G, "w", "full", device="cuda", **kw)
+    np.testing.assert_allclose(gpu.samples["distances"], cpu.samples["distances"], rtol=1e-6)
+    np.testing.assert_array_equal(gpu.samples["distances"], gpu2.samples["distances"])
+    assert gpu.device.startswith("cuda")
