@@ -84,6 +84,9 @@ main.add_command(convert_official_cmd)
 from .testbed import testbed  # noqa: E402
 
 main.add_command(testbed)
+from .classifier import train_classifier_cmd  # noqa: E402
+
+main.add_command(train_classifier_cmd)
 
 if __name__ == "__main__":
     main()
