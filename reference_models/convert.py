@@ -145,7 +145,7 @@ def read_official_pickle(path: str | os.PathLike) -> Any:
             return RestrictedUnpickler(f, encoding="latin1").load()
         except pickle.UnpicklingError as exc:
             raise ConversionError(f"{path}: {exc}") from None
-        except (EOFError, ValueError, TypeError) as exc:
+        except Exception as exc:  # any other failure of a well-formed unpickle means a damaged file
             raise ConversionError(f"{path}: not a readable pickle ({type(exc).__name__}: {exc}); the file is "
                                   "corrupt or truncated") from None
 
