@@ -75,7 +75,7 @@ def check(generator: str, trust_pickle: bool, device: str) -> None:
     sys.exit(0 if report.ok else 1)
 
 
-from .models import convert_official_cmd  # noqa: E402
+from .models import convert_official_cmd, init_model_cmd  # noqa: E402
 from .score import metrics_cmd, score  # noqa: E402
 
 main.add_command(score)
@@ -87,6 +87,7 @@ main.add_command(testbed)
 from .classifier import train_classifier_cmd  # noqa: E402
 
 main.add_command(train_classifier_cmd)
+main.add_command(init_model_cmd)
 
 if __name__ == "__main__":
     main()
