@@ -92,7 +92,7 @@ def _layout(config: TestbedConfig, u: torch.Tensor, attrs: torch.Tensor) -> Face
     lo, hi = nz.scale
     s = lo + (hi - lo) * v("scale")
     cx = nz.offset * (2 * v("dx") - 1)
-    cy = 0.06 + nz.offset * (2 * v("dy") - 1)
+    cy = 0.08 + nz.offset * (2 * v("dy") - 1)
     a = HEAD_A_FEMALE + (HEAD_A_MALE - HEAD_A_FEMALE) * male + 0.012 * (2 * v("aspect") - 1)
     t = torch.where(v("turn_dir") < 0.5, -1.0, 1.0) * turned
     fx = TURN_SHIFT * t + 0.025 * (2 * v("jit_x") - 1) * (1 - turned)
@@ -323,7 +323,7 @@ def _mouth(img, Xf, Y, fy, smiling, mouth_open, P, cov, head_a):
     """Neutral line, smiling crescent with teeth, open 'O', or open smile (a D with teeth on top)."""
     my = MOUTH_Y + fy
     neutral = S.segment(Xf, Y, -0.07, my, 0.07, my, 0.016)
-    crescent = S.between_parabolas(Xf, Y, 0.0, my - 0.015, 0.155, 0.02, 0.1)
+    crescent = S.between_parabolas(Xf, Y, 0.0, my - 0.015, 0.16, 0.02, 0.11)
     o_shape = S.ellipse(Xf, Y, 0.0, my + 0.01, 0.07, 0.075)
     d_shape = S.between_parabolas(Xf, Y, 0.0, my - 0.035, 0.15, 0.005, 0.14)
     sm, op = smiling, mouth_open
@@ -333,7 +333,7 @@ def _mouth(img, Xf, Y, fy, smiling, mouth_open, P, cov, head_a):
     shape = torch.minimum(torch.minimum(crescent + 1e3 * (1 - w_cres), o_shape + 1e3 * (1 - w_o)),
                           d_shape + 1e3 * (1 - w_d))
     any_shape = 1 - w_neutral
-    img = S.over(img, P["lip"], cov(shape - 0.018) * any_shape * head_a)      # lips around the shape
+    img = S.over(img, P["lip"], cov(shape - 0.014) * any_shape * head_a)      # lips around the shape
     inside = P["white"] * sm.unsqueeze(1) * (1 - op).unsqueeze(1) + P["mouth_in"] * op.unsqueeze(1)
     img = S.over(img, inside, cov(shape) * any_shape * head_a)
     teeth = torch.maximum(d_shape, Y - (my - 0.035 + 0.045))                   # upper teeth of the open smile
