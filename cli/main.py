@@ -76,9 +76,11 @@ def check(generator: str, trust_pickle: bool, device: str) -> None:
 
 
 from .score import metrics_cmd, score  # noqa: E402
+from .stats import stats  # noqa: E402
 
 main.add_command(score)
 main.add_command(metrics_cmd)
+main.add_command(stats)
 
 if __name__ == "__main__":
     main()
