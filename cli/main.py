@@ -79,6 +79,8 @@ from .score import metrics_cmd, score  # noqa: E402
 
 main.add_command(score)
 main.add_command(metrics_cmd)
+from .ppl import distances_cmd  # noqa: E402
+main.add_command(distances_cmd)
 
 if __name__ == "__main__":
     main()

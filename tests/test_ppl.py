@@ -355,3 +355,12 @@ def test_distance_by_module_path(monkeypatch):
 def test_callable_distance_label_is_file_name_safe():
     r = ppl(LinearGenerator(), "w", "end", num_samples=4, distance=lambda a, b: sql2(a, b), device="cpu")
     assert r.metric == "ppl_wend@custom-lambda"
+
+
+def test_cli_distances_lists_default_first():
+    from cli.main import main
+    result = CliRunner().invoke(main, ["distances"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0].startswith("lpips-vgg ") and "[default]" in lines[0]
+    assert any(line.startswith("lpips-vgg-nvidia") for line in lines)
