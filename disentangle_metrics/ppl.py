@@ -240,7 +240,7 @@ def ppl(G: Any, space: str = "w", sampling: str = "end", num_samples: int = PAPE
         Gd = _prepare_generator(G, dev, dtype)
         dist_name, dist = _resolve_distance(distance, dev, dtype, weights or {}, allow_hash_mismatch)
         d_all, t_all, sample_time = _sample_distances(Gd, cfg, dist, bs, seed, dev, dtype, progress)
-    d_np = d_all.cpu().numpy()          # the one device -> host copy of the run
+    d_np = d_all.cpu().numpy()          # results reach the host once, after the loop
     filt = filter_outliers(d_np)
     wall = time.perf_counter() - start
     name = _metric_name(cfg, dist_name)
