@@ -90,6 +90,8 @@ from .classifier import train_classifier_cmd  # noqa: E402
 main.add_command(train_classifier_cmd)
 main.add_command(init_model_cmd)
 main.add_command(stats)
+from .ppl import distances_cmd  # noqa: E402
+main.add_command(distances_cmd)
 
 if __name__ == "__main__":
     main()

@@ -24,6 +24,7 @@ so its numbers differ from the paper's there; below 512 both modes agree.
 from __future__ import annotations
 
 import copy
+import re
 import time
 from dataclasses import asdict, dataclass
 from typing import Any, Callable, Mapping, Optional, Union
@@ -190,8 +191,10 @@ def _resolve_distance(distance: DistanceArg, device: torch.device, dtype: torch.
     if isinstance(distance, Distance):
         return distance.name, distance
     if callable(distance):
-        label = getattr(distance, "__name__", None) or type(distance).__name__
-        return f"custom:{label}", Distance(name=f"custom:{label}", fn=distance)
+        # The label ends up in file names (samples .npz): keep it to safe characters.
+        label = re.sub(r"[^A-Za-z0-9_.-]", "", getattr(distance, "__name__", None) or type(distance).__name__)
+        label = label or "callable"
+        return f"custom-{label}", Distance(name=f"custom-{label}", fn=distance)
     raise TypeError(f"distance must be a registered name, a Distance or a callable (img0, img1) -> [N]; "
                     f"got {type(distance).__name__}")
 
@@ -237,7 +240,7 @@ def ppl(G: Any, space: str = "w", sampling: str = "end", num_samples: int = PAPE
         Gd = _prepare_generator(G, dev, dtype)
         dist_name, dist = _resolve_distance(distance, dev, dtype, weights or {}, allow_hash_mismatch)
         d_all, t_all, sample_time = _sample_distances(Gd, cfg, dist, bs, seed, dev, dtype, progress)
-    d_np = d_all.cpu().numpy()          # the one device -> host copy of the run
+    d_np = d_all.cpu().numpy()          # results reach the host once, after the loop
     filt = filter_outliers(d_np)
     wall = time.perf_counter() - start
     name = _metric_name(cfg, dist_name)

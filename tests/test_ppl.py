@@ -75,7 +75,7 @@ def test_analytic_w_space_linear_generator():
     assert abs(res.extras["mean_unfiltered"] - expected) < 5 * sd
     # The reported value is the 1/99-filtered mean of those distances.
     assert res.value == pytest.approx(filter_outliers(want).mean, rel=1e-6)
-    assert res.metric == "ppl_wfull@custom:sql2"
+    assert res.metric == "ppl_wfull@custom-sql2"
 
 
 def test_analytic_w_space_float32_close_to_exact():
@@ -268,7 +268,7 @@ def test_float32_and_float64_agree_on_nonlinear_generator():
     net = lpips.LPIPS(net="vgg", pnet_rand=True, verbose=False).eval()
     net64 = copy.deepcopy(net).double()
     G = ConvGenerator(resolution=32)
-    kw = dict(num_samples=32, batch_size=16, device="cpu", seed=2)
+    kw = dict(num_samples=16, batch_size=16, device="cpu", seed=2)
     r32 = ppl(G, "w", "full", distance=lambda a, b: net(a, b).reshape(-1), dtype=torch.float32, **kw)
     r64 = ppl(G, "w", "full", distance=lambda a, b: net64(a, b).reshape(-1), dtype=torch.float64, **kw)
     assert r64.value > 0
@@ -342,3 +342,25 @@ def test_cuda_matches_cpu_and_is_deterministic():
     np.testing.assert_allclose(gpu.samples["distances"], cpu.samples["distances"], rtol=1e-6)
     np.testing.assert_array_equal(gpu.samples["distances"], gpu2.samples["distances"])
     assert gpu.device.startswith("cuda")
+
+
+def test_distance_by_module_path(monkeypatch):
+    monkeypatch.setattr(D, "DISTANCES", dict(D.DISTANCES))
+    r = ppl(LinearGenerator(), "w", "end", num_samples=8, distance="toy_generators_ppl:sql2_distance", device="cpu")
+    assert r.metric == "ppl_wend@toy_generators_ppl:sql2_distance"
+    np.testing.assert_allclose(r.samples["distances"],
+                               ppl(LinearGenerator(), "w", "end", num_samples=8, distance=sql2, device="cpu").samples["distances"])
+
+
+def test_callable_distance_label_is_file_name_safe():
+    r = ppl(LinearGenerator(), "w", "end", num_samples=4, distance=lambda a, b: sql2(a, b), device="cpu")
+    assert r.metric == "ppl_wend@custom-lambda"
+
+
+def test_cli_distances_lists_default_first():
+    from cli.main import main
+    result = CliRunner().invoke(main, ["distances"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0].startswith("lpips-vgg ") and "[default]" in lines[0]
+    assert any(line.startswith("lpips-vgg-nvidia") for line in lines)

@@ -126,3 +126,10 @@ def make_linear() -> LinearGenerator:
 def make_conv() -> ConvGenerator:
     """Factory for the CLI (``tests.toy_generators_ppl:make_conv``)."""
     return ConvGenerator()
+
+
+def sql2_distance(device, dtype, weight_paths, allow_hash_mismatch):
+    """Distance builder for ``--distance toy_generators_ppl:sql2_distance``: squared L2 per pair."""
+    from disentangle_metrics.distances import Distance
+    return Distance(name="toy_generators_ppl:sql2_distance",
+                    fn=lambda a, b: (a - b).square().flatten(1).sum(1))
