@@ -1,0 +1,76 @@
+"""End to end: converted synthetic official networks compute what the official graphs compute
+(tests/_official_numpy.py transcribes networks_stylegan.py in numpy, float64)."""
+
+import numpy as np
+import pytest
+import torch
+
+import reference_models as rm
+import tests._official_numpy as ref
+from tests._official_stylegan import (discriminator_vars, dump, install_fake_dnnlib, make_network,
+                                make_official_generator, variables_of)
+from reference_models.convert import convert_discriminator, convert_official, read_official_pickle
+
+FM = dict(fmap_base=128, fmap_max=16)
+RES, LATENT = 32, 8
+
+
+def _convert(tmp_path, net, name):
+    path = tmp_path / f"{name}.pkl"
+    dump(net, path)
+    role, folder = next(iter(convert_official(path, tmp_path / name).items()))
+    return rm.load_checkpoint(folder)
+
+
+@pytest.mark.parametrize("fused", ["auto", True])
+@pytest.mark.parametrize("lod", [0.0, 0.5, 1.0])
+def test_style_generator_matches_official_graph(tmp_path, monkeypatch, fused, lod):
+    install_fake_dnnlib(monkeypatch)
+    rng = np.random.default_rng(0)
+    net = make_official_generator(rng, RES, LATENT, FM, static_kwargs={"fused_scale": fused})
+    for name, arr in net._state["components"]["synthesis"]._state["variables"]:
+        if name.endswith("Noise/weight"):
+            arr[:] = rng.standard_normal(arr.shape)  # official init is 0; make noise matter
+    G = _convert(tmp_path, net, "g")
+    v = variables_of(net)
+    z = rng.standard_normal((2, LATENT))
+    w = ref.mapping(v, z, depth=8)
+    expect = ref.synthesis(v, np.repeat(w[:, None], 2 * 5 - 2, axis=1), RES, fused=fused, lod=lod)
+    with torch.no_grad():
+        ws = G.mapping(torch.from_numpy(z).float())
+        got = G.synthesis(ws, noise_mode="const", lod=lod).double().numpy()
+    np.testing.assert_allclose(ws[:, 0].double().numpy(), w, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(got, expect, rtol=1e-3, atol=1e-3 * np.abs(expect).max())
+
+
+def test_traditional_generator_matches_official_graph(tmp_path, monkeypatch):
+    install_fake_dnnlib(monkeypatch)
+    rng = np.random.default_rng(1)
+    kw = dict(use_styles=False, const_input_layer=False, use_noise=False, use_pixel_norm=True,
+              use_instance_norm=False, mapping_layers=0, style_mixing_prob=None)
+    net = make_official_generator(rng, RES, LATENT, FM, mapping_depth=0, styles=False, const=False, noise=False,
+                                  static_kwargs=kw)
+    G = _convert(tmp_path, net, "trad")
+    assert not G.has_mapping and not G.cfg.use_styles and G.cfg.use_pixel_norm and not G.cfg.use_instance_norm
+    v = variables_of(net)
+    z = rng.standard_normal((2, LATENT))
+    expect = ref.synthesis(v, ref.mapping(v, z, depth=0)[:, None], RES, styles=False, const=False, noise=False,
+                           pixnorm=True, instnorm=False)
+    with torch.no_grad():
+        got = G.synthesis(G.mapping(torch.from_numpy(z).float()), noise_mode="random").double().numpy()
+    np.testing.assert_allclose(got, expect, rtol=1e-3, atol=1e-3 * np.abs(expect).max())
+
+
+@pytest.mark.parametrize("fused", ["auto", True])
+@pytest.mark.parametrize("lod", [0.0, 0.5])
+def test_discriminator_matches_official_graph(tmp_path, monkeypatch, fused, lod):
+    install_fake_dnnlib(monkeypatch)
+    rng = np.random.default_rng(2)
+    net = make_network("D", "D_basic", discriminator_vars(RES, **FM), rng, dict(resolution=RES, fused_scale=fused, **FM))
+    dump(net, tmp_path / "d.pkl")
+    D = convert_discriminator(read_official_pickle(tmp_path / "d.pkl"))
+    x = rng.standard_normal((8, 3, RES, RES))
+    expect = ref.discriminator(variables_of(net), x, RES, fused=fused, lod=lod)
+    with torch.no_grad():
+        got = D(torch.from_numpy(x).float(), lod=lod).double().numpy()
+    np.testing.assert_allclose(got, expect, rtol=1e-3, atol=1e-3 * np.abs(expect).max())
