@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from .build import build_classifier
-from .checkpoint import save_checkpoint
+from .checkpoint import load_checkpoint, save_checkpoint
 from .classifier import AttributeClassifier
 from .classifier_data import LabelledData, to_float_images
 
@@ -52,6 +52,7 @@ class ClassifierTrainConfig:
     fmap_max: int = 64
     eval_every: int = 250               # held-out accuracy every this many steps (0: only at the end)
     eval_batch_size: int = 500
+    init_from: Optional[str] = None     # continue from this checkpoint folder instead of a fresh network
 
     def __post_init__(self) -> None:
         if self.steps < 1 or self.batch_size < 1 or self.eval_batch_size < 1:
@@ -125,8 +126,25 @@ def _record(history: list[dict], losses: list[float], acc: torch.Tensor, step: i
     history.append({"step": step + 1, "loss": loss, "mean_accuracy": float(acc.mean()),
                     "min_accuracy": float(acc.min()), "elapsed_s": elapsed})
     if log is not None:
-        log(f"step {step + 1}/{cfg.steps}  loss {loss:.4f}  held-out accuracy mean {acc.mean():.4f} "
-            f"min {acc.min():.4f} ({names[int(acc.argmin())]})  {(step + 1) * cfg.batch_size / elapsed:.0f} img/s")
+        worst = ", ".join(f"{names[k]} {acc[k]:.3f}" for k in acc.argsort()[:4].tolist())
+        log(f"step {step + 1}/{cfg.steps}  loss {loss:.4f}  held-out accuracy mean {acc.mean():.4f}; "
+            f"lowest: {worst}  ({(step + 1) * cfg.batch_size / elapsed:.0f} img/s)")
+
+
+def _warm_start(cfg: ClassifierTrainConfig, names: list[str]) -> AttributeClassifier:
+    """The network of ``cfg.init_from``, checked against the run's resolution, widths and attribute count."""
+    net = load_checkpoint(cfg.init_from)
+    if not isinstance(net, AttributeClassifier):
+        raise ValueError(f"{cfg.init_from} holds a {type(net).__name__}, not an attribute classifier")
+    want = (cfg.resolution, cfg.fmap_base, cfg.fmap_max, len(names))
+    have = (net.cfg.resolution, net.cfg.fmap_base, net.cfg.fmap_max, net.num_attributes)
+    if want != have:
+        raise ValueError(f"{cfg.init_from} is a classifier with (resolution, fmap_base, fmap_max, attributes) = {have}, "
+                         f"but this run asks for {want}")
+    earlier = read_summary(cfg.init_from)["attribute_names"]
+    if earlier != names:
+        raise ValueError(f"{cfg.init_from} was trained for attributes {earlier}, this run for {names}")
+    return net
 
 
 def train_classifier(cfg: ClassifierTrainConfig, data: LabelledData,
@@ -136,7 +154,11 @@ def train_classifier(cfg: ClassifierTrainConfig, data: LabelledData,
         raise ValueError(f"the data delivers {data.resolution}x{data.resolution} images but the classifier is "
                          f"{cfg.resolution}x{cfg.resolution}")
     names = list(data.attribute_names)
-    model = build_classifier(len(names), cfg.resolution, seed=cfg.seed, fmap_base=cfg.fmap_base, fmap_max=cfg.fmap_max)
+    if cfg.init_from:
+        model = _warm_start(cfg, names)
+    else:
+        model = build_classifier(len(names), cfg.resolution, seed=cfg.seed, fmap_base=cfg.fmap_base,
+                                 fmap_max=cfg.fmap_max)
     model.train()
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     val_x, val_y = data.validation()
