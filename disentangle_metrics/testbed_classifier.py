@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from pathlib import Path
 from typing import Optional
 
@@ -97,7 +98,10 @@ def load_testbed_classifier(path: Optional[str | os.PathLike] = None, device: to
     p = W.resolve(WEIGHTS_NAME, path, allow_hash_mismatch=allow_hash_mismatch)
     extra = {META_FILE: ""}
     try:
-        module = torch.jit.load(str(p), map_location=torch.device(device), _extra_files=extra)
+        with warnings.catch_warnings():
+            # torch 2.x marks TorchScript deprecated; the archive format is what we ship, not the user's choice
+            warnings.filterwarnings("ignore", message=r"`torch\.jit\.load` is deprecated", category=FutureWarning)
+            module = torch.jit.load(str(p), map_location=torch.device(device), _extra_files=extra)
     except RuntimeError as exc:
         raise ValueError(f"{p}: not a TorchScript archive ({str(exc).splitlines()[0]}); re-create it with "
                          "scripts/train_testbed_classifier.py --from-checkpoint ...") from None
