@@ -10,7 +10,7 @@ so an image does not depend on its batch. Layers are drawn back to front with an
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -82,7 +82,13 @@ def face_layout(config: TestbedConfig, indices: Sequence[int] | np.ndarray, attr
     """Geometry of images ``indices`` given their attributes (bool/0-1 [N, A])."""
     indices = np.asarray(indices, dtype=np.int64)
     u = _draws(config, indices, device)
-    return _layout(config, u, torch.as_tensor(np.asarray(attributes, dtype=np.float32), device=device))
+    return _layout(config, u, _as_float(attributes, device))
+
+
+def _as_float(attributes: np.ndarray | torch.Tensor, device: torch.device | str) -> torch.Tensor:
+    if isinstance(attributes, torch.Tensor):
+        return attributes.to(device=device, dtype=torch.float32)
+    return torch.as_tensor(np.asarray(attributes, dtype=np.float32), device=device)
 
 
 def _layout(config: TestbedConfig, u: torch.Tensor, attrs: torch.Tensor) -> FaceLayout:
@@ -154,7 +160,7 @@ def render_attributes(config: TestbedConfig, indices: Sequence[int] | np.ndarray
     one attribute flipped shows exactly that attribute's effect.
     """
     indices = np.asarray(indices, dtype=np.int64)
-    attrs = torch.as_tensor(np.asarray(attributes, dtype=np.float32), device=device)
+    attrs = _as_float(attributes, device)
     if attrs.shape != (len(indices), len(ATTRIBUTES)):
         raise ValueError(f"attributes must have shape [{len(indices)}, {len(ATTRIBUTES)}], got {tuple(attrs.shape)}")
     R = config.resolution
@@ -319,7 +325,9 @@ def _head(X: torch.Tensor, Y: torch.Tensor, a: torch.Tensor, male: torch.Tensor)
     return torch.where(male > 0.5, square, female)
 
 
-def _mouth(img, Xf, Y, fy, smiling, mouth_open, P, cov, head_a):
+def _mouth(img: torch.Tensor, Xf: torch.Tensor, Y: torch.Tensor, fy: torch.Tensor, smiling: torch.Tensor,
+           mouth_open: torch.Tensor, P: dict[str, torch.Tensor], cov: Callable[..., torch.Tensor],
+           head_a: torch.Tensor) -> torch.Tensor:
     """Neutral line, smiling crescent with teeth, open 'O', or open smile (a D with teeth on top)."""
     my = MOUTH_Y + fy
     neutral = S.segment(Xf, Y, -0.07, my, 0.07, my, 0.016)
