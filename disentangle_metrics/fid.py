@@ -134,7 +134,8 @@ def fid(G: Any, reference: Reference, num_gen: int = PAPER_NUM, batch_size: Opti
     wall = time.perf_counter() - t0
     return MetricResult(
         metric=metric_name(metric, ext_name), value=det.distance, values={metric_name(metric, ext_name): det.distance},
-        config=dict(num_gen=num_gen, batch_size=bs, extractor=ext_name, reference=ref_desc, num_real=ref.count,
+        config=dict(num_gen=num_gen, batch_size=bs, extractor=ext_name, reference=ref_desc,
+                    num_real=ref.count if ref.count_known else None,
                     mirror=mirror, truncation_psi=1.0, noise_mode="random"),
         seed=seed, num_samples=num_gen, wall_time_s=wall, device=describe(dev),
         weights={ext.weights_name: ext.weights_sha256} if ext.weights_name and ext.weights_sha256 else {},
