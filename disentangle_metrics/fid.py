@@ -55,10 +55,10 @@ def generator_stats(G: Any, ext: FeatureExtractor, num: int, batch_size: int, se
     dev = resolve_device(device)
     if isinstance(G, torch.nn.Module) and module_device(G) not in (None, dev):
         G = G.to(dev)
-    st = FeatureStats(ext.feature_dim, device=dev)
-    finite = torch.ones((), dtype=torch.bool, device=dev)
     from tqdm.auto import tqdm
-    with tqdm(total=num, desc="fid generate", unit="img", disable=not progress) as bar:
+    st = FeatureStats(ext.feature_dim, device=dev)
+    with torch.inference_mode(), tqdm(total=num, desc="fid generate", unit="img", disable=not progress) as bar:
+        finite = torch.ones((), dtype=torch.bool, device=dev)
         for b, idx in sampling.batch_ranges(num, batch_size, rank, world_size):
             z = sampling.randn(seed, idx, [G.z_dim], sampling.Stream.Z, device=dev)
             ws = G.mapping(z, conditioning(G, len(idx), dev), truncation_psi=1)
