@@ -183,16 +183,17 @@ class _LPIPSDistance(torch.nn.Module):
     """
 
     def __init__(self, net: torch.nn.Module) -> None:
+        import lpips
         super().__init__()
         self.net = net
+        self.normalize = lpips.normalize_tensor     # x / (|x|_channels + 1e-10)
 
     def forward(self, img0: torch.Tensor, img1: torch.Tensor) -> torch.Tensor:
-        import lpips
         n = img0.shape[0]
         feats = self.net.net(self.net.scaling_layer(torch.cat([img0, img1])))
         total = torch.zeros([n], device=img0.device, dtype=img0.dtype)
         for f, lin in zip(feats, self.net.lins):
-            f = lpips.normalize_tensor(f)
+            f = self.normalize(f)
             total = total + lin(f[:n].sub(f[n:]).square()).mean(dim=(1, 2, 3))
         return total
 
