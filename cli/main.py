@@ -82,6 +82,9 @@ main.add_command(score)
 main.add_command(metrics_cmd)
 main.add_command(convert_official_cmd)
 main.add_command(init_model_cmd)
+from .testbed import testbed  # noqa: E402
+
+main.add_command(testbed)
 
 if __name__ == "__main__":
     main()
