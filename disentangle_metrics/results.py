@@ -7,6 +7,7 @@ import json
 import math
 import os
 import platform
+import re
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -122,7 +123,8 @@ def append_result(path: os.PathLike | str, result: MetricResult, samples_dir: Op
     path = Path(path)
     if samples_dir is not None and result.samples:
         stamp = result.created.replace(":", "").replace("+", "Z")
-        npz = Path(samples_dir) / f"{result.metric}-{stamp}.npz"
+        safe = re.sub(r"[^A-Za-z0-9_.@+-]", "_", result.metric)   # metric names may carry "module:name"
+        npz = Path(samples_dir) / f"{safe}-{stamp}.npz"
         import io
         buf = io.BytesIO()
         np.savez(buf, **result.samples)

@@ -65,3 +65,9 @@ def test_atomic_write_uses_ordinary_file_mode(tmp_path):
     finally:
         os.umask(old)
     assert (tmp_path / "a.bin").stat().st_mode & 0o777 == 0o644
+
+
+def test_samples_file_name_is_safe(tmp_path):
+    r = R.MetricResult(metric="ppl_wend@pkg.mod:fn", value=1.0, samples={"d": np.zeros(2)})
+    R.append_result(tmp_path / "r.jsonl", r, samples_dir=tmp_path)
+    assert ":" not in os.path.basename(r.samples_file) and os.path.exists(r.samples_file)
