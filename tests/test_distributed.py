@@ -34,3 +34,26 @@ def test_gather_detects_missing_indices():
     import pytest
     with pytest.raises(RuntimeError, match="exactly once"):
         D.gather_by_index(torch.zeros(2), torch.tensor([0, 0]), 2)
+
+
+def _l2(a, b):
+    return (a - b).flatten(1).pow(2).mean(1)
+
+
+def _ppl_run(space, sampling):
+    from disentangle_metrics.ppl import ppl
+    from tests.toy_generators_ppl import make_conv
+    r = ppl(make_conv(), space=space, sampling=sampling, num_samples=22, batch_size=4, distance=_l2,
+            device="cpu", seed=3)
+    return r.value, r.samples["distances"], r.samples["t"]
+
+
+def test_ppl_two_processes_match_one(tmp_path):
+    # The 1-process reference also runs under torch.distributed in a worker with the same thread
+    # count: PPL divides by eps^2 = 1e-8, so even a different float32 summation order would show.
+    for space, samp in (("w", "full"), ("z", "end")):
+        (v1, d1, t1), = run_distributed(_ppl_run, 1, space, samp, tmp_dir=str(tmp_path))
+        out = run_distributed(_ppl_run, 2, space, samp, tmp_dir=str(tmp_path))
+        for v, d, t in out:              # every rank returns the full, identical result
+            assert v == v1
+            assert (d == d1).all() and (t == t1).all()
