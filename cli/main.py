@@ -79,14 +79,11 @@ def check(generator: str, trust_pickle: bool, device: str) -> None:
 from .models import convert_official_cmd, init_model_cmd  # noqa: E402
 from .ppl import distances_cmd  # noqa: E402
 from .score import metrics_cmd, score  # noqa: E402
+from .stats import stats  # noqa: E402
 from .testbed import testbed  # noqa: E402
 
-main.add_command(score)
-main.add_command(metrics_cmd)
-main.add_command(convert_official_cmd)
-main.add_command(init_model_cmd)
-main.add_command(testbed)
-main.add_command(distances_cmd)
+for _cmd in (score, metrics_cmd, stats, distances_cmd, testbed, convert_official_cmd, init_model_cmd):
+    main.add_command(_cmd)
 
 if __name__ == "__main__":
     main()
