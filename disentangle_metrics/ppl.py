@@ -315,7 +315,7 @@ def _registered(space: str, samp: str) -> Callable[[Any, ScoreOptions], MetricRe
     def metric(G: Any, opts: ScoreOptions) -> MetricResult:
         return ppl(G, space=space, sampling=samp, num_samples=opts.num_samples or PAPER_NUM_SAMPLES,
                    distance=opts.distance, batch_size=opts.batch_size, seed=opts.seed, device=opts.device,
-                   weights=opts.weights, progress=opts.progress)
+                   weights=opts.weights, allow_hash_mismatch=opts.allow_hash_mismatch, progress=opts.progress)
     metric.__name__ = f"ppl_{space}{samp}"
     metric.__doc__ = (f"PPL in {space.upper()} space, {samp} path: {PAPER_NUM_SAMPLES} samples, eps 1e-4, crop, "
                       "LPIPS-VGG (the paper's ppl_" + f"{space}{samp}).")
