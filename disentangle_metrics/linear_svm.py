@@ -113,10 +113,14 @@ def _line_search(P: torch.Tensor, d: torch.Tensor, m: torch.Tensor, q: torch.Ten
     return t
 
 
-def _pcg(prob: _Problem, P_cols: torch.Tensor, Dw: torch.Tensor, cols: torch.Tensor, rhs: torch.Tensor,
-         rel_tol: float, max_cg: int) -> tuple[torch.Tensor, int]:
-    """Approximately solve H d = rhs per column with Jacobi-preconditioned CG (float32 products)."""
-    X32, s, C = prob.X32, prob.s, prob.C
+def _pcg(prob: _Problem, X32: torch.Tensor, Dw: torch.Tensor, rhs: torch.Tensor, rel_tol: torch.Tensor,
+         max_cg: int) -> tuple[torch.Tensor, int]:
+    """Approximately solve H d = rhs per column by preconditioned CG, products in float32.
+
+    ``X32`` holds the rows of the design matrix that are active in some column, ``Dw`` their
+    active-set weights [rows, A]; CG stops per column at ||r|| <= rel_tol ||rhs|| (rel_tol [A]).
+    """
+    s, C = prob.s, prob.C
     Dw32 = Dw.float()
     # Preconditioner: the Hessian with the column's active rows replaced by the same number of
     # "average" rows, I + 2C (n_active / N) G. Exact for isotropic data, and W latents are far
@@ -124,33 +128,36 @@ def _pcg(prob: _Problem, P_cols: torch.Tensor, Dw: torch.Tensor, cols: torch.Ten
     scale = 1.0 / (1.0 + (2 * C) * Dw.sum(0)[None, :] * prob.lam[:, None])   # [D+1, A]
     Q = prob.Q
 
-    def precond(v: torch.Tensor) -> torch.Tensor:
+    def precond(v: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
         return Q @ (scale * (Q.T @ v))
 
-    def hv(v: torch.Tensor) -> torch.Tensor:
-        return v + 2 * C * _xtr(X32, Dw32 * _xv(X32, v, s), s)
-
+    # Columns leave the batch as they meet their tolerance: the products cost in proportion to
+    # the number of live columns, and the last few columns often need the most iterations.
+    live = torch.arange(rhs.shape[1], device=rhs.device)
     x = torch.zeros_like(rhs)
     r = rhs.clone()
-    z = precond(r)
+    z = precond(r, scale)
     p = z.clone()
     rz = (r * z).sum(0)
     target = rel_tol * rhs.norm(dim=0)
     k = 0
-    for k in range(1, max_cg + 1):
-        done = r.norm(dim=0) <= target
-        if bool(done.all()):
-            k -= 1
-            break
-        Hp = hv(p)
+    while k < max_cg:
+        done = (r.norm(dim=0) <= target) | ~(rz > 0)
+        if bool(done.any()):
+            keep = ~done
+            if not bool(keep.any()):
+                break
+            live, r, p, rz, target = live[keep], r[:, keep], p[:, keep], rz[keep], target[keep]
+            Dw32, scale = Dw32[:, keep], scale[:, keep]
+        k += 1
+        Hp = p + 2 * C * _xtr(X32, Dw32 * _xv(X32, p, s), s)
         pHp = (p * Hp).sum(0)
-        alpha = torch.where(done | (pHp <= 0), torch.zeros_like(rz), rz / pHp)
-        x += alpha * p
-        r -= alpha * Hp
-        z = precond(r)
+        alpha = torch.where(pHp > 0, rz / pHp, torch.zeros_like(rz))
+        x[:, live] += alpha * p
+        r = r - alpha * Hp
+        z = precond(r, scale)
         rz_new = (r * z).sum(0)
-        beta = torch.where(done | (rz <= 0), torch.zeros_like(rz), rz_new / rz)
-        p = z + beta * p
+        p = z + (rz_new / rz) * p
         rz = rz_new
     return x, k
 
@@ -188,7 +195,17 @@ def solve_squared_hinge(X: torch.Tensor, Y: torch.Tensor, M: torch.Tensor, C: fl
     for it in range(max_iter + 1):
         Yc, Mc, mc, Pc = prob.Y[:, cols], prob.M[:, cols], m[:, cols], P[:, cols]
         Dw = Mc * (Yc * mc < 1)
-        g = Pc + 2 * prob.C * _xtr(prob.X64, Dw * (mc - Yc), prob.s)
+        # Only active rows enter the gradient and the Hessian; once the margins settle the active
+        # sets (support vectors) are a fraction of the samples, so compact the design matrix.
+        active = Dw.any(1)
+        n_act = int(active.sum())
+        if n_act < 0.75 * N:
+            rows = torch.nonzero(active).flatten()
+            X64a, X32a, Dw = prob.X64.index_select(0, rows), prob.X32.index_select(0, rows), Dw.index_select(0, rows)
+            resid = (mc - Yc).index_select(0, rows)
+        else:
+            X64a, X32a, resid = prob.X64, prob.X32, mc - Yc
+        g = Pc + 2 * prob.C * _xtr(X64a, Dw * resid, prob.s)
         gnorm = g.norm(dim=0)
         if gnorm0 is None:
             gnorm0 = gnorm.clone()
@@ -200,8 +217,9 @@ def solve_squared_hinge(X: torch.Tensor, Y: torch.Tensor, M: torch.Tensor, C: fl
             break
         cols, g, Dw, Yc, Mc, mc, Pc = cols[keep], g[:, keep], Dw[:, keep], Yc[:, keep], Mc[:, keep], mc[:, keep], Pc[:, keep]
         # Forcing term: loose early, tighter near the optimum (superlinear convergence).
-        rel = torch.clamp((gnorm[keep] / gnorm0[cols]).sqrt(), max=0.1).min().item()
-        d, _ = _pcg(prob, Pc, Dw, cols, -g, rel, max_cg)
+        rel = torch.clamp((gnorm[keep] / gnorm0[cols]).sqrt(), max=0.1)
+        d, _ = _pcg(prob, X32a, Dw, -g, rel, max_cg)
+        del X64a, X32a
         q = _xv(prob.X64, d, prob.s)
         t = _line_search(Pc, d, mc, q, Yc, Mc, prob.C)
         P_new, m_new = Pc + t * d, mc + t * q
@@ -217,11 +235,6 @@ def solve_squared_hinge(X: torch.Tensor, Y: torch.Tensor, M: torch.Tensor, C: fl
         if cols.numel() == 0:
             break
     return P, n_iter, status, _objective(P, m, prob.Y, prob.M, prob.C)
-
-
-def _as_tensor(x: ArrayLike, name: str, device: torch.device) -> torch.Tensor:
-    t = torch.as_tensor(np.asarray(x)) if not isinstance(x, torch.Tensor) else x
-    return t.to(device)
 
 
 class BatchedLinearSVC:

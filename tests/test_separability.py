@@ -271,3 +271,18 @@ def test_cli_writes_per_attribute_entropies(tmp_path, monkeypatch):
     assert line["extras"]["attribute_names"] == ["smiling", "male", "young"]
     assert len(line["extras"]["entropy_bits"]["w"]) == 3
     assert "ls_w" in r.output
+
+
+@pytest.mark.slow
+def test_larger_problem_matches_sklearn_backend():
+    """The benchmark's synthetic latents at 20k x 128 x 6 attributes: both backends agree to 0.01 bits."""
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from bench_separability import synthetic_samples
+    latents, logits = synthetic_samples(20_000, 128, 6)
+    ours = separability_from_samples(latents, logits, device="cpu")
+    ref = separability_from_samples(latents, logits, backend="sklearn", device="cpu")
+    for s in ("z", "w"):
+        np.testing.assert_allclose(ours.entropies[s], ref.entropies[s], atol=0.01)
+        assert ours.scores[s] == pytest.approx(ref.scores[s], rel=0.01)
