@@ -22,6 +22,7 @@ then fall back to index order; and an SVM fit that fails is reported (entropy Na
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Mapping, Optional, Sequence, Union
 
@@ -164,6 +165,12 @@ def separability_from_samples(latents: Mapping[str, ArrayLike], logits: ArrayLik
         res.n_iter[space] = svm.n_iter_.copy()
         res.messages[space] = [str(m) for m in svm.messages_]
         res.scores[space] = float(2.0 ** np.sum(h))    # NaN when any attribute failed: never hidden
+        flagged = [f"{names[a]}: {svm.messages_[a]}" for a in range(A)
+                   if svm.status_[a] not in ("converged", "single_class")]
+        if flagged:
+            warnings.warn(f"linear separability, space {space!r}: the SVM of {len(flagged)} attribute(s) did not "
+                          f"converge or failed ({'; '.join(flagged[:5])}); see the per-attribute status in the "
+                          "result", RuntimeWarning, stacklevel=2)
     return res
 
 

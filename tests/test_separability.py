@@ -155,7 +155,8 @@ def test_failed_fit_gives_nan_not_perfect(monkeypatch):
     def boom(self, X, y):
         raise RuntimeError("no convergence possible")
     monkeypatch.setattr(LinearSVC, "fit", boom)
-    res = separability_from_samples({"z": z}, logits, backend="sklearn", device="cpu")
+    with pytest.warns(RuntimeWarning, match="did not converge or failed"):
+        res = separability_from_samples({"z": z}, logits, backend="sklearn", device="cpu")
     assert np.isnan(res.entropies["z"]).all() and math.isnan(res.scores["z"])
     assert res.status["z"] == ["failed", "failed"] and "no convergence possible" in res.messages["z"][0]
 
