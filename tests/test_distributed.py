@@ -87,3 +87,21 @@ def test_fid_statistics_two_processes_match_one(tmp_path):
         # float64 sums reduced in a different order: equal to round-off, nothing more
         for a, b in ((r[1], one[1]), (r[2], one[2]), (r[4], one[4]), (r[5], one[5])):
             torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-14)
+
+
+def _ls_run():
+    from disentangle_metrics.separability import separability
+    from tests._ls_toys import make_classifier, make_generator
+    r = separability(make_generator(), make_classifier(), num_samples=46, num_keep=23, batch_size=4,
+                     device="cpu", seed=2, keep_samples=True)
+    return r.values, r.samples
+
+
+def test_separability_two_processes_match_one(tmp_path):
+    (v1, s1), = run_distributed(_ls_run, 1, tmp_dir=str(tmp_path))
+    out = run_distributed(_ls_run, 2, tmp_dir=str(tmp_path))
+    for v, s in out:
+        assert set(s) == set(s1) and {"latents_z", "latents_w", "logits"} <= set(s)
+        for k in s1:                                  # identical SVM inputs, in global order
+            assert (s[k] == s1[k]).all(), k
+        assert v == v1                                # rank 0's SVM result reaches every rank
