@@ -33,7 +33,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import sampling
+from . import distributed, sampling
 from .device import describe, metric_precision, resolve_device, sync
 from .distances import DEFAULT_DISTANCE, Distance, build_distance
 from .protocol import conditioning, prepare_shared_noise, require_mapping
@@ -261,8 +261,9 @@ def _sample_distances(G: Any, cfg: PPLConfig, dist: Distance, batch_size: int, s
                       dtype: torch.dtype, progress: bool) -> tuple[torch.Tensor, torch.Tensor, float]:
     """Per-sample distances [num_samples] and t [num_samples] on ``dev``, filled per global batch.
 
-    Everything stays on the device; results are indexed by global sample index, so a distributed
-    version only has to run its rank's batches (sampling.batch_ranges(rank, world_size)) and gather.
+    Everything stays on the device; under torch.distributed each process runs its own global
+    batches and the values are gathered in global index order, so every rank returns the same,
+    world-size-independent arrays.
     """
     from tqdm import tqdm
 
@@ -270,10 +271,13 @@ def _sample_distances(G: Any, cfg: PPLConfig, dist: Distance, batch_size: int, s
     d_all = torch.full([n], float("nan"), device=dev, dtype=torch.float64)
     t_all = torch.zeros([n], device=dev, dtype=dtype)
     channels = int(getattr(G, "img_channels", 3))
+    me = distributed.info()
+    mine: list[range] = []
     sync(dev)
     start = time.perf_counter()
-    with tqdm(total=n, unit="samples", desc=cfg.base_name, disable=not progress, leave=False) as bar:
-        for b, idx in sampling.batch_ranges(n, batch_size):
+    with tqdm(total=n, unit="samples", desc=cfg.base_name, disable=not (progress and me.is_main), leave=False) as bar:
+        for b, idx in sampling.batch_ranges(n, batch_size, me.rank, me.world_size):
+            mine.append(idx)
             rows = np.arange(idx.start, idx.stop)
             z0 = sampling.randn(seed, rows, [G.z_dim], sampling.Stream.Z, dev).to(dtype)
             z1 = sampling.randn(seed, rows, [G.z_dim], sampling.Stream.Z_END, dev).to(dtype)
@@ -294,7 +298,11 @@ def _sample_distances(G: Any, cfg: PPLConfig, dist: Distance, batch_size: int, s
                                  f"value per pair, shape ({len(rows)},)")
             d_all[idx.start:idx.stop] = d.to(torch.float64) / cfg.epsilon ** 2
             t_all[idx.start:idx.stop] = t
-            bar.update(len(rows))
+            bar.update(len(rows) * me.world_size)
+    if me.world_size > 1:
+        local = torch.tensor([i for r in mine for i in r], dtype=torch.long, device=dev)
+        d_all = distributed.gather_by_index(d_all[local], local, n)
+        t_all = distributed.gather_by_index(t_all[local], local, n)
     sync(dev)
     return d_all, t_all, time.perf_counter() - start
 
@@ -307,7 +315,7 @@ def _registered(space: str, samp: str) -> Callable[[Any, ScoreOptions], MetricRe
     def metric(G: Any, opts: ScoreOptions) -> MetricResult:
         return ppl(G, space=space, sampling=samp, num_samples=opts.num_samples or PAPER_NUM_SAMPLES,
                    distance=opts.distance, batch_size=opts.batch_size, seed=opts.seed, device=opts.device,
-                   weights=opts.weights, progress=opts.progress)
+                   weights=opts.weights, allow_hash_mismatch=opts.allow_hash_mismatch, progress=opts.progress)
     metric.__name__ = f"ppl_{space}{samp}"
     metric.__doc__ = (f"PPL in {space.upper()} space, {samp} path: {PAPER_NUM_SAMPLES} samples, eps 1e-4, crop, "
                       "LPIPS-VGG (the paper's ppl_" + f"{space}{samp}).")

@@ -22,12 +22,14 @@ then fall back to index order; and an SVM fit that fails is reported (entropy Na
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Mapping, Optional, Sequence, Union
 
 import numpy as np
 import torch
 
+from . import distributed
 from .device import resolve_device
 from .linear_svm import STATUS_FAILED, BatchedLinearSVC
 from .registry import register_metric
@@ -164,6 +166,12 @@ def separability_from_samples(latents: Mapping[str, ArrayLike], logits: ArrayLik
         res.n_iter[space] = svm.n_iter_.copy()
         res.messages[space] = [str(m) for m in svm.messages_]
         res.scores[space] = float(2.0 ** np.sum(h))    # NaN when any attribute failed: never hidden
+        flagged = [f"{names[a]}: {svm.messages_[a]}" for a in range(A)
+                   if svm.status_[a] not in ("converged", "single_class")]
+        if flagged:
+            warnings.warn(f"linear separability, space {space!r}: the SVM of {len(flagged)} attribute(s) did not "
+                          f"converge or failed ({'; '.join(flagged[:5])}); see the per-attribute status in the "
+                          "result", RuntimeWarning, stacklevel=2)
     return res
 
 
@@ -231,6 +239,18 @@ def sample_latents_and_logits(G: Any, classifier: Any, num_samples: int, spaces:
     return SampledLatents(latents=out_lat, logits=logits, attribute_names=list(clf.names))
 
 
+def _gather_samples(smp: SampledLatents, num_samples: int, batch_size: int, me: "distributed.DistInfo",
+                    dev: torch.device) -> SampledLatents:
+    """Assemble every rank's rows into the full latents and logits, in global index order, on all ranks."""
+    from .sampling import batch_ranges
+    local = torch.tensor([i for _, r in batch_ranges(num_samples, batch_size, me.rank, me.world_size) for i in r],
+                         dtype=torch.long, device=dev)
+    return SampledLatents(
+        latents={s: distributed.gather_by_index(v[local], local, num_samples) for s, v in smp.latents.items()},
+        logits=distributed.gather_by_index(smp.logits[local], local, num_samples),
+        attribute_names=smp.attribute_names)
+
+
 def separability(G: Any, classifier: Any, num_samples: int = 200_000, num_keep: Optional[int] = None,
                  spaces: Sequence[str] = ("z", "w"), batch_size: Optional[int] = None, seed: int = 0,
                  device: Any = "auto", backend: str = "torch", keep_samples: bool = False,
@@ -258,10 +278,18 @@ def separability(G: Any, classifier: Any, num_samples: int = 200_000, num_keep: 
     bs = batch_size or default_batch_size(dev, cpu=8, cuda=32)
     t0 = time.perf_counter()
     with metric_precision():
-        smp = sample_latents_and_logits(G, classifier, num_samples, spaces, bs, seed, dev, progress=progress)
+        me = distributed.info()
+        smp = sample_latents_and_logits(G, classifier, num_samples, spaces, bs, seed, dev, rank=me.rank,
+                                        world_size=me.world_size, progress=progress and me.is_main)
+        if me.world_size > 1:
+            smp = _gather_samples(smp, num_samples, bs, me, dev)
         t_sample = time.perf_counter() - t0
-        res = separability_from_samples(smp.latents, smp.logits, num_keep=num_keep,
-                                        attribute_names=smp.attribute_names, backend=backend, device=dev)
+        # The SVM stage runs once, on rank 0; the other ranks receive its result.
+        res = None
+        if me.is_main:
+            res = separability_from_samples(smp.latents, smp.logits, num_keep=num_keep,
+                                            attribute_names=smp.attribute_names, backend=backend, device=dev)
+        res = distributed.broadcast_object(res)
     values = {f"ls_{s}": res.scores[s] for s in spaces}
     extras: dict[str, Any] = {
         "attribute_names": res.attribute_names,

@@ -60,10 +60,10 @@ class PixelClassifier(torch.nn.Module):
 
 
 def make_generator() -> ToyGenerator:
-    """Factory for the CLI test (`_ls_toys:make_generator`)."""
+    """Factory for the CLI test (`tests._ls_toys:make_generator`)."""
     return ToyGenerator(noise_strength=0.1)
 
 
 def make_classifier() -> PixelClassifier:
-    """Factory for the CLI test (`_ls_toys:make_classifier`)."""
+    """Factory for the CLI test (`tests._ls_toys:make_classifier`)."""
     return PixelClassifier(num_attributes=3, names=["smiling", "male", "young"])

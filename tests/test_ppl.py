@@ -18,7 +18,7 @@ from disentangle_metrics.protocol import NoMappingError
 from disentangle_metrics.registry import ScoreOptions, get_metric, list_metrics
 from disentangle_metrics.weights import MissingWeightsError
 
-from toy_generators_ppl import ConvGenerator, LinearGenerator, NoMappingGenerator
+from tests.toy_generators_ppl import ConvGenerator, LinearGenerator, NoMappingGenerator
 
 
 def sql2(img0: torch.Tensor, img1: torch.Tensor) -> torch.Tensor:
@@ -322,7 +322,7 @@ def test_cli_score(tmp_path, sql2_registered):
     from cli.main import main
     out = tmp_path / "results.jsonl"
     result = CliRunner().invoke(main, [
-        "score", "toy_generators_ppl:make_linear", "--metrics", "ppl_wend,ppl_zfull", "--num-samples", "24",
+        "score", "tests.toy_generators_ppl:make_linear", "--metrics", "ppl_wend,ppl_zfull", "--num-samples", "24",
         "--distance", sql2_registered, "--device", "cpu", "--out", str(out), "--samples-dir", str(tmp_path),
         "--no-progress"])
     assert result.exit_code == 0, result.output
@@ -346,8 +346,8 @@ def test_cuda_matches_cpu_and_is_deterministic():
 
 def test_distance_by_module_path(monkeypatch):
     monkeypatch.setattr(D, "DISTANCES", dict(D.DISTANCES))
-    r = ppl(LinearGenerator(), "w", "end", num_samples=8, distance="toy_generators_ppl:sql2_distance", device="cpu")
-    assert r.metric == "ppl_wend@toy_generators_ppl:sql2_distance"
+    r = ppl(LinearGenerator(), "w", "end", num_samples=8, distance="tests.toy_generators_ppl:sql2_distance", device="cpu")
+    assert r.metric == "ppl_wend@tests.toy_generators_ppl:sql2_distance"
     np.testing.assert_allclose(r.samples["distances"],
                                ppl(LinearGenerator(), "w", "end", num_samples=8, distance=sql2, device="cpu").samples["distances"])
 

@@ -15,7 +15,7 @@ from disentangle_metrics.separability import (
     separability_from_samples, targets_from_logits,
 )
 
-from _ls_toys import PixelClassifier, ToyGenerator
+from tests._ls_toys import PixelClassifier, ToyGenerator
 
 @pytest.fixture(autouse=True)
 def _single_thread():
@@ -155,7 +155,8 @@ def test_failed_fit_gives_nan_not_perfect(monkeypatch):
     def boom(self, X, y):
         raise RuntimeError("no convergence possible")
     monkeypatch.setattr(LinearSVC, "fit", boom)
-    res = separability_from_samples({"z": z}, logits, backend="sklearn", device="cpu")
+    with pytest.warns(RuntimeWarning, match="did not converge or failed"):
+        res = separability_from_samples({"z": z}, logits, backend="sklearn", device="cpu")
     assert np.isnan(res.entropies["z"]).all() and math.isnan(res.scores["z"])
     assert res.status["z"] == ["failed", "failed"] and "no convergence possible" in res.messages["z"][0]
 
@@ -262,8 +263,8 @@ def test_cli_writes_per_attribute_entropies(tmp_path, monkeypatch):
 
     from cli.main import main
     out = tmp_path / "r.jsonl"
-    r = CliRunner().invoke(main, ["score", "_ls_toys:make_generator", "--metrics", "ls", "--classifier",
-                                  "_ls_toys:make_classifier", "--num-samples", "200", "--batch-size", "50",
+    r = CliRunner().invoke(main, ["score", "tests._ls_toys:make_generator", "--metrics", "ls", "--classifier",
+                                  "tests._ls_toys:make_classifier", "--num-samples", "200", "--batch-size", "50",
                                   "--device", "cpu", "--no-progress", "--out", str(out)])
     assert r.exit_code == 0, r.output
     line = json.loads(out.read_text().splitlines()[-1])

@@ -129,7 +129,7 @@ def make_conv() -> ConvGenerator:
 
 
 def sql2_distance(device, dtype, weight_paths, allow_hash_mismatch):
-    """Distance builder for ``--distance toy_generators_ppl:sql2_distance``: squared L2 per pair."""
+    """Distance builder for ``--distance tests.toy_generators_ppl:sql2_distance``: squared L2 per pair."""
     from disentangle_metrics.distances import Distance
-    return Distance(name="toy_generators_ppl:sql2_distance",
+    return Distance(name="tests.toy_generators_ppl:sql2_distance",
                     fn=lambda a, b: (a - b).square().flatten(1).sum(1))
