@@ -117,7 +117,7 @@ register(WeightSpec(
     format=WeightsFormat.TORCHSCRIPT,
     bundled="assets/testbed_classifier.pt",
     description="attribute classifier of the procedural test bed (TorchScript, 32x32; "
-                "scripts/train_testbed_classifier.py); the testbed FID extractor, testbed-lpips and ls@testbed",
+                "scripts/train_testbed_classifier.py); the testbed FID extractor, testbed-lpips and ls with --classifier testbed",
 ))
 
 
