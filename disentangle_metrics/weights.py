@@ -113,7 +113,7 @@ register(WeightSpec(
     name="testbed-classifier",
     filename="testbed_classifier.pt",
     url="",
-    sha256="20db1a6276377ea44ba067adfe1f6e3d3f806b09e9ed724e699e19580d208c0e",
+    sha256="c9707d9f23e7ecab4388f6322371da842056cd5f4b6ae68032157ee7d46c1c84",
     format=WeightsFormat.TORCHSCRIPT,
     bundled="assets/testbed_classifier.pt",
     description="attribute classifier of the procedural test bed (TorchScript, 32x32; "
