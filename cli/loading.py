@@ -83,7 +83,12 @@ def _from_checkpoint(path: Path, trust_pickle: bool) -> Any:
 
 
 def _from_pickle(path: Path) -> Any:
-    obj = torch.load(path, map_location="cpu", weights_only=False)
+    # Only reached after the user said --trust-pickle: both readers below execute code from the file.
+    if path.suffix in (".pkl", ".pickle"):
+        with open(path, "rb") as f:
+            obj = pickle.load(f)  # stylegan2-ada's .pkl files are plain pickles
+    else:
+        obj = torch.load(path, map_location="cpu", weights_only=False)
     if isinstance(obj, dict):
         for key in ("G_ema", "Gs", "g_ema", "G"):  # stylegan2-ada / rosinality conventions
             if key in obj:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from disentangle_metrics import distributed as dist_env
 from disentangle_metrics.registry import ScoreOptions, get_metric, list_metrics
 from disentangle_metrics.results import append_result
 
@@ -43,11 +44,20 @@ def _parse_weights(items: tuple[str, ...]) -> dict[str, str]:
               help="Write per-sample arrays (.npz) here.")
 @click.option("--trust-pickle", is_flag=True, help="Allow loading pickles (runs code from the file).")
 @click.option("--no-progress", is_flag=True)
+@click.option("--nproc", type=int, default=1, show_default=True,
+              help="Processes on this machine (relaunches under torchrun; one per GPU).")
 def score(generator: str, metric_names: str, reference: str | None, classifier: str | None,
           num_samples: int | None, batch_size: int | None, seed: int, device: str, extractor: str,
           distance: str | None, weights_items: tuple[str, ...], out_path: str, samples_dir: str | None,
-          trust_pickle: bool, no_progress: bool) -> None:
-    """Compute METRICS for GENERATOR and append them to the results file."""
+          trust_pickle: bool, no_progress: bool, nproc: int) -> None:
+    """Compute METRICS for GENERATOR and append them to the results file.
+
+    Under torchrun (detected from its environment variables) every process computes its share of
+    the samples and rank 0 writes the results; `--nproc N` starts such a run on this machine.
+    """
+    if nproc > 1 and not dist_env.launched_by_torchrun():
+        _relaunch_under_torchrun(nproc)
+    dist_info = dist_env.init_from_env()
     names = [n.strip() for n in metric_names.split(",") if n.strip()]
     try:
         fns = [(n, get_metric(n)) for n in names]
@@ -70,12 +80,33 @@ def score(generator: str, metric_names: str, reference: str | None, classifier: 
             click.echo(f"{name:16s} FAILED: {type(exc).__name__}: {exc}", err=True)
             continue
         res.extras.setdefault("generator", generator)
+        res.extras.setdefault("world_size", dist_info.world_size)
+        if not dist_info.is_main:
+            continue
         append_result(out_path, res, samples_dir=samples_dir)
         for k, v in (res.values or {name: res.value}).items():
             shown = f"{v:.4f}" if isinstance(v, float) and math.isfinite(v) else str(v)
             click.echo(f"{k:16s} {shown:>14s}   ({res.num_samples} samples, {res.wall_time_s or 0:.1f} s)")
-    click.echo(f"results appended to {Path(out_path).resolve()}")
+    if dist_info.is_main:
+        click.echo(f"results appended to {Path(out_path).resolve()}")
     sys.exit(1 if failed else 0)
+
+
+def _relaunch_under_torchrun(nproc: int) -> None:
+    """Replace this process by `torchrun --standalone --nproc_per_node=N` running the same command."""
+    import os
+    argv = list(sys.argv[1:])
+    for i, a in enumerate(argv):          # drop --nproc N / --nproc=N so the children run normally
+        if a == "--nproc":
+            del argv[i:i + 2]
+            break
+        if a.startswith("--nproc="):
+            del argv[i]
+            break
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
+           "-m", "cli.main", *argv]
+    click.echo(f"launching: {' '.join(cmd[2:])}", err=True)
+    os.execv(sys.executable, cmd)
 
 
 @click.command("metrics")
