@@ -81,6 +81,9 @@ from .score import metrics_cmd, score  # noqa: E402
 main.add_command(score)
 main.add_command(metrics_cmd)
 main.add_command(convert_official_cmd)
+from .testbed import testbed  # noqa: E402
+
+main.add_command(testbed)
 
 if __name__ == "__main__":
     main()
