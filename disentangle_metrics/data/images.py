@@ -1,0 +1,334 @@
+"""Real-image datasets: a folder, a zip of images, or a uint8 ``.npy``/``.npz`` array.
+
+Sources (:func:`open_source`):
+
+- folder: every ``.png .jpg .jpeg .webp`` file below it (recursive, case-insensitive extension),
+  in sorted order of the relative POSIX path;
+- zip: the same, for the members of a ``.zip`` archive;
+- array: a uint8 ``.npy`` or ``.npz`` array of shape [N, H, W, C] (NHWC) or [N, C, H, W] (NCHW)
+  with C in {1, 3, 4}; ``layout='auto'`` tells them apart by where the small channel axis is (3
+  wins over 1 or 4 when both axes qualify) and refuses ambiguous shapes. An ``.npz`` holds one array, or pass ``array_key``.
+
+Every image comes out RGB: grayscale is repeated to three channels, the alpha of RGBA is dropped
+(not composited), palette images are expanded.
+
+Resizing to ``resolution`` (square R x R):
+
+- an integer power-of-two downscale of a square image uses a box filter (the mean of each
+  k x k block, rounded to nearest), which is what the reference's dataset tool does when it
+  builds the lower resolutions (repeated 2x2 means in float, then ``rint``);
+- anything else uses PIL's Lanczos filter on the uint8 image (non-square images are stretched).
+
+:class:`ImageDataset` adds deterministic subsets (the first ``num`` in sorted order, or a seeded
+random ``num``, kept in sorted order), optional random horizontal flips (each image flipped or
+not by a hash of ``(seed, index)``, so the result does not depend on batching) and bad-file
+handling: an unreadable file raises :class:`BadImageError` naming it, or, with ``skip_bad=True``,
+is skipped and counted. :func:`iterate_batches` reads with threads in the calling process, so an
+error surfaces as that exception, never deep inside a DataLoader worker.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import threading
+import zipfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Iterator, Optional, Sequence, Union
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ..sampling import Stream, sample_seeds
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp")
+PathLike = Union[str, os.PathLike]
+
+
+class BadImageError(ValueError):
+    """An image file that cannot be decoded, or an array entry of the wrong kind."""
+
+
+def _is_image_name(name: str) -> bool:
+    return name.lower().endswith(IMAGE_EXTENSIONS) and not os.path.basename(name).startswith("._")
+
+
+def _decode(data: bytes, name: str) -> np.ndarray:
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            img.load()
+            if img.mode in ("P", "PA", "LA"):
+                img = img.convert("RGBA")
+            rgb = img.convert("RGB")
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        raise BadImageError(f"cannot read image {name}: {type(exc).__name__}: {exc}. Delete or replace the file, "
+                            "or pass skip_bad=True (CLI: --skip-bad) to skip unreadable files") from exc
+    return np.asarray(rgb, dtype=np.uint8)
+
+
+class ImageSource:
+    """Random access to the images of a dataset as uint8 RGB arrays [H, W, 3]."""
+
+    path: Path
+
+    def __len__(self) -> int:
+        raise NotImplementedError
+
+    def name(self, i: int) -> str:
+        """A human-readable name of item ``i`` (file path or array index)."""
+        raise NotImplementedError
+
+    def read(self, i: int) -> np.ndarray:
+        raise NotImplementedError
+
+    def listing(self) -> list:
+        """What identifies the content, for cache keys: names with sizes and modification times or CRCs."""
+        raise NotImplementedError
+
+
+class FolderSource(ImageSource):
+    """Image files below a folder, recursively, sorted by relative path."""
+
+    def __init__(self, path: PathLike) -> None:
+        self.path = Path(path)
+        found = []
+        for root, _dirs, files in os.walk(self.path):
+            for f in files:
+                if _is_image_name(f):
+                    found.append(Path(root, f).relative_to(self.path).as_posix())
+        self.files = sorted(found)
+        if not self.files:
+            raise FileNotFoundError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) found in folder {self.path}")
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def name(self, i: int) -> str:
+        return str(self.path / self.files[i])
+
+    def read(self, i: int) -> np.ndarray:
+        return _decode((self.path / self.files[i]).read_bytes(), self.name(i))
+
+    def listing(self) -> list:
+        out = []
+        for f in self.files:
+            st = (self.path / f).stat()
+            out.append((f, st.st_size, st.st_mtime_ns))
+        return out
+
+
+class ZipSource(ImageSource):
+    """Image members of a zip archive, sorted by name; one open handle per thread and process."""
+
+    def __init__(self, path: PathLike) -> None:
+        self.path = Path(path)
+        try:
+            with zipfile.ZipFile(self.path) as zf:
+                infos = [zi for zi in zf.infolist() if not zi.is_dir() and _is_image_name(zi.filename)]
+        except zipfile.BadZipFile as exc:
+            raise BadImageError(f"{self.path} is not a readable zip archive ({exc})") from exc
+        self.infos = sorted(infos, key=lambda zi: zi.filename)
+        if not self.infos:
+            raise FileNotFoundError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) in zip archive {self.path}")
+        self._local = threading.local()
+
+    def __getstate__(self) -> dict:
+        d = dict(self.__dict__)
+        d.pop("_local")
+        return d
+
+    def __setstate__(self, d: dict) -> None:
+        self.__dict__.update(d)
+        self._local = threading.local()
+
+    def _zip(self) -> zipfile.ZipFile:
+        zf = getattr(self._local, "zf", None)
+        if zf is None or getattr(self._local, "pid", None) != os.getpid():
+            zf = self._local.zf = zipfile.ZipFile(self.path)
+            self._local.pid = os.getpid()
+        return zf
+
+    def __len__(self) -> int:
+        return len(self.infos)
+
+    def name(self, i: int) -> str:
+        return f"{self.path}:{self.infos[i].filename}"
+
+    def read(self, i: int) -> np.ndarray:
+        try:
+            data = self._zip().read(self.infos[i])
+        except (zipfile.BadZipFile, OSError) as exc:  # CRC mismatch, truncated member
+            raise BadImageError(f"cannot read {self.name(i)} from the archive: {exc}") from exc
+        return _decode(data, self.name(i))
+
+    def listing(self) -> list:
+        return [(zi.filename, zi.file_size, zi.CRC) for zi in self.infos]
+
+
+class ArraySource(ImageSource):
+    """A uint8 array [N, H, W, C] or [N, C, H, W] (C in 1, 3, 4) from ``.npy`` (memory-mapped) or ``.npz``."""
+
+    def __init__(self, path: PathLike, array_key: Optional[str] = None, layout: str = "auto") -> None:
+        self.path = Path(path)
+        try:
+            if self.path.suffix == ".npz":
+                with np.load(self.path, allow_pickle=False) as f:
+                    keys = list(f.files)
+                    if array_key is None and len(keys) != 1:
+                        raise ValueError(f"{self.path} holds arrays {keys}; pass array_key= (CLI: --array-key)")
+                    key = array_key or keys[0]
+                    if key not in keys:
+                        raise ValueError(f"{self.path} has no array {key!r}; it holds {keys}")
+                    arr = f[key]
+            else:
+                arr = np.load(self.path, mmap_mode="r", allow_pickle=False)
+        except (OSError, zipfile.BadZipFile, EOFError) as exc:
+            raise BadImageError(f"{self.path} is not a readable .npy/.npz array ({type(exc).__name__}: {exc})") from exc
+        except ValueError as exc:
+            raise BadImageError(f"{self.path}: {exc}") from exc
+        if arr.dtype != np.uint8:
+            raise BadImageError(f"{self.path}: images must be uint8 in [0, 255], got dtype {arr.dtype} "
+                                "(convert with (x * 127.5 + 128).clip(0, 255).astype(np.uint8) for [-1, 1] data)")
+        self.layout = _array_layout(arr.shape, layout, self.path)
+        self.array = arr
+
+    def __len__(self) -> int:
+        return int(self.array.shape[0])
+
+    def name(self, i: int) -> str:
+        return f"{self.path}[{i}]"
+
+    def read(self, i: int) -> np.ndarray:
+        img = np.asarray(self.array[i])
+        if self.layout == "NCHW":
+            img = img.transpose(1, 2, 0)
+        c = img.shape[2]
+        return np.repeat(img, 3, axis=2) if c == 1 else np.ascontiguousarray(img[:, :, :3])
+
+    def listing(self) -> list:
+        st = self.path.stat()
+        return [(self.path.name, st.st_size, st.st_mtime_ns, list(self.array.shape), self.layout)]
+
+
+def _array_layout(shape: Sequence[int], layout: str, path: Path) -> str:
+    if len(shape) != 4:
+        raise BadImageError(f"{path}: expected a 4-D image array [N, H, W, C] or [N, C, H, W], got shape {tuple(shape)}")
+    if layout in ("NHWC", "NCHW"):
+        c = shape[3] if layout == "NHWC" else shape[1]
+        if c not in (1, 3, 4):
+            raise BadImageError(f"{path}: layout {layout} gives {c} channels; expected 1, 3 or 4")
+        return layout
+    if layout != "auto":
+        raise ValueError(f"layout must be 'auto', 'NHWC' or 'NCHW', got {layout!r}")
+    nhwc, nchw = shape[3] in (1, 3, 4), shape[1] in (1, 3, 4)
+    if nhwc and nchw and (shape[3] == 3) != (shape[1] == 3):  # e.g. [N, 4, 4, 3]: RGB wins over RGBA
+        nhwc, nchw = shape[3] == 3, shape[1] == 3
+    if nhwc == nchw:
+        raise BadImageError(f"{path}: cannot tell NHWC from NCHW for shape {tuple(shape)}; pass layout='NHWC' or 'NCHW'")
+    return "NHWC" if nhwc else "NCHW"
+
+
+def open_source(path: PathLike, array_key: Optional[str] = None, layout: str = "auto") -> ImageSource:
+    """The :class:`ImageSource` for a folder, a ``.zip`` or a ``.npy``/``.npz`` file."""
+    p = Path(path)
+    if p.is_dir():
+        return FolderSource(p)
+    if not p.exists():
+        raise FileNotFoundError(f"dataset {p} does not exist (expected a folder of images, a .zip, or a .npy/.npz array)")
+    suffix = p.suffix.lower()
+    if suffix == ".zip":
+        return ZipSource(p)
+    if suffix in (".npy", ".npz"):
+        return ArraySource(p, array_key=array_key, layout=layout)
+    raise ValueError(f"dataset {p}: unsupported file type {suffix!r}; use a folder, a .zip, or a .npy/.npz array")
+
+
+def resize_image(img: np.ndarray, resolution: int) -> np.ndarray:
+    """Resize uint8 [H, W, 3] to [R, R, 3]: box filter for square power-of-two downscales, else Lanczos."""
+    h, w = img.shape[:2]
+    if h == w == resolution:
+        return img
+    k = h // resolution
+    if h == w and h % resolution == 0 and k & (k - 1) == 0:
+        blocks = img.reshape(resolution, k, resolution, k, 3).astype(np.float64)
+        return np.rint(blocks.mean(axis=(1, 3))).clip(0, 255).astype(np.uint8)
+    return np.asarray(Image.fromarray(img).resize((resolution, resolution), Image.LANCZOS), dtype=np.uint8)
+
+
+class ImageDataset(torch.utils.data.Dataset):
+    """uint8 CHW RGB tensors from an :class:`ImageSource`, with subset, resize and flip options.
+
+    ``num``: keep this many images (all when None); ``subset='first'`` keeps the first ``num`` in
+    sorted order, ``'random'`` a random ``num`` drawn with ``seed`` (kept in sorted order).
+    ``mirror``: flip each image horizontally with probability 1/2, decided by ``(seed, index)``.
+    """
+
+    def __init__(self, source: Union[ImageSource, PathLike], resolution: Optional[int] = None, mirror: bool = False,
+                 num: Optional[int] = None, subset: str = "first", seed: int = 0, skip_bad: bool = False) -> None:
+        self.source = source if isinstance(source, ImageSource) else open_source(source)
+        n = len(self.source)
+        if subset not in ("first", "random"):
+            raise ValueError(f"subset must be 'first' or 'random', got {subset!r}")
+        if num is not None and not 0 < num <= n:
+            raise ValueError(f"num={num} images requested but {self.source.path} has {n}")
+        if num is None or num == n:
+            self.indices = np.arange(n)
+        elif subset == "first":
+            self.indices = np.arange(num)
+        else:
+            self.indices = np.sort(np.random.default_rng(seed).permutation(n)[:num])
+        self.resolution, self.mirror, self.seed, self.skip_bad = resolution, mirror, seed, skip_bad
+        self.flips = (sample_seeds(seed, self.indices, Stream.DATA) & np.uint64(1)).astype(bool) if mirror \
+            else np.zeros(len(self.indices), bool)
+        self.skipped: list[str] = []
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        """Image ``i`` as uint8 [3, H, W]; raises :class:`BadImageError` on an unreadable file."""
+        img = self.source.read(int(self.indices[i]))
+        if self.resolution is not None:
+            img = resize_image(img, self.resolution)
+        if self.flips[i]:
+            img = img[:, ::-1]
+        return torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1)))
+
+    def try_get(self, i: int) -> Optional[torch.Tensor]:
+        """Like ``self[i]`` but returns None (and records the file) for a bad image when ``skip_bad``."""
+        try:
+            return self[i]
+        except BadImageError as exc:
+            if not self.skip_bad:
+                raise
+            self.skipped.append(f"{self.source.name(int(self.indices[i]))}: {exc.__cause__ or exc}")
+            return None
+
+
+def iterate_batches(dataset: ImageDataset, batch_size: int, num_threads: int = 4) -> Iterator[torch.Tensor]:
+    """Yield uint8 [B, 3, H, W] batches in order; bad images raise or are skipped (``dataset.skipped``).
+
+    Images are decoded by ``num_threads`` threads of this process (PIL releases the GIL while
+    decoding), so errors arrive here as :class:`BadImageError` naming the file.
+    """
+    def stack(items: list, first: int) -> torch.Tensor:
+        shapes = {tuple(t.shape) for t in items}
+        if len(shapes) > 1:
+            raise BadImageError(f"images of different sizes {sorted(shapes)[:3]} near item {first} of {dataset.source.path}; "
+                                "pass resolution= (CLI: --resolution) to resize them all")
+        return torch.stack(items)
+
+    n = len(dataset)
+    pool = ThreadPoolExecutor(num_threads) if num_threads > 0 else None
+    try:
+        for start in range(0, n, batch_size):
+            idx = range(start, min(start + batch_size, n))
+            items = list(pool.map(dataset.try_get, idx)) if pool else [dataset.try_get(i) for i in idx]
+            items = [t for t in items if t is not None]
+            if items:
+                yield stack(items, start)
+    finally:
+        if pool:
+            pool.shutdown(wait=True, cancel_futures=True)
