@@ -84,6 +84,9 @@ main.add_command(convert_official_cmd)
 from .testbed import testbed  # noqa: E402
 
 main.add_command(testbed)
+from .train import train_cmd  # noqa: E402
+
+main.add_command(train_cmd)
 
 if __name__ == "__main__":
     main()
