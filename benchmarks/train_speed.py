@@ -26,18 +26,20 @@ def main() -> None:
     ap.add_argument("--resolution", type=int, default=32)
     ap.add_argument("--fmap-max", type=int, default=64)
     ap.add_argument("--latent-size", type=int, default=128)
+    ap.add_argument("--fmap-base", type=int, default=8192)
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--steps", type=int, default=6)
     ap.add_argument("--device", default="auto")
     ap.add_argument("--fwd-batch", type=int, default=256)
+    ap.add_argument("--threads", type=int, default=None)
     a = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         arr = np.random.default_rng(0).integers(0, 256, (256, 3, a.resolution, a.resolution), dtype=np.uint8)
         np.save(f"{tmp}/reals.npy", arr)
         cfg = TrainConfig(preset=a.preset, resolution=a.resolution, data=f"{tmp}/reals.npy", out=f"{tmp}/run",
-                          total_kimg=1e6, batch=a.batch, progressive=False, device=a.device, grid_size=2,
-                          g_overrides=dict(fmap_max=a.fmap_max, latent_size=a.latent_size),
-                          d_overrides=dict(fmap_max=a.fmap_max))
+                          total_kimg=1e6, batch=a.batch, progressive=False, device=a.device, grid_size=2, threads=a.threads,
+                          g_overrides=dict(fmap_max=a.fmap_max, fmap_base=a.fmap_base, latent_size=a.latent_size),
+                          d_overrides=dict(fmap_max=a.fmap_max, fmap_base=a.fmap_base))
         tr = Trainer(cfg, progress=False)
         sch = schedule(cfg, 0)
         tr.train_step(sch)  # warm-up
@@ -62,7 +64,7 @@ def main() -> None:
         torch.save(G.state_dict(), buf)
         nG = sum(p.numel() for p in tr.G.parameters())
         nD = sum(p.numel() for p in tr.D.parameters())
-        print(f"{a.preset} {a.resolution}px fmap_max {a.fmap_max} latent {a.latent_size} batch {a.batch} on {tr.device}: "
+        print(f"{a.preset} {a.resolution}px fmap_base {a.fmap_base} fmap_max {a.fmap_max} latent {a.latent_size} batch {a.batch} on {tr.device}: "
               f"train {train_ips:.1f} img/s, G forward {fwd_ips:.1f} img/s, G {nG/1e6:.2f}M params "
               f"({buf.tell()/1e6:.2f} MB), D {nD/1e6:.2f}M params, threads {torch.get_num_threads()}")
         tr.loader.close()

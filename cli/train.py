@@ -17,6 +17,7 @@ _DIRECT = {
     "snapshots": "keep_snapshots", "metrics_every": "metrics_every_kimg", "metrics_num_samples": "metrics_num_samples",
     "metrics_extractor": "metrics_extractor", "metrics_reference": "metrics_reference", "device": "device",
     "amp": "amp", "mirror": "mirror", "testbed_num": "testbed_num", "workers": "data_workers", "grid": "grid_size",
+    "threads": "threads",
 }
 
 
@@ -51,6 +52,7 @@ _DIRECT = {
 @click.option("--testbed-num", type=int, default=10_000, show_default=True, help="Test-bed images in the training set.")
 @click.option("--workers", type=int, default=4, show_default=True, help="Image-reading threads for folder data.")
 @click.option("--grid", type=int, default=8, show_default=True, help="Image grid side (grid x grid images).")
+@click.option("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice).")
 @click.option("--no-progress", is_flag=True)
 @click.pass_context
 def train_cmd(ctx: click.Context, preset: str, out: str, resume: bool, no_progress: bool, fmap_max: Optional[int],

@@ -105,6 +105,7 @@ class TrainConfig:
     device: str = "auto"
     amp: Optional[bool] = None          # None: bf16 autocast on CUDA, off on CPU
     channels_last: Optional[bool] = None  # None: on for CUDA
+    threads: Optional[int] = None       # torch intra-op threads (None: torch's default)
 
     def __post_init__(self) -> None:
         # JSON turns int keys into strings; accept both so a saved config loads back equal.
@@ -126,6 +127,8 @@ class TrainConfig:
             raise ValueError("ckpt_every_kimg and tick_kimg must be > 0")
         if self.metrics and self.metrics_every_kimg <= 0:
             raise ValueError("metrics given but metrics_every_kimg is 0: set how often to run them")
+        if self.threads is not None and self.threads < 1:
+            raise ValueError(f"threads must be >= 1, got {self.threads}")
         if self.data == TESTBED and self.testbed_num < 1:
             raise ValueError(f"testbed_num must be >= 1, got {self.testbed_num}")
         for name, value in (("g_overrides", self.g_overrides), ("d_overrides", self.d_overrides)):

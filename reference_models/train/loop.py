@@ -63,6 +63,9 @@ class Trainer:
         self.channels_last = cuda if cfg.channels_last is None else bool(cfg.channels_last)
         if cuda:
             torch.backends.cudnn.benchmark = True  # fixed shapes per schedule phase
+        if cfg.threads is not None:
+            # On a shared CPU, fewer threads than cores avoids OpenMP barriers stalling on busy cores.
+            torch.set_num_threads(cfg.threads)
 
         self.G = build_generator(cfg.preset, resolution=cfg.resolution, seed=cfg.seed, **cfg.g_overrides)
         if self.G.cfg.label_size:
