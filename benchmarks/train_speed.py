@@ -1,6 +1,7 @@
 """Training and generator-forward throughput of a reference preset on this machine.
 
-    python -m benchmarks.train_speed --resolution 32 --fmap-max 64 --latent-size 128 --batch 32
+    python -m benchmarks.train_speed --resolution 32 --fmap-base 256 --fmap-max 32 --latent-size 128 --batch 32 --threads 1
+    python -m benchmarks.train_speed --device cuda --resolution 1024 --fmap-max 512 --latent-size 512 --batch 4 --fwd-batch 16
 
 Prints img/s of full training steps (D step with R1 + G step, at lod 0) and of the generator
 forward in eval mode (what metric evaluation costs), plus parameter counts and checkpoint size.
@@ -34,7 +35,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=None)
     a = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        arr = np.random.default_rng(0).integers(0, 256, (256, 3, a.resolution, a.resolution), dtype=np.uint8)
+        n = max(2 * a.batch, min(256, 2 ** 26 // (3 * a.resolution ** 2)))   # at most ~64 MB of random reals
+        arr = np.random.default_rng(0).integers(0, 256, (n, 3, a.resolution, a.resolution), dtype=np.uint8)
         np.save(f"{tmp}/reals.npy", arr)
         cfg = TrainConfig(preset=a.preset, resolution=a.resolution, data=f"{tmp}/reals.npy", out=f"{tmp}/run",
                           total_kimg=1e6, batch=a.batch, progressive=False, device=a.device, grid_size=2, threads=a.threads,

@@ -51,6 +51,24 @@ def test_every_preset_trains_with_finite_losses(preset, reals, tmp_path):
         assert tr.G.w_avg.abs().sum() > 0          # moving average of w is tracked while training
 
 
+def test_channels_last_path_matches_contiguous(reals, tmp_path):
+    """The channels_last layout (on by default on CUDA) computes the same D loss, R1 and gradients."""
+    out = {}
+    for cl in (False, True):
+        tr = Trainer(tiny_config(reals, tmp_path / f"cl{cl}", channels_last=cl), progress=False)
+        stats = tr.train_step(schedule(tr.cfg, 0))
+        # D's .grad still holds the D-step gradients (D takes no gradient in the G step).
+        grads = {k: p.grad.clone() for k, p in tr.D.named_parameters() if p.grad is not None}
+        tr.loader.close()
+        out[cl] = (stats, grads, tr)
+    assert out[True][2].G.synthesis.convs[1].weight.is_contiguous(memory_format=torch.channels_last)
+    for k in ("loss_D", "r1", "score_real", "score_fake"):
+        assert out[True][0][k].item() == pytest.approx(out[False][0][k].item(), rel=1e-4, abs=1e-6), k
+    assert out[True][1].keys() == out[False][1].keys() and len(out[False][1]) > 5
+    for k, g in out[False][1].items():
+        assert torch.allclose(out[True][1][k], g, rtol=1e-3, atol=1e-6), k
+
+
 def test_progressive_growing_fades_and_resets_adam(reals, tmp_path):
     # 8 kimg-images per phase: lod 1 for 8 images, fade over the next 8, then lod 0.
     cfg = tiny_config(reals, tmp_path / "run", progressive=True, lod_initial_resolution=8, lod_training_kimg=0.008,
