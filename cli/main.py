@@ -75,12 +75,13 @@ def check(generator: str, trust_pickle: bool, device: str) -> None:
     sys.exit(0 if report.ok else 1)
 
 
-from .models import convert_official_cmd  # noqa: E402
+from .models import convert_official_cmd, init_model_cmd  # noqa: E402
 from .score import metrics_cmd, score  # noqa: E402
 
 main.add_command(score)
 main.add_command(metrics_cmd)
 main.add_command(convert_official_cmd)
+main.add_command(init_model_cmd)
 from .testbed import testbed  # noqa: E402
 
 main.add_command(testbed)

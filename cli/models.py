@@ -19,3 +19,33 @@ def convert_official_cmd(pkl: str, out: str) -> None:
         raise click.ClickException(str(exc))
     for role, folder in written.items():
         click.echo(f"{role:10s} -> {folder}")
+
+
+@click.command("init-model")
+@click.argument("preset")
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="Checkpoint folder to write.")
+@click.option("--resolution", default=1024, show_default=True, type=int)
+@click.option("--fmap-base", default=None, type=int, help="Channel multiplier (official 8192).")
+@click.option("--fmap-max", default=None, type=int, help="Channel cap (official 512).")
+@click.option("--latent-size", default=None, type=int, help="z_dim = w_dim = mapping width (official 512).")
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed of the weight initialisation.")
+def init_model_cmd(preset: str, out: str, resolution: int, fmap_base: int | None, fmap_max: int | None,
+                   latent_size: int | None, seed: int) -> None:
+    """Write a freshly initialised reference generator of PRESET (e.g. f-mixing90, b-traditional)
+    as a checkpoint folder; `discriminator` and `classifier` give those networks instead."""
+    import reference_models as rm
+    overrides = {k: v for k, v in dict(fmap_base=fmap_base, fmap_max=fmap_max).items() if v is not None}
+    try:
+        if preset == "discriminator":
+            model = rm.build_discriminator(resolution=resolution, seed=seed, **overrides)
+        elif preset == "classifier":
+            model = rm.build_classifier(1, resolution=resolution, seed=seed, **overrides)
+        else:
+            if latent_size is not None:
+                overrides["latent_size"] = latent_size
+            model = rm.build_generator(preset, resolution=resolution, seed=seed, **overrides)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise click.ClickException(str(exc).strip("'\""))
+    folder = rm.save_checkpoint(model, out)
+    params = sum(p.numel() for p in model.parameters())
+    click.echo(f"{model.kind} {preset} {resolution}x{resolution}: {params:,} parameters -> {folder}")

@@ -52,18 +52,22 @@ class OfficialNetwork:
 
     @property
     def name(self) -> str:
+        """The network's name (its TensorFlow scope), e.g. 'Gs' or 'G_synthesis'."""
         return str(self.state.get("name"))
 
     @property
     def build_func_name(self) -> str:
+        """Name of the official build function, e.g. 'G_style', 'D_basic', 'D_paper'."""
         return str(self.state.get("build_func_name"))
 
     @property
     def static_kwargs(self) -> dict:
+        """The keyword arguments the network was built with."""
         return dict(self.state.get("static_kwargs") or {})
 
     @property
     def components(self) -> dict:
+        """Sub-networks by role, e.g. {'synthesis': ..., 'mapping': ...}."""
         return dict(self.state.get("components") or {})
 
     def own_variables(self) -> dict[str, np.ndarray]:
@@ -126,6 +130,7 @@ class RestrictedUnpickler(pickle.Unpickler):
     and any other global (which could run code) is refused."""
 
     def find_class(self, module: str, name: str) -> Any:
+        """Resolve a pickled global: a stub, a numpy reconstructor, or refusal."""
         if (module, name) in _STUBS:
             return _STUBS[(module, name)]
         if (module, name) in _NUMPY:
@@ -145,7 +150,7 @@ def read_official_pickle(path: str | os.PathLike) -> Any:
             return RestrictedUnpickler(f, encoding="latin1").load()
         except pickle.UnpicklingError as exc:
             raise ConversionError(f"{path}: {exc}") from None
-        except (EOFError, ValueError, TypeError) as exc:
+        except Exception as exc:  # any other failure of a well-formed unpickle means a damaged file
             raise ConversionError(f"{path}: not a readable pickle ({type(exc).__name__}: {exc}); the file is "
                                   "corrupt or truncated") from None
 

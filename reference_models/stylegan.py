@@ -190,6 +190,7 @@ class StyleGenerator(nn.Module):
 
     @lod.setter
     def lod(self, value: float) -> None:
+        """Set the level of detail (checked against 0 .. log2(R) - 2)."""
         split_lod(value, self.synthesis.log2_res - 2)
         self.synthesis.lod.fill_(float(value))
 

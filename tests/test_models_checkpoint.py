@@ -127,3 +127,17 @@ def test_foreign_pickles_raise_unpickling_error(tmp_path):
     torch.save({"G_ema": _Code()}, tmp_path / "foreign.pt")
     with pytest.raises(pickle.UnpicklingError):
         rm.load_checkpoint(tmp_path / "foreign.pt")
+
+
+def test_cli_init_model(tmp_path):
+    from click.testing import CliRunner
+
+    from cli.main import main
+    res = CliRunner().invoke(main, ["init-model", "style-map1", "--out", str(tmp_path / "g"), "--resolution", "16",
+                                    "--fmap-base", "256", "--fmap-max", "32", "--latent-size", "16", "--seed", "3"])
+    assert res.exit_code == 0, res.output
+    G = rm.load_checkpoint(tmp_path / "g")
+    assert G.cfg.mapping_layers == 1 and G.z_dim == 16
+    assert _same(G, rm.build_generator("style-map1", resolution=16, seed=3, **SMALL))
+    res = CliRunner().invoke(main, ["init-model", "h-unknown", "--out", str(tmp_path / "x")])
+    assert res.exit_code != 0 and "unknown generator preset" in res.output

@@ -9,7 +9,7 @@ import torch
 from click.testing import CliRunner
 
 import reference_models as rm
-from _official_stylegan import (discriminator_vars, dump, install_fake_dnnlib, make_network,
+from tests._official_stylegan import (discriminator_vars, dump, install_fake_dnnlib, make_network,
                                 make_official_generator, variables_of)
 from reference_models.convert import ConversionError, convert_official, read_official_pickle
 

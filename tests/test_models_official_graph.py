@@ -6,8 +6,8 @@ import pytest
 import torch
 
 import reference_models as rm
-import _official_numpy as ref
-from _official_stylegan import (discriminator_vars, dump, install_fake_dnnlib, make_network,
+import tests._official_numpy as ref
+from tests._official_stylegan import (discriminator_vars, dump, install_fake_dnnlib, make_network,
                                 make_official_generator, variables_of)
 from reference_models.convert import convert_discriminator, convert_official, read_official_pickle
 

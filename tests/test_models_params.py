@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import reference_models as rm
-from _official_stylegan import discriminator_vars, mapping_vars, synthesis_vars, trainable_count
+from tests._official_stylegan import discriminator_vars, mapping_vars, synthesis_vars, trainable_count
 
 
 def _count(model: torch.nn.Module) -> int:
