@@ -90,7 +90,7 @@ class NuisanceRanges:
     """
 
     offset: float = 0.08
-    scale: tuple[float, float] = (0.88, 1.06)
+    scale: tuple[float, float] = (0.98, 1.16)
     lighting: float = 0.15
     freckle_probability: float = 0.5
 

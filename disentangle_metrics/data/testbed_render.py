@@ -10,7 +10,7 @@ so an image does not depend on its batch. Layers are drawn back to front with an
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -37,10 +37,10 @@ MOUTH_Y = 0.34
 MUSTACHE_Y = 0.255
 HAIRLINE_Y, BANGS_Y = -0.33, -0.20
 HAT_BRIM_Y = -0.41
-TURN_SHIFT = 0.17
+TURN_SHIFT = 0.2
 EARRING_Y = 0.17
 BEARD_TOP_Y = 0.2
-CHEEK_X, CHEEK_Y = 0.19, 0.125
+CHEEK_X, CHEEK_Y = 0.19, 0.14
 HEAD_B = 0.5
 HEAD_A_FEMALE, HEAD_A_MALE = 0.345, 0.43
 
@@ -82,7 +82,13 @@ def face_layout(config: TestbedConfig, indices: Sequence[int] | np.ndarray, attr
     """Geometry of images ``indices`` given their attributes (bool/0-1 [N, A])."""
     indices = np.asarray(indices, dtype=np.int64)
     u = _draws(config, indices, device)
-    return _layout(config, u, torch.as_tensor(np.asarray(attributes, dtype=np.float32), device=device))
+    return _layout(config, u, _as_float(attributes, device))
+
+
+def _as_float(attributes: np.ndarray | torch.Tensor, device: torch.device | str) -> torch.Tensor:
+    if isinstance(attributes, torch.Tensor):
+        return attributes.to(device=device, dtype=torch.float32)
+    return torch.as_tensor(np.asarray(attributes, dtype=np.float32), device=device)
 
 
 def _layout(config: TestbedConfig, u: torch.Tensor, attrs: torch.Tensor) -> FaceLayout:
@@ -92,7 +98,7 @@ def _layout(config: TestbedConfig, u: torch.Tensor, attrs: torch.Tensor) -> Face
     lo, hi = nz.scale
     s = lo + (hi - lo) * v("scale")
     cx = nz.offset * (2 * v("dx") - 1)
-    cy = 0.06 + nz.offset * (2 * v("dy") - 1)
+    cy = 0.08 + nz.offset * (2 * v("dy") - 1)
     a = HEAD_A_FEMALE + (HEAD_A_MALE - HEAD_A_FEMALE) * male + 0.012 * (2 * v("aspect") - 1)
     t = torch.where(v("turn_dir") < 0.5, -1.0, 1.0) * turned
     fx = TURN_SHIFT * t + 0.025 * (2 * v("jit_x") - 1) * (1 - turned)
@@ -136,7 +142,7 @@ def _palette(u: torch.Tensor, attrs: torch.Tensor) -> dict[str, torch.Tensor]:
     out = dict(skin=skin, hair=hair, bg=bg, cloth=cloth, hat=hat, frame=frame, iris=iris, lip=lip, brow=brow,
                beard=beard, white=torch.stack([0.97 * one, 0.96 * one, 0.93 * one], 1),
                mouth_in=torch.stack([0.25 * one, 0.04 * one, 0.06 * one], 1),
-               rosy=torch.stack([0.93 * one, 0.28 * one, 0.35 * one], 1),
+               rosy=torch.stack([0.95 * one, 0.22 * one, 0.32 * one], 1),
                earring=torch.stack([0.05 * one, 0.9 * one, 1.0 * one], 1),
                dark=torch.stack([0.08 * one, 0.06 * one, 0.06 * one], 1))
     return {k: x.view(-1, 3, 1, 1) for k, x in out.items()}
@@ -154,7 +160,7 @@ def render_attributes(config: TestbedConfig, indices: Sequence[int] | np.ndarray
     one attribute flipped shows exactly that attribute's effect.
     """
     indices = np.asarray(indices, dtype=np.int64)
-    attrs = torch.as_tensor(np.asarray(attributes, dtype=np.float32), device=device)
+    attrs = _as_float(attributes, device)
     if attrs.shape != (len(indices), len(ATTRIBUTES)):
         raise ValueError(f"attributes must have shape [{len(indices)}, {len(ATTRIBUTES)}], got {tuple(attrs.shape)}")
     R = config.resolution
@@ -226,8 +232,8 @@ def _draw(config: TestbedConfig, u: torch.Tensor, attrs: torch.Tensor, L: FaceLa
     img = S.over(img, P["skin"] * 0.6, spots * band * fr_on * head_a)
 
     # rosy cheeks
-    cheek = S.circle(Xf.abs(), Y, CHEEK_X, CHEEK_Y + fy, 0.07)
-    img = S.over(img, P["rosy"], cov(cheek, soft=3.0) * 0.6 * A("rosy_cheeks") * head_a)
+    cheek = S.circle(Xf.abs(), Y, CHEEK_X, CHEEK_Y + fy, 0.085)
+    img = S.over(img, P["rosy"], cov(cheek, soft=1.5) * 0.85 * A("rosy_cheeks") * head_a)
 
     # beard: jaw and chin below the cheeks, leaving an oval of skin around the mouth; reaches a little
     # beyond the jaw line
@@ -244,8 +250,9 @@ def _draw(config: TestbedConfig, u: torch.Tensor, attrs: torch.Tensor, L: FaceLa
 
     # eyebrows
     bushy = A("bushy_eyebrows")
-    brow = S.parabola_arc(Xf.abs(), Y, EYE_X, BROW_Y + fy + 0.025, 0.085 + 0.015 * bushy, -0.03,
-                          0.012 + 0.02 * bushy)
+    # bushy brows are about one pixel thick even at 32x32, thin ones a third of that
+    brow = S.parabola_arc(Xf.abs(), Y, EYE_X, BROW_Y + fy + 0.025, 0.085 + 0.025 * bushy, -0.03,
+                          0.011 + 0.027 * bushy)
     img = S.over(img, P["brow"], cov(brow) * head_a)
 
     # eyes: open (white, iris, pupil) or closed (a dark lid line)
@@ -269,7 +276,7 @@ def _draw(config: TestbedConfig, u: torch.Tensor, attrs: torch.Tensor, L: FaceLa
     img = S.over(img, P["skin"] * 0.7, cov(nose, soft=1.5) * head_a)
 
     # mustache
-    must = S.box(Xf, Y, 0.0, MUSTACHE_Y + fy, 0.13, 0.028, 0.02)
+    must = S.box(Xf, Y, 0.0, MUSTACHE_Y + fy, 0.15, 0.035, 0.025)
     img = S.over(img, P["beard"] * tex.unsqueeze(1), cov(must) * A("mustache") * head_a)
 
     img = _mouth(img, Xf, Y, fy, A("smiling"), A("mouth_open"), P, cov, head_a)
@@ -318,11 +325,13 @@ def _head(X: torch.Tensor, Y: torch.Tensor, a: torch.Tensor, male: torch.Tensor)
     return torch.where(male > 0.5, square, female)
 
 
-def _mouth(img, Xf, Y, fy, smiling, mouth_open, P, cov, head_a):
+def _mouth(img: torch.Tensor, Xf: torch.Tensor, Y: torch.Tensor, fy: torch.Tensor, smiling: torch.Tensor,
+           mouth_open: torch.Tensor, P: dict[str, torch.Tensor], cov: Callable[..., torch.Tensor],
+           head_a: torch.Tensor) -> torch.Tensor:
     """Neutral line, smiling crescent with teeth, open 'O', or open smile (a D with teeth on top)."""
     my = MOUTH_Y + fy
-    neutral = S.segment(Xf, Y, -0.085, my, 0.085, my, 0.016)
-    crescent = S.between_parabolas(Xf, Y, 0.0, my - 0.01, 0.15, 0.02, 0.08)
+    neutral = S.segment(Xf, Y, -0.07, my, 0.07, my, 0.016)
+    crescent = S.between_parabolas(Xf, Y, 0.0, my - 0.015, 0.16, 0.02, 0.11)
     o_shape = S.ellipse(Xf, Y, 0.0, my + 0.01, 0.07, 0.075)
     d_shape = S.between_parabolas(Xf, Y, 0.0, my - 0.035, 0.15, 0.005, 0.14)
     sm, op = smiling, mouth_open
@@ -332,7 +341,7 @@ def _mouth(img, Xf, Y, fy, smiling, mouth_open, P, cov, head_a):
     shape = torch.minimum(torch.minimum(crescent + 1e3 * (1 - w_cres), o_shape + 1e3 * (1 - w_o)),
                           d_shape + 1e3 * (1 - w_d))
     any_shape = 1 - w_neutral
-    img = S.over(img, P["lip"], cov(shape - 0.018) * any_shape * head_a)      # lips around the shape
+    img = S.over(img, P["lip"], cov(shape - 0.014) * any_shape * head_a)      # lips around the shape
     inside = P["white"] * sm.unsqueeze(1) * (1 - op).unsqueeze(1) + P["mouth_in"] * op.unsqueeze(1)
     img = S.over(img, inside, cov(shape) * any_shape * head_a)
     teeth = torch.maximum(d_shape, Y - (my - 0.035 + 0.045))                   # upper teeth of the open smile
