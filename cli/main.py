@@ -77,6 +77,7 @@ def check(generator: str, trust_pickle: bool, device: str) -> None:
 
 from .models import convert_official_cmd, init_model_cmd  # noqa: E402
 from .score import metrics_cmd, score  # noqa: E402
+from .stats import stats  # noqa: E402
 
 main.add_command(score)
 main.add_command(metrics_cmd)
@@ -88,6 +89,7 @@ main.add_command(testbed)
 from .train import train_cmd  # noqa: E402
 
 main.add_command(train_cmd)
+main.add_command(stats)
 
 if __name__ == "__main__":
     main()

@@ -4,8 +4,8 @@
 
 The eigenvalues of S1 S2 equal those of the symmetric matrix M = A^T S2 A for any A with
 A A^T = S1 (similar matrices), so tr((S1 S2)^(1/2)) = sum_i sqrt(lambda_i(M)). A is the Cholesky
-factor of S1 when S1 is positive definite, else the symmetric square root from the eigenvalues of
-S1 (the singular case: fewer samples than dimensions). One Cholesky (or one eigh), two matrix
+factor of S1 when S1 is positive definite (else of S2, the roles being symmetric), else the
+symmetric square root from the eigenvalues of S1 (the singular case: fewer samples than dimensions). One Cholesky (or one eigh), two matrix
 products and one symmetric eigenvalue solve in float64: no scipy ``sqrtm`` (a Schur
 decomposition of a non-symmetric matrix, much slower and with complex round-off), and it runs
 on the GPU when the inputs live there or ``device`` says so.
@@ -87,8 +87,14 @@ def frechet_details(mu1: ArrayLike, sigma1: ArrayLike, mu2: ArrayLike, sigma2: A
     _check(m1, s1, m2, s2)
     # Symmetrise: a covariance saved in float32 or accumulated on a GPU may be asymmetric by round-off.
     s1, s2 = (s1 + s1.T) / 2, (s2 + s2.T) / 2
+    # tr((S1 S2)^(1/2)) is symmetric in S1, S2: factor whichever is positive definite.
     A, how = _root_factor(s1)
-    M = A.T @ s2 @ A
+    other = s2
+    if how == "eigh":
+        L2, info = torch.linalg.cholesky_ex(s2)
+        if int(info) == 0:
+            A, how, other = L2, "cholesky", s1
+    M = A.T @ other @ A
     lam = torch.linalg.eigvalsh((M + M.T) / 2)
     neg = lam < 0
     trace_sqrt = lam.clamp_min(0).sqrt().sum()

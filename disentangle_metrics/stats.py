@@ -30,6 +30,7 @@ class FeatureStats:
         self.count = 0
         self.sum = torch.zeros(self.dim, dtype=torch.float64, device=self.device)
         self.outer = torch.zeros(self.dim, self.dim, dtype=torch.float64, device=self.device)
+        self.info: dict[str, object] = {}   # provenance: extractor, weights hash, dataset, cache file
 
     def update(self, features: torch.Tensor) -> "FeatureStats":
         """Add a batch of features [N, D] (any float dtype, any device: moved here)."""
@@ -87,6 +88,9 @@ class FeatureStats:
 
     def save(self, path: Union[str, os.PathLike], **extra: object) -> None:
         """Write ``mu``, ``sigma``, ``num`` (and string ``extra`` fields) to an ``.npz``, atomically."""
+        reserved = {"mu", "sigma", "num"} & set(extra)
+        if reserved:
+            raise ValueError(f"extra fields {sorted(reserved)} clash with the statistics' own keys")
         mu, sigma = self.to_numpy()
         buf = io.BytesIO()
         np.savez(buf, mu=mu, sigma=sigma, num=np.int64(self.count), **{k: np.asarray(str(v)) for k, v in extra.items()})
@@ -114,6 +118,7 @@ class FeatureStats:
         mu, sigma, num = read_stats_file(path)
         st = cls.from_mean_cov(mu, sigma, num if num is not None else 2, device)
         st.count_known = num is not None
+        st.info = read_stats_info(path)
         return st
 
     count_known: bool = True
@@ -136,3 +141,9 @@ def read_stats_file(path: Union[str, os.PathLike]) -> tuple[np.ndarray, np.ndarr
     if mu.ndim != 1 or sigma.shape != (mu.shape[0], mu.shape[0]):
         raise ValueError(f"{path}: mu {mu.shape} and sigma {sigma.shape} do not form D and [D, D]")
     return mu, sigma, num
+
+
+def read_stats_info(path: Union[str, os.PathLike]) -> dict[str, str]:
+    """The string fields saved beside ``mu``/``sigma`` (extractor, weights hash, dataset...)."""
+    with np.load(path, allow_pickle=False) as f:
+        return {k: str(f[k]) for k in f.files if k not in ("mu", "sigma", "num") and f[k].dtype.kind == "U"}

@@ -62,27 +62,32 @@ def test_tf_resize_matches_torch_fidelity_and_differs_from_pytorch():
     assert (half_pixel - resize_bilinear_tf1(x, (299, 299))).abs().max() > 1
 
 
-def test_torchscript_alternative_loads_through_the_same_path(inception_weights, tmp_path):
-    # NVIDIA's file is a TorchScript module called as m(u8, return_features=True); the real file is
-    # not available offline, so a scripted module with that interface stands in for it.
-    inner = build_extractor("inception-v3-tf", weights=inception_weights, device="cpu", allow_hash_mismatch=True)
+class _NvidiaLike(torch.nn.Module):
+    """Stand-in with the interface of NVIDIA's TorchScript detector: m(u8, return_features=True) -> [N, 2048]."""
 
-    class Scripted(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.net = torch.jit.trace(inner.net, (torch.zeros(1, 3, 299, 299),))
+    def __init__(self, dim: int = 2048):
+        super().__init__()
+        self.fc = torch.nn.Linear(3 * 4 * 4, dim)
 
-        def forward(self, x: torch.Tensor, return_features: bool = False) -> torch.Tensor:
-            x = torch.nn.functional.interpolate(x.float(), size=(299, 299), mode="nearest")
-            return self.net((x - 128) / 128)
+    def forward(self, x: torch.Tensor, return_features: bool = False) -> torch.Tensor:
+        x = torch.nn.functional.adaptive_avg_pool2d((x.float() - 128) / 128, 4).flatten(1)
+        return torch.relu(self.fc(x))
 
+
+def test_torchscript_alternative_loads_through_the_same_path(tmp_path):
+    # The real file cannot be fetched offline: a scripted module with its call interface stands in.
+    torch.manual_seed(0)
+    m = _NvidiaLike()
     path = tmp_path / "inception-2015-12-05.pt"
-    torch.jit.save(torch.jit.script(Scripted()), str(path))
+    torch.jit.save(torch.jit.script(m), str(path))
     ext = build_extractor("inception-v3-tf", weights=path, device="cpu")
     assert ext.weights_name == "inception-2015-12-05-nvidia" and len(ext.weights_sha256) == 64
-    u = smooth_images(2, 299, seed=5)
+    u = smooth_images(3, 50, seed=5)
     with torch.inference_mode():
-        assert torch.allclose(ext(u), inner(u), atol=1e-5)
+        assert torch.allclose(ext(u), m(u, return_features=True), atol=1e-6)
+    torch.jit.save(torch.jit.script(_NvidiaLike(dim=7)), str(path))
+    with pytest.raises(ValueError, match="expected \\[N, 2048\\]"):
+        build_extractor("inception-v3-tf", weights=path, device="cpu")(u)
 
 
 def test_weights_errors_are_clear(inception_weights, tmp_path):

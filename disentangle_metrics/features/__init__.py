@@ -108,4 +108,5 @@ def build_extractor(name: str = DEFAULT_EXTRACTOR, weights: Union[str, os.PathLi
     except KeyError:
         raise KeyError(f"unknown feature extractor {name!r}; known: {', '.join(sorted(EXTRACTORS)) or '(none)'}") from None
     ext = builder(weights=weights, device=resolve_device(device), **kwargs)
+    ext.registry_name = name
     return ext.eval().requires_grad_(False)

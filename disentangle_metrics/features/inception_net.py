@@ -44,7 +44,41 @@ def _avg3(x: torch.Tensor) -> torch.Tensor:
     return F.avg_pool2d(x, kernel_size=3, stride=1, padding=1, count_include_pad=False)
 
 
-class InceptionA(nn.Module):
+class _Block(nn.Module):
+    """A mixed block whose 1x1 "head" convolutions all read the block input.
+
+    After batch-norm fusion the heads are plain conv + bias + ReLU, so :meth:`merge_heads` stacks
+    them into one convolution (one GEMM instead of two or three, the same sums per output
+    channel); :meth:`heads` returns their outputs either way.
+    """
+
+    HEADS: tuple[str, ...] = ()
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.merged: nn.Conv2d | None = None
+
+    def heads(self, x: torch.Tensor) -> list[torch.Tensor]:
+        if self.merged is None:
+            return [getattr(self, n)(x) for n in self.HEADS]
+        sizes = [getattr(self, n).conv.out_channels for n in self.HEADS]
+        return list(F.relu(self.merged(x), inplace=True).split(sizes, 1))
+
+    @torch.no_grad()
+    def merge_heads(self) -> None:
+        convs = [getattr(self, n).conv for n in self.HEADS]
+        if len(convs) < 2 or not all(getattr(self, n).fused for n in self.HEADS):
+            return
+        w = torch.cat([c.weight for c in convs])
+        merged = nn.Conv2d(w.shape[1], w.shape[0], 1, bias=True).to(w)
+        merged.weight.copy_(w)
+        merged.bias.copy_(torch.cat([c.bias for c in convs]))
+        self.merged = merged
+
+
+class InceptionA(_Block):
+    HEADS = ("branch1x1", "branch5x5_1", "branch3x3dbl_1")
+
     def __init__(self, cin: int, pool_features: int) -> None:
         super().__init__()
         self.branch1x1 = BasicConv2d(cin, 64, kernel_size=1)
@@ -56,9 +90,10 @@ class InceptionA(nn.Module):
         self.branch_pool = BasicConv2d(cin, pool_features, kernel_size=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b5 = self.branch5x5_2(self.branch5x5_1(x))
-        b3 = self.branch3x3dbl_3(self.branch3x3dbl_2(self.branch3x3dbl_1(x)))
-        return torch.cat([self.branch1x1(x), b5, b3, self.branch_pool(_avg3(x))], 1)
+        b1, b5, b3 = self.heads(x)
+        b5 = self.branch5x5_2(b5)
+        b3 = self.branch3x3dbl_3(self.branch3x3dbl_2(b3))
+        return torch.cat([b1, b5, b3, self.branch_pool(_avg3(x))], 1)
 
 
 class InceptionB(nn.Module):
@@ -74,7 +109,9 @@ class InceptionB(nn.Module):
         return torch.cat([self.branch3x3(x), b3, F.max_pool2d(x, kernel_size=3, stride=2)], 1)
 
 
-class InceptionC(nn.Module):
+class InceptionC(_Block):
+    HEADS = ("branch1x1", "branch7x7_1", "branch7x7dbl_1")
+
     def __init__(self, cin: int, c7: int) -> None:
         super().__init__()
         self.branch1x1 = BasicConv2d(cin, 192, kernel_size=1)
@@ -89,15 +126,16 @@ class InceptionC(nn.Module):
         self.branch_pool = BasicConv2d(cin, 192, kernel_size=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b7 = self.branch7x7_3(self.branch7x7_2(self.branch7x7_1(x)))
-        d = x
-        for m in (self.branch7x7dbl_1, self.branch7x7dbl_2, self.branch7x7dbl_3, self.branch7x7dbl_4,
-                  self.branch7x7dbl_5):
+        b1, b7, d = self.heads(x)
+        b7 = self.branch7x7_3(self.branch7x7_2(b7))
+        for m in (self.branch7x7dbl_2, self.branch7x7dbl_3, self.branch7x7dbl_4, self.branch7x7dbl_5):
             d = m(d)
-        return torch.cat([self.branch1x1(x), b7, d, self.branch_pool(_avg3(x))], 1)
+        return torch.cat([b1, b7, d, self.branch_pool(_avg3(x))], 1)
 
 
-class InceptionD(nn.Module):
+class InceptionD(_Block):
+    HEADS = ("branch3x3_1", "branch7x7x3_1")
+
     def __init__(self, cin: int) -> None:
         super().__init__()
         self.branch3x3_1 = BasicConv2d(cin, 192, kernel_size=1)
@@ -108,13 +146,16 @@ class InceptionD(nn.Module):
         self.branch7x7x3_4 = BasicConv2d(192, 192, kernel_size=3, stride=2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b3 = self.branch3x3_2(self.branch3x3_1(x))
-        b7 = self.branch7x7x3_4(self.branch7x7x3_3(self.branch7x7x3_2(self.branch7x7x3_1(x))))
+        b3, b7 = self.heads(x)
+        b3 = self.branch3x3_2(b3)
+        b7 = self.branch7x7x3_4(self.branch7x7x3_3(self.branch7x7x3_2(b7)))
         return torch.cat([b3, b7, F.max_pool2d(x, kernel_size=3, stride=2)], 1)
 
 
-class InceptionE(nn.Module):
+class InceptionE(_Block):
     """E block; ``max_pool`` selects the pooling branch (False in Mixed_7b, True in Mixed_7c)."""
+
+    HEADS = ("branch1x1", "branch3x3_1", "branch3x3dbl_1")
 
     def __init__(self, cin: int, max_pool: bool) -> None:
         super().__init__()
@@ -130,12 +171,12 @@ class InceptionE(nn.Module):
         self.branch_pool = BasicConv2d(cin, 192, kernel_size=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b3 = self.branch3x3_1(x)
+        b1, b3, d = self.heads(x)
         b3 = torch.cat([self.branch3x3_2a(b3), self.branch3x3_2b(b3)], 1)
-        d = self.branch3x3dbl_2(self.branch3x3dbl_1(x))
+        d = self.branch3x3dbl_2(d)
         d = torch.cat([self.branch3x3dbl_3a(d), self.branch3x3dbl_3b(d)], 1)
         pooled = F.max_pool2d(x, kernel_size=3, stride=1, padding=1) if self.max_pool else _avg3(x)
-        return torch.cat([self.branch1x1(x), b3, d, self.branch_pool(pooled)], 1)
+        return torch.cat([b1, b3, d, self.branch_pool(pooled)], 1)
 
 
 class FIDInceptionV3(nn.Module):
@@ -170,9 +211,13 @@ class FIDInceptionV3(nn.Module):
             x = getattr(self, name)(x)
         return x.mean(dim=(2, 3))
 
-    def fuse(self) -> "FIDInceptionV3":
-        """Fold every batch norm into its conv (inference only); returns self."""
+    def fuse(self, merge_heads: bool = True) -> "FIDInceptionV3":
+        """Fold every batch norm into its conv and (optionally) merge each block's 1x1 heads; inference only."""
         for m in list(self.modules()):
             if isinstance(m, BasicConv2d) and not m.fused:
                 m.fuse()
+        if merge_heads:
+            for m in list(self.modules()):
+                if isinstance(m, _Block):
+                    m.merge_heads()
         return self

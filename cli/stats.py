@@ -1,0 +1,46 @@
+"""`dmetrics stats`: reference feature statistics of an image dataset, as a pytorch-fid-readable .npz."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.command("stats")
+@click.argument("dataset", type=click.Path(exists=True))
+@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False), help="Output .npz (mu, sigma, num).")
+@click.option("--num", type=int, default=None, help="Use this many images (default: all).")
+@click.option("--random-subset", is_flag=True, help="Take a seeded random --num images instead of the first ones.")
+@click.option("--mirror", is_flag=True, help="Flip each image horizontally with probability 1/2 (seeded), as the paper's fid50k.")
+@click.option("--resolution", type=int, default=None, help="Resize to RxR first (box filter for power-of-two downscales, else Lanczos).")
+@click.option("--extractor", default="inception-v3-tf", show_default=True)
+@click.option("--weights", default=None, type=click.Path(exists=True, dir_okay=False), help="Extractor weights file.")
+@click.option("--allow-hash-mismatch", is_flag=True, help="Accept an Inception file whose sha256 differs from the registry.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of --mirror and --random-subset.")
+@click.option("--skip-bad", is_flag=True, help="Skip unreadable images (their count is printed) instead of failing.")
+@click.option("--array-key", default=None, help="Array name inside a .npz dataset.")
+@click.option("--layout", type=click.Choice(["auto", "NHWC", "NCHW"]), default="auto", show_default=True)
+@click.option("--batch-size", type=int, default=None)
+@click.option("--device", default="auto", show_default=True)
+@click.option("--no-cache", is_flag=True, help="Recompute even when cached statistics exist.")
+@click.option("--no-progress", is_flag=True)
+def stats(dataset: str, out_path: str, num: int | None, random_subset: bool, mirror: bool, resolution: int | None,
+          extractor: str, weights: str | None, allow_hash_mismatch: bool, seed: int, skip_bad: bool,
+          array_key: str | None, layout: str, batch_size: int | None, device: str, no_cache: bool,
+          no_progress: bool) -> None:
+    """Compute feature statistics of DATASET (folder, .zip, .npy/.npz) and write them to --out."""
+    from disentangle_metrics.dataset_stats import dataset_stats
+    from disentangle_metrics.weights import WeightsError
+    try:
+        st = dataset_stats(dataset, extractor, num=num, mirror=mirror, resolution=resolution,
+                           subset="random" if random_subset else "first", seed=seed, skip_bad=skip_bad,
+                           weights=weights, device=device, batch_size=batch_size, array_key=array_key, layout=layout,
+                           cache=not no_cache, progress=not no_progress, allow_hash_mismatch=allow_hash_mismatch)
+        info = {k: v for k, v in st.info.items() if k not in ("cached", "cache_file", "skipped_files")}
+        st.save(out_path, **info)
+    except (ValueError, KeyError, OSError, WeightsError) as exc:  # bad dataset, unknown extractor, missing weights: one line
+        raise click.ClickException(f"{type(exc).__name__}: {exc}")
+    skipped = int(st.info.get("skipped", 0) or 0)
+    click.echo(f"{st.count} images -> {out_path} ({st.dim}-d, {'from cache' if st.info.get('cached') else 'computed'}"
+               f"{f', {skipped} unreadable files skipped' if skipped else ''})")
+    for line in st.info.get("skipped_files", []):
+        click.echo(f"  skipped {line}", err=True)
