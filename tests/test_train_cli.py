@@ -6,20 +6,12 @@ import json
 
 import pandas as pd
 import pytest
-import torch
 from click.testing import CliRunner
 
 import reference_models
 from cli.main import main
 
-from .train_helpers import tiny_reals
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    yield
-    torch.set_num_threads(n)   # the CLI run sets --threads 1
+from .train_helpers import one_thread, tiny_reals  # noqa: F401 (autouse fixture; the CLI runs set --threads 1)
 
 
 def _args(data, out, *extra):

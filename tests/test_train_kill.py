@@ -15,7 +15,7 @@ import torch
 
 from reference_models.train import LATEST, train
 
-from .train_helpers import state_tensors, tiny_config, tiny_reals
+from .train_helpers import one_thread, state_tensors, tiny_config, tiny_reals  # noqa: F401 (autouse fixture)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -47,11 +47,7 @@ def test_sigkill_then_resume_equals_uninterrupted_run(tmp_path):
     assert 0 < killed_at < kimg * 1000 / 4
     cfg = tiny_config(data, out, total_kimg=kimg, tick_kimg=0.008, ckpt_every_kimg=0.008, keep_snapshots=False,
                       threads=1)
-    threads = torch.get_num_threads()
-    try:
-        resumed = train(cfg, resume=True, progress=False)      # threads=1 like the killed process
-        full = train(cfg.replace(out=str(tmp_path / "full")), progress=False)
-    finally:
-        torch.set_num_threads(threads)
+    resumed = train(cfg, resume=True, progress=False)      # threads=1 like the killed process
+    full = train(cfg.replace(out=str(tmp_path / "full")), progress=False)
     a, b = state_tensors(full), state_tensors(resumed)
     assert [k for k in a if not torch.equal(a[k], b[k])] == []

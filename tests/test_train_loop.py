@@ -17,16 +17,7 @@ from reference_models.train import LATEST, NonFiniteError, ResumeError, Trainer,
 from reference_models.train.data import DataError
 from reference_models.train.schedule import ema_beta, schedule
 
-from .train_helpers import state_tensors, tiny_config, tiny_reals
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Two torch threads on a shared, oversubscribed 2-core machine are >10x slower than one.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+from .train_helpers import one_thread, state_tensors, tiny_config, tiny_reals  # noqa: F401 (autouse fixture)
 
 
 @pytest.fixture(scope="module")

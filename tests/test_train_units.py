@@ -15,6 +15,8 @@ from reference_models.train import TrainConfig, d_logistic_r1_loss, ema_beta, lo
 from reference_models.train.data import StreamSampler
 from reference_models.train.schedule import lod_changed
 
+from .train_helpers import one_thread  # noqa: F401 (autouse fixture)
+
 
 def test_official_schedule_1024():
     cfg = TrainConfig(resolution=1024, total_kimg=25000)
@@ -77,14 +79,13 @@ def test_r1_is_taken_at_full_resolution_scale():
     fakes = torch.randn(4, 3, 16, 16)
     D.lod.fill_(1.0)
     _, stats = d_logistic_r1_loss(D, full, fakes, r1_gamma=10.0)
-    # The same D at lod 1 only sees the 8x8 image: rebuild its input as a leaf and differentiate.
+    # D at lod 1 pools its input back to the 8x8 image, so the gradient w.r.t. that 8x8 image is
+    # g_low, and the full-resolution gradient spreads it over 2x2 pixels with weight 1/4 each:
+    # sum((g_low / 4)^2 over 4 copies) = |g_low|^2 / 4.
     x = low.clone().requires_grad_(True)
-    up = x.repeat_interleave(2, 2).repeat_interleave(2, 3)
-    (g_low,) = torch.autograd.grad(D(up).sum(), x)
-    g_low_through_pool = g_low  # gradient w.r.t. the 8x8 image
-    # Gradient w.r.t. the image D actually pools (8x8 after avg-pool): the upscale makes it g_low,
-    # and the full-resolution gradient spreads it over 4 pixels with weight 1/4 each.
-    assert stats["r1"].item() == pytest.approx(g_low_through_pool.square().sum(dim=(1, 2, 3)).mean().item() / 4, rel=1e-4)
+    (g_low,) = torch.autograd.grad(D(x.repeat_interleave(2, 2).repeat_interleave(2, 3)).sum(), x)
+    expected = g_low.square().sum(dim=(1, 2, 3)).mean().item() / 4
+    assert stats["r1"].item() == pytest.approx(expected, rel=1e-4)
 
 
 def test_d_loss_formula():
