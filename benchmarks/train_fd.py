@@ -3,7 +3,7 @@
     python -m benchmarks.train_fd /work/runs/mini-f --num 2000
 
 A stand-in for a test-bed FID while no test-bed feature extractor is available: features are the
-images box-downsampled to 8x8 (192 numbers in [0, 255]), and the Frechet distance of their
+images box-downsampled to 8x8 (192 numbers in [0, 1]), and the Frechet distance of their
 Gaussians is computed with :func:`disentangle_metrics.frechet.frechet_distance`. It falls when
 the generator matches colours, layout and coarse shapes of the data; it is *not* comparable to
 an Inception FID. The row ``init`` is the run's generator at initialisation (rebuilt from the
@@ -26,8 +26,8 @@ from reference_models.train.data import open_reals
 
 
 def features(images_uint8: torch.Tensor) -> np.ndarray:
-    """[N, 3, R, R] uint8 -> [N, 192] float64 (8x8 box-downsampled pixels)."""
-    x = F.adaptive_avg_pool2d(images_uint8.float(), 8)
+    """[N, 3, R, R] uint8 -> [N, 192] float64 (8x8 box-downsampled pixels, scaled to [0, 1])."""
+    x = F.adaptive_avg_pool2d(images_uint8.float() / 255.0, 8)
     return x.flatten(1).double().numpy()
 
 
