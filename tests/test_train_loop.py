@@ -182,6 +182,13 @@ def test_resume_errors_are_clear(reals, tmp_path):
         Trainer(cfg.replace(preset="e-noise"), resume=True, progress=False)
     with pytest.raises(ResumeError, match="no training checkpoint"):
         Trainer(cfg.replace(out=str(tmp_path / "empty")), resume=True, progress=False)
+    # A run that died before its first checkpoint leaves no latest.pt: a fresh start is allowed
+    # and starts a new log.
+    (tmp_path / "run" / LATEST).unlink()
+    for p in (tmp_path / "run").glob("snapshot-*.pt"):
+        p.unlink()
+    train(cfg, progress=False)
+    assert len(pd.read_csv(tmp_path / "run" / "log.csv")) == 1
     with pytest.raises(DataError, match="does not exist"):
         Trainer(cfg.replace(out=str(tmp_path / "x"), data=str(tmp_path / "missing")), progress=False)
 

@@ -30,10 +30,12 @@ class CsvLog:
     """Append-only per-tick log with a fixed header; see the module docstring."""
 
     def __init__(self, path: Path, resume_nimg: Optional[int] = None) -> None:
+        """``resume_nimg``: keep the rows up to that point; None: a fresh run, start a new log (a
+        run that died before its first checkpoint may have left one)."""
         self.path = path
         if resume_nimg is not None and path.is_file():
             self._truncate(resume_nimg / 1000.0)
-        if not path.is_file():
+        else:
             atomic_write_bytes(path, (",".join(LOG_COLUMNS) + "\n").encode())
 
     def _truncate(self, kimg: float) -> None:
