@@ -35,6 +35,7 @@ def features(images_uint8: torch.Tensor) -> np.ndarray:
 def generated_features(G: torch.nn.Module, num: int, seed: int, batch: int = 250) -> np.ndarray:
     """Features of ``num`` images of G (no truncation, random noise, uint8 by x*127.5+128)."""
     g = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)   # the synthesis noise comes from the global RNG
     out = []
     for start in range(0, num, batch):
         z = torch.randn(min(batch, num - start), G.z_dim, generator=g)
@@ -54,6 +55,8 @@ def main() -> None:
     ap.add_argument("--num", type=int, default=2000)
     ap.add_argument("--seed", type=int, default=123)
     ap.add_argument("--every", type=int, default=1, help="use every k-th snapshot")
+    ap.add_argument("--snapshot", type=Path, action="append", default=None,
+                    help="evaluate these checkpoints (repeatable) instead of the run's snapshot-*.pt")
     a = ap.parse_args()
     torch.set_num_threads(1)
     cfg = TrainConfig.load(a.run / "config.json")
@@ -63,7 +66,7 @@ def main() -> None:
     G0 = build_generator(cfg.preset, resolution=cfg.resolution, seed=cfg.seed, **cfg.g_overrides).eval()
     rows = [("init", fd(generated_features(G0, a.num, a.seed), real_f))]
     print(f"{'init':>24s}  pixel-FD(8x8) {rows[-1][1]:10.2f}", flush=True)
-    for snap in sorted(a.run.glob("snapshot-*.pt"))[::a.every]:
+    for snap in a.snapshot or sorted(a.run.glob("snapshot-*.pt"))[::a.every]:
         G = load_checkpoint(snap)
         rows.append((snap.name, fd(generated_features(G, a.num, a.seed), real_f)))
         print(f"{snap.name:>24s}  pixel-FD(8x8) {rows[-1][1]:10.2f}", flush=True)
