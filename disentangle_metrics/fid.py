@@ -55,10 +55,10 @@ def generator_stats(G: Any, ext: FeatureExtractor, num: int, batch_size: int, se
     dev = resolve_device(device)
     if isinstance(G, torch.nn.Module) and module_device(G) not in (None, dev):
         G = G.to(dev)
-    st = FeatureStats(ext.feature_dim, device=dev)
-    finite = torch.ones((), dtype=torch.bool, device=dev)
     from tqdm.auto import tqdm
-    with tqdm(total=num, desc="fid generate", unit="img", disable=not progress) as bar:
+    st = FeatureStats(ext.feature_dim, device=dev)
+    with torch.inference_mode(), tqdm(total=num, desc="fid generate", unit="img", disable=not progress) as bar:
+        finite = torch.ones((), dtype=torch.bool, device=dev)
         for b, idx in sampling.batch_ranges(num, batch_size, rank, world_size):
             z = sampling.randn(seed, idx, [G.z_dim], sampling.Stream.Z, device=dev)
             ws = G.mapping(z, conditioning(G, len(idx), dev), truncation_psi=1)
@@ -134,7 +134,8 @@ def fid(G: Any, reference: Reference, num_gen: int = PAPER_NUM, batch_size: Opti
     wall = time.perf_counter() - t0
     return MetricResult(
         metric=metric_name(metric, ext_name), value=det.distance, values={metric_name(metric, ext_name): det.distance},
-        config=dict(num_gen=num_gen, batch_size=bs, extractor=ext_name, reference=ref_desc, num_real=ref.count,
+        config=dict(num_gen=num_gen, batch_size=bs, extractor=ext_name, reference=ref_desc,
+                    num_real=ref.count if ref.count_known else None,
                     mirror=mirror, truncation_psi=1.0, noise_mode="random"),
         seed=seed, num_samples=num_gen, wall_time_s=wall, device=describe(dev),
         weights={ext.weights_name: ext.weights_sha256} if ext.weights_name and ext.weights_sha256 else {},

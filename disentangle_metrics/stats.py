@@ -31,6 +31,9 @@ class FeatureStats:
         self.sum = torch.zeros(self.dim, dtype=torch.float64, device=self.device)
         self.outer = torch.zeros(self.dim, self.dim, dtype=torch.float64, device=self.device)
         self.info: dict[str, object] = {}   # provenance: extractor, weights hash, dataset, cache file
+        # (mu, sigma) exactly as loaded from a file: returned unchanged until the sums change,
+        # so a file's statistics do not pick up round-off from the sums round trip.
+        self._loaded: Optional[tuple[torch.Tensor, torch.Tensor]] = None
 
     def update(self, features: torch.Tensor) -> "FeatureStats":
         """Add a batch of features [N, D] (any float dtype, any device: moved here)."""
@@ -39,6 +42,7 @@ class FeatureStats:
         x = features.to(device=self.device, dtype=torch.float64)
         if not torch.isfinite(x).all():
             raise ValueError("features contain NaN or inf: the feature extractor or its input is broken")
+        self._loaded = None
         self.count += x.shape[0]
         self.sum += x.sum(0)
         self.outer.addmm_(x.T, x)
@@ -51,6 +55,7 @@ class FeatureStats:
         if not (self.count_known and other.count_known):
             raise ValueError("cannot merge statistics whose sample count is unknown (a stats file without 'num', "
                              "e.g. from pytorch-fid): recompute them with `dmetrics stats`")
+        self._loaded = None
         self.count += other.count
         self.sum += other.sum.to(self.device)
         self.outer += other.outer.to(self.device)
@@ -65,6 +70,7 @@ class FeatureStats:
         for t in (n, self.sum, self.outer):
             dist.all_reduce(t)
         self.count = int(round(float(n.item())))
+        self._loaded = None
         return self
 
     def _need(self, k: int) -> None:
@@ -74,11 +80,13 @@ class FeatureStats:
     def mean(self) -> torch.Tensor:
         """mu = s / n, float64 [D]."""
         self._need(1)
-        return self.sum / self.count
+        return self._loaded[0] if self._loaded is not None else self.sum / self.count
 
     def cov(self) -> torch.Tensor:
         """sigma = (S - n mu mu^T) / (n - 1), float64 [D, D] (np.cov's unbiased estimate)."""
         self._need(2)
+        if self._loaded is not None:
+            return self._loaded[1]
         mu = self.mean()
         return (self.outer - self.count * torch.outer(mu, mu)) / (self.count - 1)
 
@@ -106,6 +114,7 @@ class FeatureStats:
         st.count = int(num)
         st.sum = mu_t * num
         st.outer = sig_t * (num - 1) + num * torch.outer(mu_t, mu_t)
+        st._loaded = (mu_t, sig_t)
         return st
 
     @classmethod

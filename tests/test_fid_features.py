@@ -26,11 +26,11 @@ def _check_well_scaled(f):
     assert (f[0] - f[1]).abs().mean().item() > 0.01 * f.abs().mean().item()
 
 
-@pytest.mark.parametrize("fused", [True, False])
-def test_matches_pytorch_fid_at_299(inception_weights, fused):
+@pytest.mark.parametrize("fused,channels_last", [(True, True), (True, False), (False, False)])
+def test_matches_pytorch_fid_at_299(inception_weights, fused, channels_last):
     u = smooth_images(3, 299, seed=1)
     ours = build_extractor("inception-v3-tf", weights=inception_weights, device="cpu",
-                           allow_hash_mismatch=True, fuse_bn=fused)
+                           allow_hash_mismatch=True, fuse_bn=fused, channels_last=channels_last)
     with torch.inference_mode():
         f = ours(u)
         # pytorch-fid maps x in [0, 1] by 2x - 1; x = u / 256 gives exactly (u - 128) / 128.

@@ -125,3 +125,12 @@ def test_reference_errors(tmp_path):
         fid(G, str(stats), num_gen=4, device="cpu", extractor="test-pixel-stats")
     with pytest.raises(ValueError, match="96-d"):
         fid(G, FeatureStats(5).update(torch.randn(3, 5)), num_gen=4, device="cpu", extractor="test-pixel-stats")
+
+
+def test_pytorch_fid_stats_file_as_reference(tmp_path):
+    G = ToyGenerator()
+    ref = dataset_stats_from_generator(ToyGenerator(shift=0.2))
+    np.savez(tmp_path / "pf.npz", mu=ref.mean().numpy(), sigma=ref.cov().numpy())  # pytorch-fid's layout
+    res = fid(G, str(tmp_path / "pf.npz"), num_gen=20, device="cpu", extractor="test-pixel-stats")
+    assert res.value == pytest.approx(fid(G, ref, num_gen=20, device="cpu", extractor="test-pixel-stats").value, rel=1e-9)
+    assert res.config["num_real"] is None and "pf.npz" in res.config["reference"]
