@@ -75,21 +75,18 @@ def check(generator: str, trust_pickle: bool, device: str) -> None:
     sys.exit(0 if report.ok else 1)
 
 
+# Each area's commands live in their own module; registered here in one place.
+from .demo import demo  # noqa: E402
 from .models import convert_official_cmd, init_model_cmd  # noqa: E402
+from .ppl import distances_cmd  # noqa: E402
 from .score import metrics_cmd, score  # noqa: E402
 from .stats import stats  # noqa: E402
-
-main.add_command(score)
-main.add_command(metrics_cmd)
-main.add_command(convert_official_cmd)
-main.add_command(init_model_cmd)
 from .testbed import testbed  # noqa: E402
-
-main.add_command(testbed)
 from .train import train_cmd  # noqa: E402
 
+for _cmd in (demo, score, metrics_cmd, stats, distances_cmd, testbed, convert_official_cmd, init_model_cmd):
+    main.add_command(_cmd)
 main.add_command(train_cmd)
-main.add_command(stats)
 
 if __name__ == "__main__":
     main()

@@ -43,13 +43,15 @@ def _parse_weights(items: tuple[str, ...]) -> dict[str, str]:
 @click.option("--samples-dir", type=click.Path(file_okay=False), default=None,
               help="Write per-sample arrays (.npz) here.")
 @click.option("--trust-pickle", is_flag=True, help="Allow loading pickles (runs code from the file).")
+@click.option("--allow-hash-mismatch", is_flag=True,
+              help="Use weight files whose sha256 differs from the registry (recorded in the results).")
 @click.option("--no-progress", is_flag=True)
 @click.option("--nproc", type=int, default=1, show_default=True,
               help="Processes on this machine (relaunches under torchrun; one per GPU).")
 def score(generator: str, metric_names: str, reference: str | None, classifier: str | None,
           num_samples: int | None, batch_size: int | None, seed: int, device: str, extractor: str,
           distance: str | None, weights_items: tuple[str, ...], out_path: str, samples_dir: str | None,
-          trust_pickle: bool, no_progress: bool, nproc: int) -> None:
+          trust_pickle: bool, allow_hash_mismatch: bool, no_progress: bool, nproc: int) -> None:
     """Compute METRICS for GENERATOR and append them to the results file.
 
     Under torchrun (detected from its environment variables) every process computes its share of
@@ -70,7 +72,8 @@ def score(generator: str, metric_names: str, reference: str | None, classifier: 
         raise click.ClickException(f"{type(exc).__name__}: {exc}")
     opts = ScoreOptions(device=device, seed=seed, batch_size=batch_size, num_samples=num_samples,
                         reference=reference, classifier=clf, extractor=extractor, distance=distance,
-                        weights=_parse_weights(weights_items), progress=not no_progress)
+                        weights=_parse_weights(weights_items), allow_hash_mismatch=allow_hash_mismatch,
+                        progress=not no_progress)
     failed = False
     for name, fn in fns:
         try:

@@ -11,6 +11,9 @@ Generation is organised in fixed global batches (:func:`~.sampling.batch_ranges`
 from per-sample seeds and the noise of batch ``b`` from ``(seed, b)``, so a run is reproducible
 and can be sharded over processes (``rank``/``world_size`` plus :meth:`FeatureStats.all_reduce_`).
 The noise realisation depends on the batch size, which is recorded in the result.
+
+``reference='testbed'`` compares against the procedural test bed rendered at the generator's
+resolution (its first ``num_real`` images), the offline stand-in for a real dataset.
 """
 
 from __future__ import annotations
@@ -23,8 +26,8 @@ from typing import Any, Optional, Union
 import numpy as np
 import torch
 
-from . import sampling
-from .dataset_stats import dataset_stats, extractor_identity
+from . import distributed, sampling
+from .dataset_stats import dataset_stats, extractor_identity, testbed_stats
 from .device import DeviceLike, default_batch_size, describe, metric_precision, resolve_device
 from .features import DEFAULT_EXTRACTOR, FeatureExtractor, build_extractor
 from .features.inception import NVIDIA_WEIGHTS, PYTORCH_FID_WEIGHTS
@@ -36,6 +39,9 @@ from .stats import FeatureStats, read_stats_info
 
 PAPER_NUM = 50_000
 Reference = Union[str, os.PathLike, FeatureStats]
+
+
+TESTBED_REFERENCE = "testbed"   # reference= value: the procedural test bed rendered at G's resolution
 
 
 def to_uint8(images: torch.Tensor) -> torch.Tensor:
@@ -85,6 +91,12 @@ def reference_stats(reference: Reference, ext: FeatureExtractor, device: torch.d
                          "--out stats.npz`) or a dataset (folder, zip, .npy/.npz images)")
     if isinstance(reference, FeatureStats):
         return reference, "FeatureStats"
+    if isinstance(reference, str) and reference == TESTBED_REFERENCE:
+        if resolution is None:
+            raise ValueError("reference='testbed' needs the generator's img_resolution to render the test bed at")
+        num = num_real or PAPER_NUM
+        st = testbed_stats(ext, num, resolution, device=device, progress=progress)
+        return st, f"testbed at {resolution}x{resolution} (first {num} images, default config)"
     p = Path(reference)
     if p.suffix == ".npz" and p.is_file():
         with np.load(p, allow_pickle=False) as f:
@@ -110,7 +122,7 @@ def reference_stats(reference: Reference, ext: FeatureExtractor, device: torch.d
 def fid(G: Any, reference: Reference, num_gen: int = PAPER_NUM, batch_size: Optional[int] = None, seed: int = 0,
         device: DeviceLike = "auto", extractor: Union[str, FeatureExtractor] = DEFAULT_EXTRACTOR,
         weights: Optional[str] = None, num_real: Optional[int] = PAPER_NUM, mirror: bool = False,
-        progress: bool = False, metric: str = "fid50k") -> MetricResult:
+        progress: bool = False, metric: str = "fid50k", allow_hash_mismatch: bool = False) -> MetricResult:
     """FID of ``G`` (see the module docstring) against ``reference`` (stats file, dataset or FeatureStats).
 
     A dataset reference uses its first ``num_real`` images (all when fewer), resized to the
@@ -119,7 +131,9 @@ def fid(G: Any, reference: Reference, num_gen: int = PAPER_NUM, batch_size: Opti
     """
     t0 = time.perf_counter()
     dev = resolve_device(device)
-    ext = extractor if isinstance(extractor, FeatureExtractor) else build_extractor(extractor, weights=weights, device=dev)
+    extra = {"allow_hash_mismatch": True} if allow_hash_mismatch else {}
+    ext = extractor if isinstance(extractor, FeatureExtractor) else build_extractor(extractor, weights=weights,
+                                                                                    device=dev, **extra)
     ext_name = getattr(ext, "registry_name", type(ext).__name__)
     bs = batch_size or default_batch_size(dev, cpu=8, cuda=64)
     with metric_precision(), torch.inference_mode():
@@ -128,7 +142,9 @@ def fid(G: Any, reference: Reference, num_gen: int = PAPER_NUM, batch_size: Opti
         if ref.dim != ext.feature_dim:
             raise ValueError(f"reference statistics are {ref.dim}-d but extractor {ext_name} gives {ext.feature_dim}-d features")
         t1 = time.perf_counter()
-        gen = generator_stats(G, ext, num_gen, bs, seed=seed, device=dev, progress=progress).all_reduce_()
+        me = distributed.info()   # each process generates its global batches; sums are all-reduced
+        gen = generator_stats(G, ext, num_gen, bs, seed=seed, device=dev, rank=me.rank, world_size=me.world_size,
+                              progress=progress and me.is_main).all_reduce_()
         t2 = time.perf_counter()
         det = frechet_details(gen.mean(), gen.cov(), ref.mean(), ref.cov(), device=dev)
     wall = time.perf_counter() - t0
@@ -152,4 +168,5 @@ def fid50k(G: Any, opts: ScoreOptions) -> MetricResult:
     keys = (ext_name,) + ((PYTORCH_FID_WEIGHTS, NVIDIA_WEIGHTS) if ext_name == DEFAULT_EXTRACTOR else ())
     weights = next((opts.weights[k] for k in keys if k in opts.weights), None)
     return fid(G, opts.reference, num_gen=opts.num_samples or PAPER_NUM, batch_size=opts.batch_size, seed=opts.seed,
-               device=opts.device, extractor=ext_name, weights=weights, progress=opts.progress)
+               device=opts.device, extractor=ext_name, weights=weights, progress=opts.progress,
+               allow_hash_mismatch=opts.allow_hash_mismatch)

@@ -27,6 +27,7 @@ class ScoreOptions:
     extractor: str = "inception-v3-tf"      # FID feature extractor name
     distance: Any = None                    # PPL distance name or callable
     weights: dict[str, str] = field(default_factory=dict)   # weights name -> explicit path
+    allow_hash_mismatch: bool = False       # accept weight files whose sha256 differs from the registry
     progress: bool = True
 
 

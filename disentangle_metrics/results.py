@@ -7,6 +7,7 @@ import json
 import math
 import os
 import platform
+import re
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -88,6 +89,12 @@ def _jsonable(x: Any) -> Any:
     return str(x)
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write_bytes(path: os.PathLike | str, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file in the same folder and a rename."""
     path = Path(path)
@@ -98,6 +105,8 @@ def atomic_write_bytes(path: os.PathLike | str, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        # mkstemp creates 0600; give the file the mode an ordinary open() would have
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -114,7 +123,8 @@ def append_result(path: os.PathLike | str, result: MetricResult, samples_dir: Op
     path = Path(path)
     if samples_dir is not None and result.samples:
         stamp = result.created.replace(":", "").replace("+", "Z")
-        npz = Path(samples_dir) / f"{result.metric}-{stamp}.npz"
+        safe = re.sub(r"[^A-Za-z0-9_.@+-]", "_", result.metric)   # metric names may carry "module:name"
+        npz = Path(samples_dir) / f"{safe}-{stamp}.npz"
         import io
         buf = io.BytesIO()
         np.savez(buf, **result.samples)

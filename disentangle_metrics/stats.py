@@ -63,12 +63,12 @@ class FeatureStats:
 
     def all_reduce_(self) -> "FeatureStats":
         """Sum count, sum and outer products over all torch.distributed ranks; no-op when not initialised."""
-        import torch.distributed as dist
-        if not (dist.is_available() and dist.is_initialized()):
+        from . import distributed
+        if distributed.info().world_size == 1:
             return self
         n = torch.tensor([self.count], dtype=torch.float64, device=self.device)
         for t in (n, self.sum, self.outer):
-            dist.all_reduce(t)
+            distributed.all_reduce_sum_(t)
         self.count = int(round(float(n.item())))
         self._loaded = None
         return self

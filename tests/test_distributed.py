@@ -34,3 +34,74 @@ def test_gather_detects_missing_indices():
     import pytest
     with pytest.raises(RuntimeError, match="exactly once"):
         D.gather_by_index(torch.zeros(2), torch.tensor([0, 0]), 2)
+
+
+def _l2(a, b):
+    return (a - b).flatten(1).pow(2).mean(1)
+
+
+def _ppl_run(space, sampling):
+    from disentangle_metrics.ppl import ppl
+    from tests.toy_generators_ppl import make_conv
+    r = ppl(make_conv(), space=space, sampling=sampling, num_samples=22, batch_size=4, distance=_l2,
+            device="cpu", seed=3)
+    return r.value, r.samples["distances"], r.samples["t"]
+
+
+def test_ppl_two_processes_match_one(tmp_path):
+    # The 1-process reference also runs under torch.distributed in a worker with the same thread
+    # count: PPL divides by eps^2 = 1e-8, so even a different float32 summation order would show.
+    for space, samp in (("w", "full"), ("z", "end")):
+        (v1, d1, t1), = run_distributed(_ppl_run, 1, space, samp, tmp_dir=str(tmp_path))
+        out = run_distributed(_ppl_run, 2, space, samp, tmp_dir=str(tmp_path))
+        for v, d, t in out:              # every rank returns the full, identical result
+            assert v == v1
+            assert (d == d1).all() and (t == t1).all()
+
+
+def _fid_run(ref_dir):
+    import tests.fid_helpers as H  # registers the cheap 'test-pixel-stats' extractor
+    from disentangle_metrics.dataset_stats import dataset_stats
+    from disentangle_metrics.fid import generator_stats
+    from disentangle_metrics.features import build_extractor
+    ext = build_extractor("test-pixel-stats")
+    me = D.info()
+    gen = generator_stats(H.ToyGenerator(noise_scale=0.1), ext, 21, 4, seed=1, device="cpu",
+                          rank=me.rank, world_size=me.world_size).all_reduce_()
+    ref = dataset_stats(ref_dir, ext, batch_size=3, cache=False, progress=False, device="cpu")
+    return gen.count, gen.mean(), gen.cov(), ref.count, ref.mean(), ref.cov()
+
+
+def test_fid_statistics_two_processes_match_one(tmp_path):
+    from PIL import Image
+    import numpy as np
+    ref_dir = tmp_path / "ref"
+    ref_dir.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(11):
+        Image.fromarray(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)).save(ref_dir / f"{i:03d}.png")
+    one = _fid_run(str(ref_dir))
+    out = run_distributed(_fid_run, 2, str(ref_dir), tmp_dir=str(tmp_path))
+    for r in out:
+        assert r[0] == one[0] == 21 and r[3] == one[3] == 11
+        # float64 sums reduced in a different order: equal to round-off, nothing more
+        for a, b in ((r[1], one[1]), (r[2], one[2]), (r[4], one[4]), (r[5], one[5])):
+            torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-14)
+
+
+def _ls_run():
+    from disentangle_metrics.separability import separability
+    from tests._ls_toys import make_classifier, make_generator
+    r = separability(make_generator(), make_classifier(), num_samples=46, num_keep=23, batch_size=4,
+                     device="cpu", seed=2, keep_samples=True)
+    return r.values, r.samples
+
+
+def test_separability_two_processes_match_one(tmp_path):
+    (v1, s1), = run_distributed(_ls_run, 1, tmp_dir=str(tmp_path))
+    out = run_distributed(_ls_run, 2, tmp_dir=str(tmp_path))
+    for v, s in out:
+        assert set(s) == set(s1) and {"latents_z", "latents_w", "logits"} <= set(s)
+        for k in s1:                                  # identical SVM inputs, in global order
+            assert (s[k] == s1[k]).all(), k
+        assert v == v1                                # rank 0's SVM result reaches every rank

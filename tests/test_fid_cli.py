@@ -8,7 +8,7 @@ from click.testing import CliRunner
 from cli.main import main
 from disentangle_metrics import sampling
 from disentangle_metrics.fid import to_uint8
-from fid_helpers import ToyGenerator  # noqa: F401  (also registers test-pixel-stats)
+from tests.fid_helpers import ToyGenerator  # noqa: F401  (also registers test-pixel-stats)
 
 
 def test_stats_then_score(tmp_path):
@@ -24,7 +24,7 @@ def test_stats_then_score(tmp_path):
         assert f["mu"].shape == (96,) and f["sigma"].shape == (96, 96) and int(f["num"]) == 30
         assert str(f["extractor"]) == "test-pixel-stats" and str(f["mirror"]) == "True"
     results = tmp_path / "results.jsonl"
-    r = CliRunner().invoke(main, ["score", "fid_helpers:make_toy_generator", "--metrics", "fid50k", "--reference", str(out),
+    r = CliRunner().invoke(main, ["score", "tests.fid_helpers:make_toy_generator", "--metrics", "fid50k", "--reference", str(out),
                                   "--extractor", "test-pixel-stats", "--num-samples", "24", "--device", "cpu",
                                   "--out", str(results), "--no-progress"])
     assert r.exit_code == 0, r.output

@@ -7,7 +7,7 @@ from disentangle_metrics.features import (FeatureExtractor, build_extractor, lis
                                           register_extractor)
 from disentangle_metrics.features.tf_resize import resize_bilinear_tf1
 from disentangle_metrics.weights import MissingWeightsError, WeightsHashError
-from fid_helpers import inception_weights, smooth_images  # noqa: F401
+from tests.fid_helpers import inception_weights, smooth_images  # noqa: F401
 
 
 def _pytorch_fid_model(path):

@@ -11,7 +11,7 @@ from disentangle_metrics.fid import fid, to_uint8
 from disentangle_metrics.frechet import frechet_distance
 from disentangle_metrics.registry import ScoreOptions, get_metric
 from disentangle_metrics.stats import FeatureStats
-from fid_helpers import ToyGenerator, inception_weights  # noqa: F401
+from tests.fid_helpers import ToyGenerator, inception_weights  # noqa: F401
 
 
 def test_to_uint8_matches_reference_rounding():

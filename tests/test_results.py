@@ -56,3 +56,18 @@ def test_append_repairs_missing_trailing_newline(tmp_path):
     path.write_text(_res(1.0).to_json())
     R.append_result(path, _res(2.0))
     assert len(R.read_results(path)) == 2
+
+
+def test_atomic_write_uses_ordinary_file_mode(tmp_path):
+    old = os.umask(0o022)
+    try:
+        R.atomic_write_bytes(tmp_path / "a.bin", b"x")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "a.bin").stat().st_mode & 0o777 == 0o644
+
+
+def test_samples_file_name_is_safe(tmp_path):
+    r = R.MetricResult(metric="ppl_wend@pkg.mod:fn", value=1.0, samples={"d": np.zeros(2)})
+    R.append_result(tmp_path / "r.jsonl", r, samples_dir=tmp_path)
+    assert ":" not in os.path.basename(r.samples_file) and os.path.exists(r.samples_file)

@@ -41,7 +41,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..sampling import Stream, sample_seeds
+from ..sampling import Stream, batch_ranges, sample_seeds
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp")
 PathLike = Union[str, os.PathLike]
@@ -307,8 +307,12 @@ class ImageDataset(torch.utils.data.Dataset):
             return None
 
 
-def iterate_batches(dataset: ImageDataset, batch_size: int, num_threads: int = 4) -> Iterator[torch.Tensor]:
+def iterate_batches(dataset: ImageDataset, batch_size: int, num_threads: int = 4, rank: int = 0,
+                    world_size: int = 1) -> Iterator[torch.Tensor]:
     """Yield uint8 [B, 3, H, W] batches in order; bad images raise or are skipped (``dataset.skipped``).
+
+    With ``world_size`` > 1 only this rank's global batches are read (batches ``rank``,
+    ``rank + world_size``, ...), the same split the metrics use for generated samples.
 
     Images are decoded by ``num_threads`` threads of this process (PIL releases the GIL while
     decoding), so errors arrive here as :class:`BadImageError` naming the file.
@@ -323,8 +327,8 @@ def iterate_batches(dataset: ImageDataset, batch_size: int, num_threads: int = 4
     n = len(dataset)
     pool = ThreadPoolExecutor(num_threads) if num_threads > 0 else None
     try:
-        for start in range(0, n, batch_size):
-            idx = range(start, min(start + batch_size, n))
+        for _, idx in batch_ranges(n, batch_size, rank, world_size):
+            start = idx.start
             items = list(pool.map(dataset.try_get, idx)) if pool else [dataset.try_get(i) for i in idx]
             items = [t for t in items if t is not None]
             if items:

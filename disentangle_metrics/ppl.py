@@ -1,0 +1,327 @@
+"""Perceptual path length (Karras et al. 2019, section 3), as the paper's TensorFlow code computes it.
+
+For pair i with latents z0, z1 ~ N(0, I) and t ~ U(0, 1) (``full``) or t = 0 (``end``):
+
+- Z space: z(t) = slerp(z0 / |z0|, z1 / |z1|, t); the images are G(mapping(z(t))) and
+  G(mapping(z(t + eps))).
+- W space: w0, w1 = mapping(z0), mapping(z1) (all num_ws layers); w(t) = lerp(w0, w1, t); the images
+  are G.synthesis(w(t)) and G.synthesis(w(t + eps)).
+
+  d_i = D(crop(img(t)), crop(img(t + eps))) / eps^2,
+
+with D the perceptual distance (LPIPS-VGG by default). No truncation; all images of a minibatch
+(both ends of every pair) share one noise realisation, redrawn per minibatch. ``crop`` keeps
+[3c:7c, 2c:6c] with c = H // 8, then a box filter brings a crop larger than 256 down by the factor
+crop // 256. Finally lo = 1st percentile (method 'lower'), hi = 99th percentile (method 'higher') and
+
+  PPL = mean{ d_i : lo <= d_i <= hi }.
+
+``mode='ada'`` computes the box-filter factor as stylegan2-ada-pytorch does, from the full resolution
+before the crop (img_resolution // 256): at 512 and 1024 its cropped images are 128x128, not 256x256,
+so its numbers differ from the paper's there; below 512 both modes agree.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+import time
+from dataclasses import asdict, dataclass
+from typing import Any, Callable, Mapping, Optional, Union
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from . import distributed, sampling
+from .device import describe, metric_precision, resolve_device, sync
+from .distances import DEFAULT_DISTANCE, Distance, build_distance
+from .protocol import conditioning, prepare_shared_noise, require_mapping
+from .registry import ScoreOptions, register_metric
+from .results import MetricResult
+
+SPACES = ("z", "w")
+SAMPLINGS = ("full", "end")
+MODES = ("tf", "ada")
+PAPER_NUM_SAMPLES = 100_000
+PAPER_EPSILON = 1e-4
+PAPER_BATCH_SIZE = 16        # minibatch_per_gpu of the paper's code: the pairs that share one noise draw
+
+DistanceArg = Union[None, str, Distance, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]]
+
+
+@dataclass(frozen=True)
+class PPLConfig:
+    """The parameters that define a PPL number (everything but the generator and the distance)."""
+
+    space: str = "w"
+    sampling: str = "end"
+    num_samples: int = PAPER_NUM_SAMPLES
+    epsilon: float = PAPER_EPSILON
+    crop: bool = True
+    mode: str = "tf"
+
+    def __post_init__(self) -> None:
+        if self.space not in SPACES:
+            raise ValueError(f"PPL space must be one of {SPACES}, got {self.space!r}")
+        if self.sampling not in SAMPLINGS:
+            raise ValueError(f"PPL sampling must be one of {SAMPLINGS}, got {self.sampling!r}")
+        if self.mode not in MODES:
+            raise ValueError(f"PPL mode must be 'tf' (the paper's code) or 'ada' (stylegan2-ada-pytorch), got {self.mode!r}")
+        if self.num_samples < 2:
+            raise ValueError(f"PPL needs num_samples >= 2 for its percentile filter, got {self.num_samples}")
+        if not self.epsilon > 0:
+            raise ValueError(f"PPL epsilon must be positive, got {self.epsilon}")
+
+    @property
+    def base_name(self) -> str:
+        return f"ppl_{self.space}{self.sampling}"
+
+
+# --------------------------------------------------------------------------------------------
+# Pieces, each testable on its own
+
+
+def normalize(v: torch.Tensor) -> torch.Tensor:
+    """v / |v| along the last axis (no epsilon, as in the reference)."""
+    return v / v.square().sum(dim=-1, keepdim=True).sqrt()
+
+
+def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """Spherical interpolation of the normalised a, b: with d = a.b, p = t acos(d),
+    c = normalize(b - d a), the result is normalize(a cos p + c sin p). ``t`` is [N, 1]."""
+    a, b = normalize(a), normalize(b)
+    d = (a * b).sum(dim=-1, keepdim=True)
+    p = t * torch.acos(d)
+    c = normalize(b - d * a)
+    return normalize(a * torch.cos(p) + c * torch.sin(p))
+
+
+def endpoint_ws(G: Any, z0: torch.Tensor, z1: torch.Tensor, t: torch.Tensor, space: str,
+                epsilon: float) -> torch.Tensor:
+    """ws of both ends of every pair, [2N, num_ws, w_dim]: rows [0, N) at t, rows [N, 2N) at t + eps.
+
+    One mapping call for all of them (Z: on the slerped latents; W: on z0 and z1, then lerp).
+    """
+    n = z0.shape[0]
+    t = t.reshape(n, 1)
+    c = conditioning(G, 2 * n, z0.device)
+    if space == "z":
+        zt = torch.cat([slerp(z0, z1, t), slerp(z0, z1, t + epsilon)])
+        return G.mapping(zt, c, truncation_psi=1)
+    w0, w1 = G.mapping(torch.cat([z0, z1]), c, truncation_psi=1).chunk(2)
+    tw = t.reshape(n, 1, 1).to(w0.dtype)
+    return torch.cat([torch.lerp(w0, w1, tw), torch.lerp(w0, w1, tw + epsilon)])
+
+
+def crop_and_downsample(img: torch.Tensor, crop: bool = True, mode: str = "tf",
+                        img_resolution: Optional[int] = None) -> torch.Tensor:
+    """The reference's face crop [3c:7c, 2c:6c] (c = H // 8) and box downsampling.
+
+    ``mode='tf'``: when the (cropped) image is larger than 256, average ``factor x factor`` blocks with
+    factor = size // 256. ``mode='ada'``: factor = img_resolution // 256 of the full image, applied
+    after the crop (stylegan2-ada-pytorch).
+    """
+    if img.ndim != 4 or img.shape[2] != img.shape[3]:
+        raise ValueError(f"PPL expects square NCHW images, got shape {tuple(img.shape)}")
+    full = img.shape[2] if img_resolution is None else int(img_resolution)
+    if crop:
+        c = img.shape[2] // 8
+        img = img[:, :, c * 3: c * 7, c * 2: c * 6]
+    if mode == "tf":
+        factor = img.shape[2] // 256 if img.shape[2] > 256 else 1
+    elif mode == "ada":
+        factor = full // 256
+    else:
+        raise ValueError(f"mode must be 'tf' or 'ada', got {mode!r}")
+    if factor > 1:
+        if img.shape[2] % factor:
+            raise ValueError(f"cannot box-downsample a {img.shape[2]}x{img.shape[2]} image by {factor}: the size "
+                             "must be a multiple of the factor (the reference's reshape requires it)")
+        img = F.avg_pool2d(img, kernel_size=factor)
+    return img
+
+
+@dataclass(frozen=True)
+class OutlierFilter:
+    """Result of the 1/99 percentile rule."""
+
+    mean: float
+    lo: float
+    hi: float
+    kept: np.ndarray               # bool mask over the input
+    num_low: int                   # values below lo (dropped)
+    num_high: int                  # values above hi (dropped)
+
+
+def filter_outliers(distances: np.ndarray, lower: float = 1.0, upper: float = 99.0) -> OutlierFilter:
+    """lo = percentile(d, 1, method='lower'), hi = percentile(d, 99, method='higher'); mean of lo <= d <= hi."""
+    d = np.asarray(distances, dtype=np.float64)
+    if d.ndim != 1 or d.size == 0:
+        raise ValueError(f"need a non-empty 1-D array of distances, got shape {d.shape}")
+    bad = ~np.isfinite(d)
+    if bad.any():
+        first = np.flatnonzero(bad)[:5].tolist()
+        raise ValueError(f"{int(bad.sum())} PPL distances are not finite (first at sample indices {first}); the "
+                         "generator or the distance produced NaN/inf. Check the generator's output for those samples.")
+    lo = float(np.percentile(d, lower, method="lower"))
+    hi = float(np.percentile(d, upper, method="higher"))
+    kept = (d >= lo) & (d <= hi)
+    return OutlierFilter(mean=float(d[kept].mean()), lo=lo, hi=hi, kept=kept,
+                         num_low=int((d < lo).sum()), num_high=int((d > hi).sum()))
+
+
+# --------------------------------------------------------------------------------------------
+# The metric
+
+
+def _prepare_generator(G: Any, device: torch.device, dtype: torch.dtype) -> Any:
+    """A private copy of G on ``device`` in ``dtype`` (PPL redraws noise buffers; the caller's G is left as is)."""
+    if isinstance(G, torch.nn.Module):
+        G = copy.deepcopy(G).to(device=device, dtype=dtype).eval().requires_grad_(False)
+    return G
+
+
+def _resolve_distance(distance: DistanceArg, device: torch.device, dtype: torch.dtype,
+                      weight_paths: Mapping[str, str], allow_hash_mismatch: bool) -> tuple[str, Distance]:
+    if distance is None or isinstance(distance, str):
+        name = distance or DEFAULT_DISTANCE
+        return name, build_distance(name, device=device, dtype=dtype, weight_paths=weight_paths,
+                                    allow_hash_mismatch=allow_hash_mismatch)
+    if isinstance(distance, Distance):
+        return distance.name, distance
+    if callable(distance):
+        # The label ends up in file names (samples .npz): keep it to safe characters.
+        label = re.sub(r"[^A-Za-z0-9_.-]", "", getattr(distance, "__name__", None) or type(distance).__name__)
+        label = label or "callable"
+        return f"custom-{label}", Distance(name=f"custom-{label}", fn=distance)
+    raise TypeError(f"distance must be a registered name, a Distance or a callable (img0, img1) -> [N]; "
+                    f"got {type(distance).__name__}")
+
+
+def _metric_name(cfg: PPLConfig, distance_name: str) -> str:
+    tags = []
+    if distance_name != DEFAULT_DISTANCE:
+        tags.append(distance_name)
+    if cfg.mode != "tf":
+        tags.append(cfg.mode)
+    if not cfg.crop:
+        tags.append("nocrop")
+    return cfg.base_name + (f"@{'+'.join(tags)}" if tags else "")
+
+
+def ppl(G: Any, space: str = "w", sampling: str = "end", num_samples: int = PAPER_NUM_SAMPLES,
+        epsilon: float = PAPER_EPSILON, crop: bool = True, distance: DistanceArg = None,
+        batch_size: Optional[int] = None, seed: int = 0, device: str | torch.device = "auto", mode: str = "tf",
+        *, dtype: torch.dtype = torch.float32, weights: Optional[Mapping[str, str]] = None,
+        allow_hash_mismatch: bool = False, progress: bool = False) -> MetricResult:
+    """Perceptual path length of generator ``G`` (see the module docstring for the formula).
+
+    ``distance``: a registered name (default ``lpips-vgg``), a :class:`Distance`, or any callable
+    ``(img0, img1) -> [N]`` on the cropped, resized images in [-1, 1]. ``batch_size`` pairs form one
+    minibatch (default 16, the paper's): they share one noise realisation, so with a generator that
+    redraws noise (``reseed_noise``) the number depends on it through the noise grouping; z and t are
+    per-sample (seeded by global index). ``dtype`` is the generator's precision (float32 by default,
+    TF32 off; float64 for checks). ``weights`` maps registered weight names to files.
+
+    Returns a :class:`MetricResult` with ``samples['distances']`` (all d_i in global index order) and
+    ``samples['t']``; extras hold the percentile bounds and counts.
+    """
+    cfg = PPLConfig(space=space, sampling=sampling, num_samples=int(num_samples), epsilon=float(epsilon),
+                    crop=bool(crop), mode=mode)
+    if cfg.space == "w":
+        require_mapping(G, cfg.base_name)
+    dev = resolve_device(device)
+    bs = int(batch_size or PAPER_BATCH_SIZE)
+    if bs < 1:
+        raise ValueError(f"batch_size must be >= 1, got {bs}")
+    start = time.perf_counter()
+    with metric_precision(), torch.no_grad():
+        Gd = _prepare_generator(G, dev, dtype)
+        dist_name, dist = _resolve_distance(distance, dev, dtype, weights or {}, allow_hash_mismatch)
+        d_all, t_all, sample_time = _sample_distances(Gd, cfg, dist, bs, seed, dev, dtype, progress)
+    d_np = d_all.cpu().numpy()          # results reach the host once, after the loop
+    filt = filter_outliers(d_np)
+    wall = time.perf_counter() - start
+    name = _metric_name(cfg, dist_name)
+    return MetricResult(
+        metric=name, value=filt.mean, values={name: filt.mean},
+        config={**asdict(cfg), "distance": dist_name, "batch_size": bs, "dtype": str(dtype).replace("torch.", ""),
+                "noise": "per-minibatch reseed_noise" if callable(getattr(G, "reseed_noise", None)) else "generator const noise",
+                "percentiles": [1, 99]},
+        seed=seed, num_samples=cfg.num_samples, wall_time_s=wall, device=describe(dev), weights=dict(dist.weights),
+        extras={"lo": filt.lo, "hi": filt.hi, "num_kept": int(filt.kept.sum()), "num_below_lo": filt.num_low,
+                "num_above_hi": filt.num_high, "mean_unfiltered": float(d_np.astype(np.float64).mean()),
+                "samples_per_s": cfg.num_samples / sample_time if sample_time > 0 else float("nan")},
+        samples={"distances": d_np, "t": t_all.cpu().numpy()},
+    )
+
+
+def _sample_distances(G: Any, cfg: PPLConfig, dist: Distance, batch_size: int, seed: int, dev: torch.device,
+                      dtype: torch.dtype, progress: bool) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """Per-sample distances [num_samples] and t [num_samples] on ``dev``, filled per global batch.
+
+    Everything stays on the device; under torch.distributed each process runs its own global
+    batches and the values are gathered in global index order, so every rank returns the same,
+    world-size-independent arrays.
+    """
+    from tqdm import tqdm
+
+    n = cfg.num_samples
+    d_all = torch.full([n], float("nan"), device=dev, dtype=torch.float64)
+    t_all = torch.zeros([n], device=dev, dtype=dtype)
+    channels = int(getattr(G, "img_channels", 3))
+    me = distributed.info()
+    mine: list[range] = []
+    sync(dev)
+    start = time.perf_counter()
+    with tqdm(total=n, unit="samples", desc=cfg.base_name, disable=not (progress and me.is_main), leave=False) as bar:
+        for b, idx in sampling.batch_ranges(n, batch_size, me.rank, me.world_size):
+            mine.append(idx)
+            rows = np.arange(idx.start, idx.stop)
+            z0 = sampling.randn(seed, rows, [G.z_dim], sampling.Stream.Z, dev).to(dtype)
+            z1 = sampling.randn(seed, rows, [G.z_dim], sampling.Stream.Z_END, dev).to(dtype)
+            if cfg.sampling == "full":
+                t = sampling.rand(seed, rows, sampling.Stream.T, device=dev).to(dtype)
+            else:
+                t = torch.zeros([len(rows)], device=dev, dtype=dtype)
+            ws = endpoint_ws(G, z0, z1, t, cfg.space, cfg.epsilon)
+            noise_mode = prepare_shared_noise(G, sampling.batch_generator(seed, b, sampling.Stream.NOISE, dev))
+            img = G.synthesis(ws, noise_mode=noise_mode)
+            img = crop_and_downsample(img.to(dtype), cfg.crop, cfg.mode, getattr(G, "img_resolution", None))
+            if channels == 1:
+                img = img.repeat(1, 3, 1, 1)
+            img0, img1 = img.chunk(2)
+            d = dist(img0, img1)
+            if d.shape != (len(rows),):
+                raise ValueError(f"PPL distance {dist.name!r} returned shape {tuple(d.shape)}; it must return one "
+                                 f"value per pair, shape ({len(rows)},)")
+            d_all[idx.start:idx.stop] = d.to(torch.float64) / cfg.epsilon ** 2
+            t_all[idx.start:idx.stop] = t
+            bar.update(len(rows) * me.world_size)
+    if me.world_size > 1:
+        local = torch.tensor([i for r in mine for i in r], dtype=torch.long, device=dev)
+        d_all = distributed.gather_by_index(d_all[local], local, n)
+        t_all = distributed.gather_by_index(t_all[local], local, n)
+    sync(dev)
+    return d_all, t_all, time.perf_counter() - start
+
+
+# --------------------------------------------------------------------------------------------
+# Registered metrics with the paper's defaults
+
+
+def _registered(space: str, samp: str) -> Callable[[Any, ScoreOptions], MetricResult]:
+    def metric(G: Any, opts: ScoreOptions) -> MetricResult:
+        return ppl(G, space=space, sampling=samp, num_samples=opts.num_samples or PAPER_NUM_SAMPLES,
+                   distance=opts.distance, batch_size=opts.batch_size, seed=opts.seed, device=opts.device,
+                   weights=opts.weights, allow_hash_mismatch=opts.allow_hash_mismatch, progress=opts.progress)
+    metric.__name__ = f"ppl_{space}{samp}"
+    metric.__doc__ = (f"PPL in {space.upper()} space, {samp} path: {PAPER_NUM_SAMPLES} samples, eps 1e-4, crop, "
+                      "LPIPS-VGG (the paper's ppl_" + f"{space}{samp}).")
+    return metric
+
+
+for _space in SPACES:
+    for _samp in SAMPLINGS:
+        register_metric(f"ppl_{_space}{_samp}")(_registered(_space, _samp))

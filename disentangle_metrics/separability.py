@@ -1,0 +1,327 @@
+"""Linear separability (Karras et al. 2019, section 4.2), the metric ``ls`` (``ls_z``, ``ls_w``).
+
+For each attribute a with classifier logit l (one per image):
+
+1. probabilities softmax([l, -l]); the confidence of a sample is max(softmax) = sigmoid(2 |l|);
+2. keep the ``num_keep`` most confident of the ``num_samples`` samples (ties by sample index);
+3. targets Y = argmax softmax([l, -l]), i.e. 0 when l >= 0 and 1 when l < 0;
+4. fit ``LinearSVC()`` on the kept latents of each space and predict the same points, X;
+5. conditional entropy from the 2x2 joint table p(x, y) of (SVM prediction, classifier label):
+
+       H(Y | X) = - sum_{x, y} p(x, y) log2( p(x, y) / p(x) )   [bits]
+
+The score of a space is ``2 ** sum_a H_a(Y | X)``, equal to the paper's ``exp(sum_a H_a)`` with
+H in nats. The latent spaces are z (the generator input) and w (the last layer of ``mapping(z)``).
+
+Differences from the paper's code, on purpose: confidence is ranked by |l| in float64, where the
+TensorFlow code ranked float32 softmax outputs, which saturate to exactly 1.0 for |l| > ~8.3 and
+then fall back to index order; and an SVM fit that fails is reported (entropy NaN, status
+'failed'), not replaced by "perfect prediction".
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Mapping, Optional, Sequence, Union
+
+import numpy as np
+import torch
+
+from . import distributed
+from .device import resolve_device
+from .linear_svm import STATUS_FAILED, BatchedLinearSVC
+from .registry import register_metric
+
+if TYPE_CHECKING:
+    from .results import MetricResult
+
+ArrayLike = Union[np.ndarray, torch.Tensor]
+
+
+@dataclass
+class SeparabilityResult:
+    """Per-space scores and per-attribute details of one separability evaluation."""
+
+    scores: dict[str, float]                    # space -> 2 ** sum of entropies
+    entropies: dict[str, np.ndarray]            # space -> [A] H(Y|X) in bits (NaN where the fit failed)
+    accuracy: dict[str, np.ndarray]             # space -> [A] fraction of kept samples the SVM predicts right
+    status: dict[str, list[str]]                # space -> [A] SVM status ('converged', 'max_iter', ...)
+    n_iter: dict[str, np.ndarray]               # space -> [A] solver iterations
+    messages: dict[str, list[str]]              # space -> [A] why a fit failed / did not converge ('' if fine)
+    attribute_names: list[str]
+    num_samples: int
+    num_keep: int
+    positive_fraction: np.ndarray               # [A] fraction of kept samples with label 1 (l < 0)
+    svm_time_s: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def converged(self) -> dict[str, np.ndarray]:
+        """space -> [A] bool: the SVM met its tolerance (single-class attributes count as converged)."""
+        return {k: np.array([s in ("converged", "single_class") for s in v]) for k, v in self.status.items()}
+
+
+def _to_tensor(x: ArrayLike, name: str) -> torch.Tensor:
+    t = x if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x))
+    if t.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D array [num_samples, dim], got shape {tuple(t.shape)}")
+    if not t.is_floating_point():
+        t = t.double()
+    return t
+
+
+def targets_from_logits(logits: torch.Tensor) -> torch.Tensor:
+    """argmax softmax([l, -l]) per entry: 0 where l >= 0 (argmax takes the first of a tie), 1 where l < 0."""
+    return (logits < 0).long()
+
+
+def keep_most_confident(logits: torch.Tensor, num_keep: int) -> torch.Tensor:
+    """Bool mask [N, A]: per attribute the ``num_keep`` samples with the largest |logit|.
+
+    max softmax([l, -l]) = sigmoid(2 |l|) is increasing in |l|, so ranking by |l| is ranking by
+    confidence. A stable sort keeps the lower sample index first among equal confidences, as the
+    paper's ``sorted(..., key=-confidence)`` does.
+    """
+    n = logits.shape[0]
+    if not 1 <= num_keep <= n:
+        raise ValueError(f"num_keep must be between 1 and the number of samples ({n}), got {num_keep}")
+    order = torch.sort(-logits.abs(), dim=0, stable=True).indices[:num_keep]    # [num_keep, A]
+    mask = torch.zeros(logits.shape, dtype=torch.bool, device=logits.device)
+    mask.scatter_(0, order, True)
+    return mask
+
+
+def conditional_entropy_bits(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> np.ndarray:
+    """H(Y | X) in bits per column, X = ``pred``, Y = ``target`` (both {0, 1}) over rows where ``mask``.
+
+    Columns with a prediction outside {0, 1} (a failed fit) give NaN.
+    """
+    m = mask.double()
+    n = m.sum(0)
+    p = torch.stack([torch.stack([((pred == x) & (target == y)).double().mul(m).sum(0) / n for y in (0, 1)], -1)
+                     for x in (0, 1)], -2)                          # [A, 2 (x), 2 (y)]
+    px = p.sum(-1, keepdim=True)
+    terms = torch.where(p > 0, -p * torch.log2(p / px.clamp_min(1e-300)), torch.zeros_like(p))
+    h = terms.sum((-2, -1)).clamp_min(0)
+    bad = (((pred < 0) | (pred > 1)) & mask).any(0)
+    return torch.where(bad, torch.full_like(h, float("nan")), h).cpu().numpy()
+
+
+def separability_from_samples(latents: Mapping[str, ArrayLike], logits: ArrayLike, num_keep: Optional[int] = None,
+                              attribute_names: Optional[Sequence[str]] = None, backend: str = "torch",
+                              device: Any = "auto", svm_options: Optional[Mapping[str, Any]] = None
+                              ) -> SeparabilityResult:
+    """Separability scores from sampled latents and classifier logits (module docstring).
+
+    ``latents``: space name -> [N, D] (e.g. ``{'z': z, 'w': w}``); ``logits`` [N, A], one logit per
+    attribute; ``num_keep`` defaults to N // 2. ``backend`` 'torch' (batched solver, on ``device``)
+    or 'sklearn' (one ``sklearn.svm.LinearSVC`` per attribute); ``svm_options`` go to
+    :class:`~disentangle_metrics.linear_svm.BatchedLinearSVC` (C, tol, max_iter, intercept_scaling).
+    """
+    if not latents:
+        raise ValueError("latents is empty: pass at least one space, e.g. {'z': z}")
+    dev = resolve_device(device)
+    L = _to_tensor(logits, "logits")
+    n, A = L.shape
+    bad = ~torch.isfinite(L)
+    if bool(bad.any()):
+        cols = torch.nonzero(bad.any(0)).flatten().tolist()
+        raise ValueError(f"logits contain NaN/inf for attributes {cols[:10]} ({int(bad.sum())} entries); "
+                         "check the classifier's input range ([-1, 1]) and weights")
+    names = [str(a) for a in attribute_names] if attribute_names is not None else [f"attr{i:02d}" for i in range(A)]
+    if len(names) != A:
+        raise ValueError(f"{len(names)} attribute names for {A} logit columns")
+    spaces = {}
+    for space, x in latents.items():
+        t = _to_tensor(x, f"latents[{space!r}]")
+        if t.shape[0] != n:
+            raise ValueError(f"latents[{space!r}] has {t.shape[0]} samples but logits has {n}; "
+                             "they must come from the same samples, in the same order")
+        if not bool(torch.isfinite(t).all()):
+            raise ValueError(f"latents[{space!r}] contains NaN/inf values")
+        spaces[space] = t
+    num_keep = n // 2 if num_keep is None else int(num_keep)
+    L = L.to(dev)
+    mask = keep_most_confident(L, num_keep)
+    target = targets_from_logits(L)
+    pos_frac = ((target == 1) & mask).double().sum(0) / num_keep
+
+    res = SeparabilityResult(scores={}, entropies={}, accuracy={}, status={}, n_iter={}, messages={},
+                             attribute_names=names, num_samples=n, num_keep=num_keep,
+                             positive_fraction=pos_frac.cpu().numpy())
+    for space, X in spaces.items():
+        t0 = time.perf_counter()
+        svm = BatchedLinearSVC(backend=backend, device=dev, **dict(svm_options or {}))
+        X = X.to(dev)
+        svm.fit(X, target, mask)
+        pred = svm.predict(X)
+        res.svm_time_s[space] = time.perf_counter() - t0
+        h = conditional_entropy_bits(pred, target, mask)
+        res.entropies[space] = h
+        acc = (((pred == target) & mask).double().sum(0) / num_keep).cpu().numpy()
+        acc[svm.status_ == STATUS_FAILED] = np.nan
+        res.accuracy[space] = acc
+        res.status[space] = [str(s) for s in svm.status_]
+        res.n_iter[space] = svm.n_iter_.copy()
+        res.messages[space] = [str(m) for m in svm.messages_]
+        res.scores[space] = float(2.0 ** np.sum(h))    # NaN when any attribute failed: never hidden
+        flagged = [f"{names[a]}: {svm.messages_[a]}" for a in range(A)
+                   if svm.status_[a] not in ("converged", "single_class")]
+        if flagged:
+            warnings.warn(f"linear separability, space {space!r}: the SVM of {len(flagged)} attribute(s) did not "
+                          f"converge or failed ({'; '.join(flagged[:5])}); see the per-attribute status in the "
+                          "result", RuntimeWarning, stacklevel=2)
+    return res
+
+
+# --------------------------------------------------------------------------------------------
+# The metric on a generator
+
+
+@dataclass
+class SampledLatents:
+    """Latents and logits of ``num_samples`` generated images, row i = global sample index i."""
+
+    latents: dict[str, torch.Tensor]     # space -> [N, D] float32
+    logits: torch.Tensor                 # [N, A] float32
+    attribute_names: list[str]
+
+
+def sample_latents_and_logits(G: Any, classifier: Any, num_samples: int, spaces: Sequence[str] = ("z", "w"),
+                              batch_size: int = 16, seed: int = 0, device: Any = "auto", rank: int = 0,
+                              world_size: int = 1, progress: bool = False) -> SampledLatents:
+    """Generate ``num_samples`` images (no truncation, random noise) and classify them.
+
+    z ~ N(0, I) from :mod:`~disentangle_metrics.sampling` (per-sample seeds), w = ``mapping(z)[:, -1]``,
+    images box-downsampled to 256 when larger. This rank fills only the rows of its global batches
+    (``batch_ranges``), so a gather of the per-rank tensors onto rank 0 reassembles the full set.
+    """
+    from . import sampling
+    from .attribute_classifier import as_attribute_classifier, box_downsample, infer_names
+    from .protocol import conditioning, module_device
+
+    dev = resolve_device(device)
+    for s in spaces:
+        if s not in ("z", "w"):
+            raise ValueError(f"unknown latent space {s!r}; use 'z' and/or 'w'")
+    if isinstance(G, torch.nn.Module) and module_device(G) not in (None, dev):
+        import copy
+        G = copy.deepcopy(G).to(dev)
+    if isinstance(G, torch.nn.Module):
+        G = G.eval().requires_grad_(False)
+    clf = as_attribute_classifier(classifier).to(dev)
+    out_lat = {s: torch.zeros(num_samples, G.z_dim if s == "z" else G.w_dim, device=dev) for s in spaces}
+    logits: Optional[torch.Tensor] = None
+    ranges = list(sampling.batch_ranges(num_samples, batch_size, rank, world_size))
+    it: Any = ranges
+    if progress:
+        from tqdm import tqdm
+        it = tqdm(ranges, desc="ls", unit="batch")
+    with torch.no_grad():
+        for b, idx in it:
+            z = sampling.randn(seed, idx, [G.z_dim], sampling.Stream.Z, device=dev)
+            ws = G.mapping(z, conditioning(G, len(idx), dev), truncation_psi=1)
+            with sampling.seeded(seed, b, sampling.Stream.NOISE, dev):
+                img = G.synthesis(ws, noise_mode="random")
+            out = clf(box_downsample(img.float()))
+            if logits is None:
+                infer_names(clf, out.shape[1])
+                logits = torch.zeros(num_samples, out.shape[1], device=dev)
+            rows = slice(idx.start, idx.stop)
+            logits[rows] = out
+            if "z" in out_lat:
+                out_lat["z"][rows] = z
+            if "w" in out_lat:
+                out_lat["w"][rows] = ws[:, -1].float()
+    if logits is None:
+        raise ValueError(f"rank {rank} of {world_size} got no minibatch of {num_samples} samples (batch size {batch_size})")
+    return SampledLatents(latents=out_lat, logits=logits, attribute_names=list(clf.names))
+
+
+def _gather_samples(smp: SampledLatents, num_samples: int, batch_size: int, me: "distributed.DistInfo",
+                    dev: torch.device) -> SampledLatents:
+    """Assemble every rank's rows into the full latents and logits, in global index order, on all ranks."""
+    from .sampling import batch_ranges
+    local = torch.tensor([i for _, r in batch_ranges(num_samples, batch_size, me.rank, me.world_size) for i in r],
+                         dtype=torch.long, device=dev)
+    return SampledLatents(
+        latents={s: distributed.gather_by_index(v[local], local, num_samples) for s, v in smp.latents.items()},
+        logits=distributed.gather_by_index(smp.logits[local], local, num_samples),
+        attribute_names=smp.attribute_names)
+
+
+def separability(G: Any, classifier: Any, num_samples: int = 200_000, num_keep: Optional[int] = None,
+                 spaces: Sequence[str] = ("z", "w"), batch_size: Optional[int] = None, seed: int = 0,
+                 device: Any = "auto", backend: str = "torch", keep_samples: bool = False,
+                 progress: bool = False) -> "MetricResult":
+    """The paper's linear separability of ``G``: ``ls_z`` and ``ls_w`` = 2 ** sum_a H_a(Y | X).
+
+    ``num_keep`` defaults to ``num_samples // 2`` (paper: 200,000 and 100,000). A generator without
+    a mapping network (``has_mapping=False``) is scored in Z only. ``keep_samples`` puts the raw
+    latents and logits into ``MetricResult.samples`` (large: 200k x 512 floats per space).
+    """
+    from .device import default_batch_size, describe, metric_precision
+    from .protocol import has_mapping
+    from .results import MetricResult
+
+    if classifier is None:
+        raise ValueError("linear separability needs an attribute classifier (images [-1, 1] -> logits [N, A]); "
+                         "pass classifier=... or --classifier PATH on the command line")
+    if num_samples < 2:
+        raise ValueError(f"num_samples must be >= 2, got {num_samples}")
+    dev = resolve_device(device)
+    if not has_mapping(G):
+        spaces = tuple(s for s in spaces if s != "w")
+    if not spaces:
+        raise ValueError("no latent space left to score: a generator without mapping has only 'z'")
+    bs = batch_size or default_batch_size(dev, cpu=8, cuda=32)
+    t0 = time.perf_counter()
+    with metric_precision():
+        me = distributed.info()
+        smp = sample_latents_and_logits(G, classifier, num_samples, spaces, bs, seed, dev, rank=me.rank,
+                                        world_size=me.world_size, progress=progress and me.is_main)
+        if me.world_size > 1:
+            smp = _gather_samples(smp, num_samples, bs, me, dev)
+        t_sample = time.perf_counter() - t0
+        # The SVM stage runs once, on rank 0; the other ranks receive its result.
+        res = None
+        if me.is_main:
+            res = separability_from_samples(smp.latents, smp.logits, num_keep=num_keep,
+                                            attribute_names=smp.attribute_names, backend=backend, device=dev)
+        res = distributed.broadcast_object(res)
+    values = {f"ls_{s}": res.scores[s] for s in spaces}
+    extras: dict[str, Any] = {
+        "attribute_names": res.attribute_names,
+        "num_keep": res.num_keep,
+        "positive_fraction": res.positive_fraction,
+        "entropy_bits": {s: res.entropies[s] for s in spaces},
+        "svm_accuracy": {s: res.accuracy[s] for s in spaces},
+        "svm_status": res.status,
+        "svm_converged": {s: v for s, v in res.converged.items()},
+        "svm_n_iter": res.n_iter,
+        "svm_messages": {s: [m for m in v] for s, v in res.messages.items()},
+        "svm_backend": backend,
+        "time_sampling_s": t_sample,
+        "time_svm_s": res.svm_time_s,
+    }
+    samples = {}
+    if keep_samples:
+        samples = {f"latents_{s}": smp.latents[s].cpu().numpy() for s in spaces}
+        samples["logits"] = smp.logits.cpu().numpy()
+    headline = values.get("ls_w", values.get("ls_z"))
+    return MetricResult(metric="ls", value=headline, values=values,
+                        config={"num_samples": num_samples, "num_keep": res.num_keep, "spaces": list(spaces),
+                                "batch_size": bs, "backend": backend, "classifier_resolution": 256,
+                                "truncation_psi": 1.0, "noise_mode": "random"},
+                        seed=seed, num_samples=num_samples, wall_time_s=time.perf_counter() - t0,
+                        device=describe(dev), extras=extras, samples=samples)
+
+
+@register_metric("ls")
+def _ls_metric(G: Any, opts: Any) -> "MetricResult":
+    """Registered metric ``ls``: reports ``ls_z`` and (with a mapping network) ``ls_w``."""
+    n = opts.num_samples or 200_000
+    return separability(G, opts.classifier, num_samples=n, num_keep=n // 2, batch_size=opts.batch_size,
+                        seed=opts.seed, device=opts.device, progress=opts.progress)
+
