@@ -82,8 +82,12 @@ def test_progressive_growing_fades_and_resets_adam(reals, tmp_path):
 
 def test_resume_after_interrupt_is_bit_for_bit(reals, tmp_path):
     """Kill after 6 steps (last checkpoint at step 4), resume, finish: equal to an uninterrupted run."""
-    common = dict(progressive=True, lod_initial_resolution=8, lod_training_kimg=0.008, lod_transition_kimg=0.008,
-                  total_kimg=0.032, ckpt_every_kimg=0.016, tick_kimg=0.008, mirror=True, keep_snapshots=False)
+    # One step of 4 images per schedule group: lod 1, 1, 1, 0.75 | checkpoint | 0.5, 0.25, 0, 0. The
+    # resumed part is in the middle of the fade: no Adam reset there (floor and ceil of lod unchanged)
+    # unless the saved prev_lod were lost, and one reset when the fade ends.
+    common = dict(progressive=True, lod_initial_resolution=8, lod_training_kimg=0.008, lod_transition_kimg=0.016,
+                  minibatch_repeats=1, total_kimg=0.032, ckpt_every_kimg=0.016, tick_kimg=0.008, mirror=True,
+                  keep_snapshots=False)
     full = train(tiny_config(reals, tmp_path / "a", **common), progress=False)
     cfg_b = tiny_config(reals, tmp_path / "b", **common)
     part = train(cfg_b, progress=False, max_steps=6)          # stops without saving step 6
@@ -92,6 +96,7 @@ def test_resume_after_interrupt_is_bit_for_bit(reals, tmp_path):
     assert ck["progress"]["step"] == 4
     resumed = train(cfg_b, resume=True, progress=False)
     assert resumed.progress["step"] == full.progress["step"] == 8
+    assert list(pd.read_csv(tmp_path / "a" / "log.csv").lod) == [1.0, 1.0, 0.75, 0.25, 0.0]   # ticks at 4, 8, 16, 24, 32 images
     a, b = state_tensors(full), state_tensors(resumed)
     assert a.keys() == b.keys() and len(a) > 50
     unequal = [k for k in a if not torch.equal(a[k], b[k])]
