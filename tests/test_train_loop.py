@@ -220,3 +220,31 @@ def test_periodic_metrics_go_to_the_results_file(reals, tmp_path):
     assert all(r.metric == _STANDIN and r.num_samples == 4 for r in res)
     with pytest.raises(KeyError, match="unknown metric"):
         train(cfg.replace(out=str(tmp_path / "r2"), metrics=["no-such-metric"]), progress=False)
+
+
+@pytest.mark.parametrize("preset,prob", [("f-mixing90", 0.9), ("mixing50", 0.5), ("e-noise", None)])
+def test_style_mixing_uses_the_presets_probability(preset, prob, reals, tmp_path):
+    tr = Trainer(tiny_config(reals, tmp_path / "run", preset=preset), progress=False)
+    calls = []
+    original = tr.G.mixing_cutoff
+
+    def spy(p, lod=None, rng=None):
+        calls.append((p, lod))
+        return original(p, lod, rng)
+
+    tr.G.mixing_cutoff = spy
+    tr.train_step(schedule(tr.cfg, 0))
+    tr.loader.close()
+    # One crossover draw per G forward: the D step's fakes and the G step's fakes.
+    assert calls == ([] if prob is None else [(prob, 0.0), (prob, 0.0)])
+
+
+def test_loader_mirrors_the_flagged_images(reals, tmp_path):
+    tr = Trainer(tiny_config(reals, tmp_path / "run", mirror=True), progress=False)
+    x = tr.loader.get(0, 16)
+    idx, flips = tr.loader.sampler.indices(0, 16)
+    src = tr.loader.reals.gather(idx)
+    tr.loader.close()
+    assert flips.any() and not flips.all()
+    for i in range(16):
+        assert torch.equal(x[i], src[i].flip(2) if flips[i] else src[i])
