@@ -82,9 +82,11 @@ from .ppl import distances_cmd  # noqa: E402
 from .score import metrics_cmd, score  # noqa: E402
 from .stats import stats  # noqa: E402
 from .testbed import testbed  # noqa: E402
+from .train import train_cmd  # noqa: E402
 
 for _cmd in (demo, score, metrics_cmd, stats, distances_cmd, testbed, convert_official_cmd, init_model_cmd):
     main.add_command(_cmd)
+main.add_command(train_cmd)
 
 if __name__ == "__main__":
     main()
