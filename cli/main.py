@@ -84,9 +84,8 @@ from .stats import stats  # noqa: E402
 from .testbed import testbed  # noqa: E402
 from .train import train_cmd  # noqa: E402
 
-for _cmd in (demo, score, metrics_cmd, stats, distances_cmd, testbed, convert_official_cmd, init_model_cmd):
+for _cmd in (demo, score, metrics_cmd, stats, distances_cmd, testbed, train_cmd, convert_official_cmd, init_model_cmd):
     main.add_command(_cmd)
-main.add_command(train_cmd)
 
 if __name__ == "__main__":
     main()
