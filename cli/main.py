@@ -76,14 +76,16 @@ def check(generator: str, trust_pickle: bool, device: str) -> None:
 
 
 # Each area's commands live in their own module; registered here in one place.
+from .demo import demo  # noqa: E402
 from .models import convert_official_cmd, init_model_cmd  # noqa: E402
 from .ppl import distances_cmd  # noqa: E402
 from .score import metrics_cmd, score  # noqa: E402
 from .stats import stats  # noqa: E402
 from .testbed import testbed  # noqa: E402
+from .train import train_cmd  # noqa: E402
 from .classifier import train_classifier_cmd  # noqa: E402
 
-for _cmd in (score, metrics_cmd, stats, distances_cmd, testbed, convert_official_cmd, init_model_cmd,
+for _cmd in (demo, score, metrics_cmd, stats, distances_cmd, testbed, train_cmd, convert_official_cmd, init_model_cmd,
              train_classifier_cmd):
     main.add_command(_cmd)
 

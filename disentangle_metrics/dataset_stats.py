@@ -100,3 +100,47 @@ def dataset_stats(source: Union[str, os.PathLike], extractor: Union[str, Feature
     st.info = {**info, "cached": False, "cache_file": str(path) if cache else None,
                "skipped_files": ds.skipped[:20]}
     return st
+
+
+def testbed_stats(extractor: Union[str, FeatureExtractor], num: int, resolution: int, *,
+                  config: Optional["TestbedConfig"] = None, device: DeviceLike = "auto",
+                  batch_size: Optional[int] = None, cache: bool = True, progress: bool = True,
+                  weights: Optional[str] = None) -> FeatureStats:
+    """Feature statistics of the first ``num`` images of the procedural test bed at ``resolution``.
+
+    The test bed is the offline stand-in for a real dataset (``reference='testbed'`` in
+    :func:`~disentangle_metrics.fid.fid`): images are rendered on the fly, deterministically, from
+    ``config`` (default :class:`~.data.testbed_config.TestbedConfig`). Cached like
+    :func:`dataset_stats`, keyed by the whole test-bed config, ``num`` and the extractor; sharded
+    by global batch under torch.distributed.
+    """
+    from .data.testbed import render
+    from .data.testbed_config import TestbedConfig
+    from .sampling import batch_ranges
+
+    dev = resolve_device(device)
+    ext = extractor if isinstance(extractor, FeatureExtractor) else build_extractor(extractor, weights=weights, device=dev)
+    cfg = (config or TestbedConfig()).replace(resolution=int(resolution))
+    options = dict(extractor_identity(ext), num_images=int(num), testbed=cfg.to_dict())
+    key = cache_key([], options)
+    path = stats_cache_dir() / f"testbed{resolution}-{key[:20]}.npz"
+    if cache and path.is_file():
+        st = FeatureStats.load(path, device=dev)
+        st.info.update(cached=True, cache_file=str(path))
+        return st
+    bs = batch_size or default_batch_size(dev, cpu=64, cuda=256)
+    st = FeatureStats(ext.feature_dim, device=dev)
+    me = distributed.info()
+    from tqdm.auto import tqdm
+    with metric_precision(), torch.inference_mode(), \
+            tqdm(total=num, desc=f"stats testbed@{resolution}", unit="img", disable=not (progress and me.is_main)) as bar:
+        for _, idx in batch_ranges(int(num), bs, me.rank, me.world_size):
+            st.update(ext(render(cfg, list(idx), device=dev)))
+            bar.update(len(idx) * me.world_size)
+    st.all_reduce_()
+    info = {**{k: json.dumps(v, sort_keys=True) if isinstance(v, dict) else str(v) for k, v in options.items()},
+            "dataset": f"testbed@{resolution}", "cache_key": key}
+    if cache and me.is_main:
+        st.save(path, **info)
+    st.info = {**info, "cached": False, "cache_file": str(path) if cache else None}
+    return st

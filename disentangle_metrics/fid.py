@@ -11,6 +11,9 @@ Generation is organised in fixed global batches (:func:`~.sampling.batch_ranges`
 from per-sample seeds and the noise of batch ``b`` from ``(seed, b)``, so a run is reproducible
 and can be sharded over processes (``rank``/``world_size`` plus :meth:`FeatureStats.all_reduce_`).
 The noise realisation depends on the batch size, which is recorded in the result.
+
+``reference='testbed'`` compares against the procedural test bed rendered at the generator's
+resolution (its first ``num_real`` images), the offline stand-in for a real dataset.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import numpy as np
 import torch
 
 from . import distributed, sampling
-from .dataset_stats import dataset_stats, extractor_identity
+from .dataset_stats import dataset_stats, extractor_identity, testbed_stats
 from .device import DeviceLike, default_batch_size, describe, metric_precision, resolve_device
 from .features import DEFAULT_EXTRACTOR, FeatureExtractor, build_extractor
 from .features.inception import NVIDIA_WEIGHTS, PYTORCH_FID_WEIGHTS
@@ -36,6 +39,9 @@ from .stats import FeatureStats, read_stats_info
 
 PAPER_NUM = 50_000
 Reference = Union[str, os.PathLike, FeatureStats]
+
+
+TESTBED_REFERENCE = "testbed"   # reference= value: the procedural test bed rendered at G's resolution
 
 
 def to_uint8(images: torch.Tensor) -> torch.Tensor:
@@ -85,6 +91,12 @@ def reference_stats(reference: Reference, ext: FeatureExtractor, device: torch.d
                          "--out stats.npz`) or a dataset (folder, zip, .npy/.npz images)")
     if isinstance(reference, FeatureStats):
         return reference, "FeatureStats"
+    if isinstance(reference, str) and reference == TESTBED_REFERENCE:
+        if resolution is None:
+            raise ValueError("reference='testbed' needs the generator's img_resolution to render the test bed at")
+        num = num_real or PAPER_NUM
+        st = testbed_stats(ext, num, resolution, device=device, progress=progress)
+        return st, f"testbed at {resolution}x{resolution} (first {num} images, default config)"
     p = Path(reference)
     if p.suffix == ".npz" and p.is_file():
         with np.load(p, allow_pickle=False) as f:

@@ -1,0 +1,118 @@
+"""`dmetrics demo`: score the embedded default generator with every metric this machine can compute.
+
+The embedded default is the mini config-F generator trained on the procedural test bed at 32x32
+(``reference_models/assets/mini-f-mixing90``), scored with the shipped test-bed classifier: its
+features for FID, its activations as an LPIPS-style PPL distance, its logits for separability.
+The metric names carry the network (``fid50k@testbed``, ``ppl_wend@testbed-lpips``, ``ls@testbed``)
+so they can never be mistaken for the paper's Inception/LPIPS numbers. When the Inception and
+VGG16 weights are present, the paper's networks are used as well.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional
+
+import click
+
+from disentangle_metrics import weights as W
+from disentangle_metrics.results import MetricResult, append_result
+
+DEMO_GENERATOR = Path(__file__).resolve().parent.parent / "reference_models" / "assets" / "mini-f-mixing90"
+
+
+@dataclass(frozen=True)
+class DemoSizes:
+    """Samples per metric: small enough for a few minutes on 2 CPU cores."""
+
+    fid: int = 10_000
+    ppl: int = 5_000
+    ls: int = 20_000
+
+
+QUICK = DemoSizes(fid=256, ppl=64, ls=512)
+
+
+def _runs(G, clf, sizes: DemoSizes, seed: int, device: str) -> list[tuple[str, Callable[[], MetricResult]]]:
+    from disentangle_metrics.fid import fid
+    from disentangle_metrics.ppl import ppl
+    from disentangle_metrics.separability import separability
+
+    runs: list[tuple[str, Callable[[], MetricResult]]] = [
+        ("fid50k@testbed", lambda: fid(G, "testbed", num_gen=sizes.fid, num_real=sizes.fid, extractor="testbed",
+                                       seed=seed, device=device, batch_size=64)),
+    ]
+    for space in ("z", "w"):
+        for samp in ("full", "end"):
+            runs.append((f"ppl_{space}{samp}@testbed-lpips",
+                         lambda space=space, samp=samp: ppl(G, space, samp, num_samples=sizes.ppl, distance="testbed-lpips",
+                                                            seed=seed, device=device)))
+    runs.append(("ls@testbed", lambda: separability(G, clf, num_samples=sizes.ls, num_keep=sizes.ls // 2, seed=seed,
+                                                    device=device, batch_size=64)))
+    # The paper's networks, when their weights are on this machine.
+    if W.status("inception-2015-12-05-pytorch-fid").path is not None:
+        runs.append(("fid50k (Inception, vs test bed)",
+                     lambda: fid(G, "testbed", num_gen=sizes.fid, num_real=sizes.fid, seed=seed, device=device)))
+    if W.status("vgg16-torchvision").path is not None:
+        runs.append(("ppl_wend (LPIPS-VGG)", lambda: ppl(G, "w", "end", num_samples=sizes.ppl, seed=seed, device=device)))
+    return runs
+
+
+def _fmt(v: Optional[float]) -> str:
+    return "-" if v is None or not math.isfinite(v) else f"{v:.4g}"
+
+
+@click.command("demo")
+@click.option("--generator", default=None, help="Generator to score (default: the embedded mini config-F checkpoint).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="out/demo", show_default=True)
+@click.option("--quick", is_flag=True, help="Tiny sample counts (seconds; for smoke tests, numbers are noisy).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--device", default="auto", show_default=True)
+def demo(generator: Optional[str], out_dir: str, quick: bool, seed: int, device: str) -> None:
+    """Score the embedded default generator, print a table, write results and a picture sheet."""
+    import torch
+
+    from cli.loading import load_generator, load_object
+    from cli.pictures import picture_sheet
+    from disentangle_metrics.device import resolve_device
+    from disentangle_metrics.protocol import validate_generator
+
+    spec = generator or str(DEMO_GENERATOR)
+    if generator is None and not DEMO_GENERATOR.is_dir():
+        raise click.ClickException(f"the embedded checkpoint {DEMO_GENERATOR} is missing from this checkout")
+    dev = str(resolve_device(device))
+    G = load_generator(spec, device=dev)
+    clf = load_object("testbed")
+    out = Path(out_dir)
+    results_file = out / "results.jsonl"
+    click.echo(f"generator: {spec}\n  z_dim={G.z_dim} w_dim={G.w_dim} num_ws={G.num_ws} "
+               f"resolution={G.img_resolution}  device={dev}")
+    report = validate_generator(G, device=dev)
+    click.echo("  protocol: " + ("ok" if report.ok else "; ".join(report.problems)))
+    sheet = picture_sheet(G, out / "sheet.png", seed=seed, device=dev)
+    click.echo(f"  picture sheet: {sheet}")
+
+    sizes = QUICK if quick else DemoSizes()
+    rows = []
+    t_all = time.perf_counter()
+    for label, run in _runs(G, clf, sizes, seed, dev):
+        t0 = time.perf_counter()
+        res = run()
+        res.extras.setdefault("generator", spec)
+        append_result(results_file, res, samples_dir=out / "samples")
+        for name, v in res.values.items():
+            rows.append((name, v, res.num_samples, time.perf_counter() - t0))
+        click.echo(f"  {label:34s} done in {time.perf_counter() - t0:6.1f} s")
+    click.echo("")
+    click.echo(f"{'metric':34s} {'value':>10s} {'samples':>8s} {'time (s)':>9s}")
+    click.echo("-" * 64)
+    for name, v, n, t in rows:
+        click.echo(f"{name:34s} {_fmt(v):>10s} {n:>8d} {t:>9.1f}")
+    click.echo("-" * 64)
+    click.echo(f"total {time.perf_counter() - t_all:.0f} s; results appended to {results_file}")
+    if W.status("inception-2015-12-05-pytorch-fid").path is None:
+        click.echo("Inception FID and LPIPS-VGG PPL skipped: their weights are not on this machine "
+                   "(`dmetrics weights list` says where to put them).")

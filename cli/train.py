@@ -1,0 +1,98 @@
+"""`dmetrics train`: train a reference StyleGAN preset (reference_models.train)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+import click
+from click.core import ParameterSource
+
+# CLI option -> TrainConfig field, for options copied as they are.
+_DIRECT = {
+    "data": "data", "resolution": "resolution", "kimg": "total_kimg", "seed": "seed", "batch": "batch",
+    "progressive": "progressive", "lod_initial_resolution": "lod_initial_resolution",
+    "lod_training_kimg": "lod_training_kimg", "lod_transition_kimg": "lod_transition_kimg",
+    "minibatch_repeats": "minibatch_repeats", "tick_kimg": "tick_kimg", "ckpt_every": "ckpt_every_kimg",
+    "snapshots": "keep_snapshots", "metrics_every": "metrics_every_kimg", "metrics_num_samples": "metrics_num_samples",
+    "metrics_extractor": "metrics_extractor", "metrics_reference": "metrics_reference", "device": "device",
+    "amp": "amp", "mirror": "mirror", "testbed_num": "testbed_num", "workers": "data_workers", "grid": "grid_size",
+    "threads": "threads",
+}
+
+
+@click.command("train")
+@click.argument("preset")
+@click.option("--data", default="testbed", show_default=True, help="'testbed' or a folder / .zip / .npy of images.")
+@click.option("--resolution", type=int, default=32, show_default=True)
+@click.option("--kimg", type=float, default=25000.0, show_default=True, help="Total length in thousands of real images.")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Run folder (checkpoints, log, grids).")
+@click.option("--resume", is_flag=True, help="Continue OUT/latest.pt; options not given are taken from OUT/config.json.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--batch", type=int, default=None, help="One minibatch size at every resolution (default: official table).")
+@click.option("--fmap-max", type=int, default=None, help="Widest layer of G and D (official 512).")
+@click.option("--fmap-base", type=int, default=None, help="Channel rule base of G and D (official 8192).")
+@click.option("--latent-size", type=int, default=None, help="Size of Z, W and the mapping layers (official 512).")
+@click.option("--progressive/--fixed", default=True, show_default=True, help="Progressive growing or fixed resolution.")
+@click.option("--lod-initial-resolution", type=int, default=8, show_default=True)
+@click.option("--lod-training-kimg", type=float, default=600.0, show_default=True)
+@click.option("--lod-transition-kimg", type=float, default=600.0, show_default=True)
+@click.option("--minibatch-repeats", type=int, default=4, show_default=True)
+@click.option("--tick-kimg", type=float, default=4.0, show_default=True, help="Log row and image grid interval.")
+@click.option("--ckpt-every", type=float, default=10.0, show_default=True, help="Checkpoint interval in kimg.")
+@click.option("--snapshots/--no-snapshots", default=True, show_default=True, help="Keep snapshot-*.pt besides latest.pt.")
+@click.option("--metrics", "metrics", default=None, help="Comma-separated registered metrics run on G_ema (e.g. fid50k).")
+@click.option("--metrics-every", type=float, default=0.0, show_default=True, help="Metrics interval in kimg.")
+@click.option("--metrics-num-samples", type=int, default=None)
+@click.option("--metrics-extractor", default="testbed", show_default=True)
+@click.option("--metrics-reference", default=None, help="FID reference (stats .npz or dataset).")
+@click.option("--device", default="auto", show_default=True)
+@click.option("--amp/--no-amp", default=None, help="bf16 autocast (default: on for CUDA).")
+@click.option("--mirror/--no-mirror", default=True, show_default=True)
+@click.option("--testbed-num", type=int, default=10_000, show_default=True, help="Test-bed images in the training set.")
+@click.option("--workers", type=int, default=4, show_default=True, help="Image-reading threads for folder data.")
+@click.option("--grid", type=int, default=8, show_default=True, help="Image grid side (grid x grid images).")
+@click.option("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice).")
+@click.option("--no-progress", is_flag=True)
+@click.pass_context
+def train_cmd(ctx: click.Context, preset: str, out: str, resume: bool, no_progress: bool, fmap_max: Optional[int],
+              fmap_base: Optional[int], latent_size: Optional[int], metrics: Optional[str], **options: Any) -> None:
+    """Train generator PRESET (see `reference_models.preset_names()`) with its discriminator."""
+    from reference_models.configs import preset_names
+    from reference_models.train import TrainConfig, Trainer
+    from reference_models.train.data import DataError
+    from reference_models.train.loop import NonFiniteError
+    from reference_models.train.state import ResumeError
+
+    if preset not in preset_names():
+        raise click.BadParameter(f"unknown preset {preset!r}; choose one of {', '.join(preset_names())}", param_hint="PRESET")
+    given = {name for name in list(options) + ["fmap_max", "fmap_base", "latent_size", "metrics"]
+             if ctx.get_parameter_source(name) not in (ParameterSource.DEFAULT, None)}
+    saved = Path(out) / "config.json"
+    base: dict[str, Any] = {}
+    if resume and saved.is_file():
+        base = TrainConfig.load(saved).to_dict()
+    values = dict(base) if base else {"preset": preset, "out": out}
+    values.update(preset=preset, out=out)
+    for opt, fld in _DIRECT.items():
+        if not base or opt in given:
+            values[fld] = options[opt]
+    if not base or given & {"fmap_max", "fmap_base", "latent_size"}:
+        g = dict(values.get("g_overrides", {}))
+        d = dict(values.get("d_overrides", {}))
+        for name, value in (("fmap_max", fmap_max), ("fmap_base", fmap_base)):
+            if value is not None:
+                g[name] = d[name] = value
+        if latent_size is not None:
+            g["latent_size"] = latent_size
+        values.update(g_overrides=g, d_overrides=d)
+    if not base or "metrics" in given:
+        values["metrics"] = [m.strip() for m in (metrics or "").split(",") if m.strip()]
+    try:
+        cfg = TrainConfig.from_dict(values, source="command line")
+        trainer = Trainer(cfg, resume=resume, progress=not no_progress)
+        progress = trainer.train()
+    except (ResumeError, DataError, FileExistsError, NonFiniteError, ValueError) as exc:
+        raise click.ClickException(str(exc))
+    click.echo(f"done: {progress['nimg'] / 1000:.3f} kimg, {progress['step']} steps, "
+               f"{progress['skipped_steps']} skipped; checkpoint {Path(out) / 'latest.pt'}")

@@ -1,0 +1,36 @@
+import numpy as np
+import torch
+
+from disentangle_metrics.data.testbed import render
+from disentangle_metrics.data.testbed_config import TestbedConfig
+from disentangle_metrics.dataset_stats import testbed_stats as render_testbed_stats
+from disentangle_metrics.features import build_extractor
+from disentangle_metrics.fid import fid
+from disentangle_metrics.frechet import frechet_distance
+from disentangle_metrics.stats import FeatureStats
+from tests.fid_helpers import ToyGenerator  # registers 'test-pixel-stats'
+
+
+def test_testbed_stats_equal_direct_computation_and_are_cached():
+    ext = build_extractor("test-pixel-stats")
+    st = render_testbed_stats(ext, 40, 16, batch_size=16, progress=False, device="cpu")
+    direct = FeatureStats(ext.feature_dim)
+    direct.update(ext(render(TestbedConfig().replace(resolution=16), range(40))))
+    torch.testing.assert_close(st.mean(), direct.mean())
+    torch.testing.assert_close(st.cov(), direct.cov())
+    again = render_testbed_stats(ext, 40, 16, batch_size=16, progress=False, device="cpu")
+    assert again.info["cached"] is True and not st.info["cached"]
+    other = render_testbed_stats(ext, 41, 16, batch_size=16, progress=False, device="cpu")
+    assert other.info["cached"] is False           # a different num is a different key
+
+
+def test_fid_against_the_testbed_reference():
+    G = ToyGenerator(resolution=16)
+    r = fid(G, "testbed", num_gen=24, num_real=40, batch_size=8, device="cpu", extractor="test-pixel-stats")
+    assert r.metric == "fid50k@test-pixel-stats" and "testbed at 16x16" in r.config["reference"]
+    ext = build_extractor("test-pixel-stats")
+    ref = render_testbed_stats(ext, 40, 16, progress=False, device="cpu")
+    from disentangle_metrics.fid import generator_stats
+    gen = generator_stats(G, ext, 24, 8, device="cpu")
+    expected = frechet_distance(gen.mean(), gen.cov(), ref.mean(), ref.cov())
+    assert np.isclose(r.value, expected, rtol=1e-9)
