@@ -1,7 +1,7 @@
 """`dmetrics demo`: score the embedded default generator with every metric this machine can compute.
 
 The embedded default is the mini config-F generator trained on the procedural test bed at 32x32
-(``reference_models/assets/mini-f-mixing90``), scored with the shipped test-bed classifier: its
+(``reference_models/pretrained/mini-f-mixing90``), scored with the shipped test-bed classifier: its
 features for FID, its activations as an LPIPS-style PPL distance, its logits for separability.
 The metric names carry the network (``fid50k@testbed``, ``ppl_wend@testbed-lpips``, ``ls@testbed``)
 so they can never be mistaken for the paper's Inception/LPIPS numbers. When the Inception and
@@ -21,7 +21,7 @@ import click
 from disentangle_metrics import weights as W
 from disentangle_metrics.results import MetricResult, append_result
 
-DEMO_GENERATOR = Path(__file__).resolve().parent.parent / "reference_models" / "assets" / "mini-f-mixing90"
+DEMO_GENERATOR = Path(__file__).resolve().parent.parent / "reference_models" / "pretrained" / "mini-f-mixing90"
 
 
 @dataclass(frozen=True)
