@@ -21,3 +21,14 @@ def _isolated_cache(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(root / "torch"))
     monkeypatch.setenv("DMETRICS_OFFLINE", "1")
     monkeypatch.delenv("DMETRICS_WEIGHTS_DIR", raising=False)
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """Run every test with one torch thread: the test problems are small, and two threads on a
+    shared, oversubscribed 2-core machine are often >10x slower than one (OpenMP barriers wait for
+    descheduled workers)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

@@ -9,14 +9,6 @@ from sklearn.svm import LinearSVC
 
 from disentangle_metrics.linear_svm import BatchedLinearSVC, squared_hinge_objective
 
-@pytest.fixture(autouse=True)
-def _single_thread():
-    """These problems are tiny: torch's thread pool only adds synchronisation cost (and on a shared
-    machine a descheduled worker stalls every small matmul), so run them on one thread."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 

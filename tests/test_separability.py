@@ -17,14 +17,6 @@ from disentangle_metrics.separability import (
 
 from tests._ls_toys import PixelClassifier, ToyGenerator
 
-@pytest.fixture(autouse=True)
-def _single_thread():
-    """These problems are tiny: torch's thread pool only adds synchronisation cost (and on a shared
-    machine a descheduled worker stalls every small matmul), so run them on one thread."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 import reference_models
 from cli.main import main
 
-from .train_helpers import one_thread, tiny_reals  # noqa: F401 (autouse fixture; the CLI runs set --threads 1)
+from .train_helpers import tiny_reals  # the CLI runs set --threads 1
 
 
 def _args(data, out, *extra):

@@ -15,7 +15,7 @@ import torch
 
 from reference_models.train import LATEST, train
 
-from .train_helpers import one_thread, state_tensors, tiny_config, tiny_reals  # noqa: F401 (autouse fixture)
+from .train_helpers import state_tensors, tiny_config, tiny_reals
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -17,7 +17,7 @@ from reference_models.train import LATEST, NonFiniteError, ResumeError, Trainer,
 from reference_models.train.data import DataError
 from reference_models.train.schedule import ema_beta, schedule
 
-from .train_helpers import one_thread, state_tensors, tiny_config, tiny_reals  # noqa: F401 (autouse fixture)
+from .train_helpers import state_tensors, tiny_config, tiny_reals
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,6 @@ from reference_models.train import TrainConfig, d_logistic_r1_loss, ema_beta, lo
 from reference_models.train.data import StreamSampler
 from reference_models.train.schedule import lod_changed
 
-from .train_helpers import one_thread  # noqa: F401 (autouse fixture)
 
 
 def test_official_schedule_1024():

@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pytest
 import torch
 
 from reference_models.train import TrainConfig
@@ -49,11 +48,3 @@ def state_tensors(trainer) -> dict[str, torch.Tensor]:
     return out
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Run a test with one torch thread: two threads on a shared, oversubscribed 2-core machine are
-    often >10x slower than one (OpenMP barriers wait for busy cores)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
