@@ -41,8 +41,15 @@ def load_generator(spec: str, trust_pickle: bool = False, device: str | torch.de
 
 
 def load_object(spec: str, trust_pickle: bool = False) -> Any:
-    """Load a non-generator network (e.g. an attribute classifier) named like a GENERATOR argument."""
+    """Load a non-generator network (e.g. an attribute classifier) named like a GENERATOR argument.
+
+    ``testbed`` (when no file or folder of that name exists) is the shipped test-bed attribute
+    classifier, :func:`disentangle_metrics.testbed_classifier.load_testbed_classifier`.
+    """
     path = Path(spec)
+    if spec == "testbed" and not path.exists():
+        from disentangle_metrics.testbed_classifier import load_testbed_classifier
+        return load_testbed_classifier()
     if not path.exists() and ":" in spec:
         return _from_factory(spec)
     if not path.exists():

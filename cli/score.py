@@ -30,7 +30,7 @@ def _parse_weights(items: tuple[str, ...]) -> dict[str, str]:
 @click.option("--metrics", "metric_names", required=True,
               help="Comma-separated metric names (see `dmetrics score --list`... e.g. fid50k,ppl_wend,ls).")
 @click.option("--reference", default=None, help="FID reference: a stats .npz or a dataset (folder, zip, .npy).")
-@click.option("--classifier", default=None, help="Separability classifier: checkpoint or package.module:factory.")
+@click.option("--classifier", default=None, help="Separability classifier: checkpoint, package.module:factory, or testbed (the shipped test-bed classifier).")
 @click.option("--num-samples", type=int, default=None, help="Override the paper's sample count (quick runs).")
 @click.option("--batch-size", type=int, default=None)
 @click.option("--seed", type=int, default=0, show_default=True)

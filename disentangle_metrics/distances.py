@@ -258,3 +258,7 @@ def build_lpips_vgg_nvidia(device: torch.device, dtype: torch.dtype, weight_path
     net = net.to(dtype=dtype)
     return Distance(name="lpips-vgg-nvidia", fn=_NvidiaLPIPS(net), weights={"vgg16-nvidia": W.sha256_of(path)},
                     description="LPIPS VGG16 (NVIDIA TorchScript vgg16.pt)")
+
+
+# Distances provided by other modules, imported on first use.
+declare_lazy("testbed-lpips", "disentangle_metrics.testbed_lpips")

@@ -3,6 +3,7 @@
 Resolution order for a registered file (first hit wins):
 
 1. an explicit ``path`` argument;
+1b. for files shipped inside the package (``WeightSpec.bundled``), that copy;
 2. ``$DMETRICS_WEIGHTS_DIR/<file name>``;
 3. the cache directory, ``$XDG_CACHE_HOME/disentangle_metrics/weights`` (default
    ``~/.cache/disentangle_metrics/weights``);
@@ -47,6 +48,7 @@ class WeightSpec:
     size: Optional[int] = None
     torch_hub: bool = False        # also search torch hub's checkpoint folder
     description: str = ""
+    bundled: Optional[str] = None  # path relative to the disentangle_metrics package of a copy shipped inside it
 
 
 class WeightsError(RuntimeError):
@@ -107,6 +109,16 @@ register(WeightSpec(
     format=WeightsFormat.TORCHSCRIPT,
     description="LPIPS-VGG16 (vgg16_zhang_perceptual) as NVIDIA's TorchScript file",
 ))
+register(WeightSpec(
+    name="testbed-classifier",
+    filename="testbed_classifier.pt",
+    url="",
+    sha256="c9707d9f23e7ecab4388f6322371da842056cd5f4b6ae68032157ee7d46c1c84",
+    format=WeightsFormat.TORCHSCRIPT,
+    bundled="assets/testbed_classifier.pt",
+    description="attribute classifier of the procedural test bed (TorchScript, 32x32; "
+                "scripts/train_testbed_classifier.py); the testbed FID extractor, testbed-lpips and ls with --classifier testbed",
+))
 
 
 def cache_dir() -> Path:
@@ -144,9 +156,14 @@ def get_spec(name: str) -> WeightSpec:
         raise KeyError(f"no weights registered as {name!r}; known: {', '.join(sorted(REGISTRY))}") from None
 
 
+def bundled_path(spec: WeightSpec) -> Optional[Path]:
+    """Where the package's own copy of ``spec`` lives (None when it ships none)."""
+    return Path(__file__).resolve().parent / spec.bundled if spec.bundled else None
+
+
 def candidate_paths(spec: WeightSpec) -> list[Path]:
-    """Search locations 2-4 of the resolution order, in order."""
-    out = []
+    """Search locations 1b-4 of the resolution order, in order."""
+    out = [bundled_path(spec)] if spec.bundled else []
     env_dir = os.environ.get("DMETRICS_WEIGHTS_DIR")
     if env_dir:
         out.append(Path(env_dir) / spec.filename)
@@ -212,6 +229,9 @@ def resolve(name: str, path: Optional[os.PathLike | str] = None, *, allow_hash_m
     if allow_download is None:
         allow_download = not os.environ.get("DMETRICS_OFFLINE")
     reason = "downloads are disabled (DMETRICS_OFFLINE is set)"
+    if allow_download and not spec.url:
+        allow_download = False
+        reason = "it has no download URL (it ships inside the package: reinstall disentangle-metrics)"
     if allow_download:
         try:
             return download(spec, downloader=downloader)
@@ -223,8 +243,9 @@ def resolve(name: str, path: Optional[os.PathLike | str] = None, *, allow_hash_m
     searched = "\n".join(f"    {p}" for p in candidate_paths(spec))
     raise MissingWeightsError(
         f"missing weights {spec.name!r} ({spec.description}): file {spec.filename} not found and {reason}.\n"
-        f"  Download it from {spec.url}\n  and put it at {target}\n"
-        f"  (or in $DMETRICS_WEIGHTS_DIR, or run `dmetrics weights add PATH`). Searched:\n{searched}")
+        + (f"  Download it from {spec.url}\n  and put it at {target}\n" if spec.url else
+           f"  Restore it at {bundled_path(spec)} or put a copy at {target}\n")
+        + f"  (or in $DMETRICS_WEIGHTS_DIR, or run `dmetrics weights add PATH`). Searched:\n{searched}")
 
 
 def add(path: os.PathLike | str, name: Optional[str] = None, *, allow_hash_mismatch: bool = False) -> Path:
