@@ -46,12 +46,15 @@ def _write_json(path: Path, obj: Any) -> None:
 
 
 def check_scale_file(out: Path, scale: Scale) -> None:
-    """Write ``out/scale.json``, or refuse when it holds a different scale (mixed numbers)."""
+    """Write ``out/scale.json``, or refuse when it holds a different scale (mixed numbers).
+
+    Every field but the free-text ``note`` must match.
+    """
     path = out / SCALE_FILE
     want = scale.to_dict()
     if path.is_file():
         have = json.loads(path.read_text())
-        diff = sorted(k for k in set(want) | set(have) if want.get(k) != have.get(k))
+        diff = sorted(k for k in set(want) | set(have) if k != "note" and want.get(k) != have.get(k))
         if diff:
             raise ValueError(f"{out} holds a run of another scale (fields {', '.join(diff)} differ in {path}); "
                              "use a new --out folder or the same scale options as before")

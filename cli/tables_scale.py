@@ -7,10 +7,12 @@ Three scales (``SCALES``):
     growing from 8x8, 25,000 kimg per preset, the official networks (fmap 8192/512, latent 512),
     FID with Inception (50k generated vs 50k real, mirrored), PPL with LPIPS-VGG (100k samples per
     variant), separability with the 40 CelebA-HQ classifiers (``--classifier``; 200k samples, keep
-    100k). Expected cost (official figures, see docs and reference-facts): training ~1 week per
-    preset on 8 V100 (Table 1 setup; 9 presets), i.e. roughly 9 x 41 days on one V100; metrics per
-    preset on one V100 about 16 min FID + 4 x 55 min PPL + 10 h separability (~14 h; our batched
-    torch SVM makes the separability stage much shorter than the official LinearSVC loop).
+    100k). Expected cost (NVlabs/stylegan README, Tesla V100): training config F at 1024x1024 takes
+    6 days 14 hours on 8 GPUs (41 days 4 hours on one) per preset, and the tables need 9 presets
+    (~59 days on 8 V100). Metrics per preset on one V100: fid50k 16 min, each PPL variant 55 min
+    (4 with a mapping network, 2 without), separability 10 hours with the official LinearSVC
+    loop (our batched SVM stage is faster; the 200k-image sampling is not): ~14 hours, ~5 days
+    for all presets.
 ``mini``
     The procedural test bed at 32x32 with narrow networks (fmap_base 256, fmap_max 32, latent 128),
     fixed resolution, batch 32, ``mini_kimg`` per preset; the test-bed extractor, distance and
@@ -105,7 +107,7 @@ PAPER = Scale(
     fid_num_gen=50_000, fid_num_real=50_000, ppl_samples=100_000, ls_samples=200_000, ls_keep=100_000,
     extractor="inception-v3-tf", distance="lpips-vgg", classifier=None, fid_reference="ffhq-1024",
     batch_metrics=16,
-    note="FFHQ 1024x1024, Inception / LPIPS-VGG / CelebA-HQ classifiers; ~1 week per preset on 8 V100",
+    note="FFHQ 1024x1024, Inception / LPIPS-VGG / CelebA-HQ classifiers; ~6.5 days per preset on 8 V100",
 )
 
 SCALES: dict[str, Scale] = {s.name: s for s in (SMOKE, MINI, PAPER)}

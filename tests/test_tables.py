@@ -115,6 +115,8 @@ def test_resume_skips_finished_presets_and_finished_metrics(monkeypatch, tmp_pat
 def test_a_different_scale_in_the_same_folder_is_refused(monkeypatch, tmp_path):
     _patch_fakes(monkeypatch, {})
     run_presets(SMOKE, tmp_path, ["b-traditional"], RunOptions(), log=lambda s: None)
+    run_presets(dataclasses.replace(SMOKE, note="reworded"), tmp_path, ["b-traditional"], RunOptions(),
+                log=lambda s: None)
     other = dataclasses.replace(SMOKE, kimg=SMOKE.kimg + 1)
     with pytest.raises(ValueError, match="kimg"):
         run_presets(other, tmp_path, ["b-traditional"], RunOptions(), log=lambda s: None)
