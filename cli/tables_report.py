@@ -41,7 +41,7 @@ def hardware() -> str:
 
     import torch
     parts = [f"{platform.machine()} {platform.processor() or platform.system()}", f"{os.cpu_count()} CPU cores",
-             f"torch {torch.__version__} ({torch.get_num_threads()} threads)"]
+             f"torch {torch.__version__}"]
     if torch.cuda.is_available():
         parts.append("GPU " + ", ".join(torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())))
     else:
