@@ -64,11 +64,14 @@ def _fmt(v: object) -> str:
 
 
 def to_markdown(df: pd.DataFrame) -> str:
-    """A GitHub-Markdown table (no tabulate dependency)."""
-    cols = [str(c) for c in df.columns]
+    """A GitHub-Markdown table (no tabulate dependency); ``|`` inside cells is escaped."""
+    def cell(v: object) -> str:
+        return _fmt(v).replace("|", "\\|")
+
+    cols = [cell(c) for c in df.columns]
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for _, row in df.iterrows():
-        lines.append("| " + " | ".join(_fmt(row[c]) for c in df.columns) + " |")
+        lines.append("| " + " | ".join(cell(row[c]) for c in df.columns) + " |")
     return "\n".join(lines) + "\n"
 
 

@@ -48,7 +48,11 @@ def test_report_files_columns_paper_values_header_and_claims(tmp_path):
     assert "% scale: smoke" in tex and r"\begin{tabular}" in tex and "446.2" in tex
     claims = pd.read_csv(tmp_path / "claims.csv")
     assert len(claims) == len(CLAIMS) and set(claims.columns) == {"claim", "holds", "margin"}
-    assert "git commit abc123def456" in (tmp_path / "claims.md").read_text()
+    claims_md = (tmp_path / "claims.md").read_text()
+    assert "git commit abc123def456" in claims_md
+    table_lines = [line for line in claims_md.splitlines() if line.startswith("| ")]
+    assert len(table_lines) == 1 + len(CLAIMS)
+    assert all(line.replace("\\|", "").count("|") == 4 for line in table_lines)   # 3 columns, escaped | in text
     assert frames["claims"]["claim"].tolist() == [c.text for c in CLAIMS]
 
 
