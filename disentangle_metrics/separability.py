@@ -310,12 +310,20 @@ def separability(G: Any, classifier: Any, num_samples: int = 200_000, num_keep: 
         samples = {f"latents_{s}": smp.latents[s].cpu().numpy() for s in spaces}
         samples["logits"] = smp.logits.cpu().numpy()
     headline = values.get("ls_w", values.get("ls_z"))
-    return MetricResult(metric="ls", value=headline, values=values,
+    # A classifier other than the paper's carries its tag into every name (ls@testbed, ls_w@testbed).
+    tag = getattr(classifier, "metric_tag", None)
+    suffix = f"@{tag}" if tag else ""
+    values = {k + suffix: v for k, v in values.items()}
+    sha = getattr(classifier, "sha256", None)
+    return MetricResult(metric="ls" + suffix, value=headline, values=values,
                         config={"num_samples": num_samples, "num_keep": res.num_keep, "spaces": list(spaces),
-                                "batch_size": bs, "backend": backend, "classifier_resolution": 256,
+                                "batch_size": bs, "backend": backend,
+                                "images_downsampled_to": 256,
+                                "classifier_resolution": getattr(classifier, "resolution", None),
                                 "truncation_psi": 1.0, "noise_mode": "random"},
                         seed=seed, num_samples=num_samples, wall_time_s=time.perf_counter() - t0,
-                        device=describe(dev), extras=extras, samples=samples)
+                        device=describe(dev), weights={f"classifier{suffix}": sha} if sha else {},
+                        extras=extras, samples=samples)
 
 
 @register_metric("ls")

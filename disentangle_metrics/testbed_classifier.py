@@ -60,6 +60,7 @@ class TestbedClassifier(torch.nn.Module):
     """
 
     __test__ = False
+    metric_tag = "testbed"   # metrics scored with it are named ls@testbed, never the paper's ls
 
     def __init__(self, module: torch.jit.ScriptModule, meta: dict, sha256: str, path: Path) -> None:
         super().__init__()

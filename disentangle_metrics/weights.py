@@ -113,7 +113,7 @@ register(WeightSpec(
     name="testbed-classifier",
     filename="testbed_classifier.pt",
     url="",
-    sha256="c9707d9f23e7ecab4388f6322371da842056cd5f4b6ae68032157ee7d46c1c84",
+    sha256="b3b21330b092324978acf1db2eb83a296429c7867ff621c11bc47177a83f1806",
     format=WeightsFormat.TORCHSCRIPT,
     bundled="assets/testbed_classifier.pt",
     description="attribute classifier of the procedural test bed (TorchScript, 32x32; "

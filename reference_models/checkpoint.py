@@ -58,10 +58,11 @@ def network_record(model: nn.Module) -> dict[str, Any]:
             "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}}
 
 
-def save_checkpoint(model: nn.Module, folder: str | os.PathLike) -> Path:
+def save_checkpoint(model: nn.Module, folder: str | os.PathLike, extra_files: Optional[dict[str, str]] = None) -> Path:
     """Write ``folder/config.json`` and ``folder/model.pt`` atomically (temporary folder, then rename).
 
-    An existing checkpoint folder at ``folder`` is replaced.
+    An existing checkpoint folder at ``folder`` is replaced. ``extra_files`` (file name -> text, e.g. a
+    training summary) are written into the same folder before it is renamed into place.
     """
     folder = Path(folder)
     rec = network_record(model)
@@ -71,6 +72,10 @@ def save_checkpoint(model: nn.Module, folder: str | os.PathLike) -> Path:
         meta = {"format_version": rec["format_version"], "kind": rec["kind"], "config": rec["config"]}
         (tmp / CONFIG_FILE).write_text(json.dumps(meta, indent=2) + "\n")
         torch.save(rec["state_dict"], tmp / WEIGHTS_FILE)
+        for name, text in (extra_files or {}).items():
+            if name in (CONFIG_FILE, WEIGHTS_FILE) or Path(name).name != name:
+                raise ValueError(f"extra file name {name!r} must be a plain file name other than {CONFIG_FILE}/{WEIGHTS_FILE}")
+            (tmp / name).write_text(text)
         if folder.exists():
             old = folder.with_name(f".{folder.name}.old-{os.getpid()}")
             folder.rename(old)

@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -205,8 +203,8 @@ def write_outputs(result: TrainResult, cfg: ClassifierTrainConfig, out_dir: str 
                   data_description: dict, threshold: Optional[float] = None) -> Path:
     """Checkpoint (``config.json`` + ``model.pt``) plus ``training.json`` and ``accuracy.md`` in ``out_dir``.
 
-    All three are assembled in a temporary folder that replaces ``out_dir`` in one rename (see
-    :func:`save_checkpoint`), so a reader never sees a checkpoint without its summary.
+    All are written into one temporary folder that replaces ``out_dir`` in one rename
+    (:func:`save_checkpoint`), so a reader never sees a checkpoint without its summary.
     """
     out = Path(out_dir)
     summary = {
@@ -224,26 +222,7 @@ def write_outputs(result: TrainResult, cfg: ClassifierTrainConfig, out_dir: str 
         "loss_first_last": [result.losses[0], result.losses[-1]],
     }
     extra = {SUMMARY_FILE: json.dumps(summary, indent=2) + "\n", TABLE_FILE: accuracy_table(result, threshold)}
-    # Assemble everything in a hidden sibling folder, then swap it in: a reader never sees a
-    # checkpoint without its summary, and an interrupted run leaves the old folder intact.
-    tmp = out.with_name(f".{out.name}.partial-{os.getpid()}")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    try:
-        save_checkpoint(result.model, tmp)
-        for name, text in extra.items():
-            (tmp / name).write_text(text)
-        if out.exists():
-            old = out.with_name(f".{out.name}.old-{os.getpid()}")
-            out.rename(old)
-            tmp.rename(out)
-            shutil.rmtree(old)
-        else:
-            tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return out
+    return save_checkpoint(result.model, out, extra_files=extra)
 
 
 def read_summary(folder: str | Path) -> dict:

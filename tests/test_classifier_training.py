@@ -144,3 +144,14 @@ def test_warm_start_continues_and_checks_compatibility(tmp_path):
         train_classifier(warm, other)
     with pytest.raises(ValueError, match="asks for"):
         train_classifier(ClassifierTrainConfig(**{**warm.__dict__, "fmap_max": 16}), data)
+
+
+def test_save_checkpoint_extra_files_cannot_shadow_the_checkpoint(tmp_path):
+    from reference_models import build_classifier, save_checkpoint
+    net = build_classifier(1, 8, seed=0, fmap_base=16, fmap_max=4)
+    for bad in ("model.pt", "config.json", "../x.json"):
+        with pytest.raises(ValueError, match="plain file name"):
+            save_checkpoint(net, tmp_path / "c", extra_files={bad: "{}"})
+    assert not (tmp_path / "c").exists() and not list(tmp_path.iterdir())
+    save_checkpoint(net, tmp_path / "c", extra_files={"notes.txt": "hi"})
+    assert (tmp_path / "c" / "notes.txt").read_text() == "hi"

@@ -194,7 +194,8 @@ def test_separability_runs_with_testbed_classifier(clf):
     from tests._ls_toys import ToyGenerator
     res = separability(ToyGenerator(resolution=64), clf, num_samples=40, batch_size=20, device="cpu")
     assert res.extras["attribute_names"] == list(ATTRIBUTES)
-    assert set(res.values) == {"ls_z", "ls_w"}
+    assert res.metric == "ls@testbed" and set(res.values) == {"ls_z@testbed", "ls_w@testbed"}
+    assert res.config["classifier_resolution"] == 32 and res.weights["classifier@testbed"] == clf.sha256
 
 
 def test_reference_checkpoint_copy_is_a_valid_folder(tmp_path):

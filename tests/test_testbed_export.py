@@ -72,3 +72,23 @@ def test_cli_errors_are_one_line(tmp_path):
     bad.write_text("{")
     res = runner.invoke(main, ["testbed", "sheet", str(tmp_path / "s.png"), "--config", str(bad)])
     assert res.exit_code != 0 and "bad.json: not valid JSON" in res.output
+
+
+def test_export_round_trip_through_the_folder_loader(tmp_path):
+    """The export is a drop-in for the real formats: read back by data/images.py and labels.py."""
+    import numpy as np
+    import torch
+
+    from disentangle_metrics.data.images import ImageDataset, iterate_batches
+    from disentangle_metrics.data.labels import read_attributes
+    from disentangle_metrics.data.testbed import render, sample_attributes
+    from disentangle_metrics.data.testbed_config import TestbedConfig
+    from disentangle_metrics.data.testbed_export import export_testbed
+
+    cfg = TestbedConfig(resolution=16, seed=4)
+    export_testbed(cfg, tmp_path / "tb", num=12)
+    ds = ImageDataset(tmp_path / "tb")
+    loaded = torch.cat(list(iterate_batches(ds, 5, num_threads=0)))
+    assert torch.equal(loaded, render(cfg, range(12)))       # sorted file order = index order
+    labels = read_attributes(tmp_path / "tb" / "list_attr_celeba.txt", check_dir=tmp_path / "tb")
+    assert np.array_equal(np.asarray(labels.values) > 0, sample_attributes(cfg, range(12)))
