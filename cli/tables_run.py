@@ -141,8 +141,8 @@ def values_of(results: dict[str, MetricResult]) -> dict[str, float]:
     """Canonical metric keys (fid, ppl_zfull, ..., ls_z, ls_w) from a preset's job results."""
     out: dict[str, float] = {}
     for job, r in results.items():
-        if job == "ls":
-            out.update({k: float(v) for k, v in r.values.items() if k in ("ls_z", "ls_w")})
+        if job == "ls":   # 'ls_z', or 'ls_z@testbed' with a classifier other than the paper's
+            out.update({k.split("@")[0]: float(v) for k, v in r.values.items() if k.split("@")[0] in ("ls_z", "ls_w")})
         elif r.value is not None:
             out[job] = float(r.value)
     return out

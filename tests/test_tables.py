@@ -74,8 +74,8 @@ def _patch_fakes(monkeypatch, calls: dict, fail_on: tuple[str, str] | None = Non
             raise RuntimeError("simulated crash")
         calls.setdefault("metric", []).append((preset, job))
         if job == "ls":
-            vals = {"ls_z": 7.0} | ({"ls_w": 3.0} if G.has_mapping else {})
-            return MetricResult(metric="ls", value=vals.get("ls_w", 7.0), values=vals)
+            vals = {"ls_z@testbed": 7.0} | ({"ls_w@testbed": 3.0} if G.has_mapping else {})   # tagged, as the metric names them
+            return MetricResult(metric="ls@testbed", value=vals.get("ls_w@testbed", 7.0), values=vals)
         return MetricResult(metric=job, value=float(len(job)), values={job: float(len(job))})
 
     def fake_load_generator(spec, device="cpu"):
