@@ -180,7 +180,9 @@ def run_presets(scale: Scale, out: Path, presets: list[str], opts: RunOptions,
     if opts.threads is not None:
         import torch
         torch.set_num_threads(opts.threads)
-    classifier = None
+    # Load the classifier before any training so a wrong --classifier fails now, not after weeks.
+    pending = [p for p in presets if not (out / p / DONE_FILE).is_file()]
+    classifier = load_object(scale.classifier) if pending else None
     measured: dict[str, dict[str, float]] = {}
     for preset in presets:
         preset_dir = out / preset
@@ -193,8 +195,6 @@ def run_presets(scale: Scale, out: Path, presets: list[str], opts: RunOptions,
         log(f"{preset}: training to {scale.kimg:g} kimg")
         ckpt = train_preset(scale, preset, preset_dir, opts)
         t_train = time.perf_counter() - t0
-        if classifier is None:
-            classifier = load_object(scale.classifier)
         measured[preset] = score_preset(scale, preset, ckpt, preset_dir, opts, classifier, log)
         _write_json(done_marker, {"preset": preset, "values": measured[preset],
                                   "wall_s_train": t_train, "wall_s_total": time.perf_counter() - t0})

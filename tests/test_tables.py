@@ -180,3 +180,16 @@ def test_cli_registers_tables():
     from cli.main import main
     res = CliRunner().invoke(main, ["tables", "--help"])
     assert res.exit_code == 0 and "--scale" in res.output and presets_needed()
+
+
+def test_a_bad_classifier_fails_before_any_training(monkeypatch, tmp_path):
+    calls: dict = {}
+    _patch_fakes(monkeypatch, calls)
+
+    def missing(spec, trust_pickle=False):
+        raise FileNotFoundError(f"{spec!r}: no such file")
+
+    monkeypatch.setattr("cli.loading.load_object", missing)
+    with pytest.raises(FileNotFoundError, match="no such file"):
+        run_presets(SMOKE, tmp_path, ["b-traditional"], RunOptions(), log=lambda s: None)
+    assert "train" not in calls
