@@ -193,3 +193,11 @@ def test_a_bad_classifier_fails_before_any_training(monkeypatch, tmp_path):
     with pytest.raises(FileNotFoundError, match="no such file"):
         run_presets(SMOKE, tmp_path, ["b-traditional"], RunOptions(), log=lambda s: None)
     assert "train" not in calls
+
+
+def test_paper_scale_trains_with_the_official_setup(tmp_path):
+    p = resolve_scale("paper", data="/data/ffhq-1024", classifier="clf.pt")
+    cfg = tables_run.train_config(p, "f-mixing90", tmp_path, RunOptions())
+    assert (cfg.resolution, cfg.total_kimg, cfg.progressive, cfg.mirror, cfg.batch) == (1024, 25000.0, True, True, None)
+    assert cfg.data == "/data/ffhq-1024" and cfg.g_overrides == {} and cfg.d_overrides == {}
+    assert cfg.lod_initial_resolution == 8 and cfg.minibatch_dict[512] == 4 and cfg.lod_training_kimg == 600.0
