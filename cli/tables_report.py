@@ -82,13 +82,20 @@ def _tex_escape(s: str) -> str:
 
 
 def to_latex(df: pd.DataFrame, caption: str) -> str:
-    """A booktabs tabular laid out like the paper's table (paper / ours per column)."""
+    """A booktabs tabular laid out like the paper's table: one column group per metric, each with
+    a "paper" and an "ours" column (columns named ``"<metric> (paper)"`` / ``"<metric> (ours)"``)."""
     cols = list(df.columns)
-    spec = "l" + "c" * (len(cols) - 1)
+    plain = [c for c in cols if not c.endswith((" (paper)", " (ours)"))]
+    groups = [c[: -len(" (paper)")] for c in cols if c.endswith(" (paper)")]
+    order = plain + [f"{g} ({w})" for g in groups for w in ("paper", "ours")]
+    spec = "l" * len(plain) + "cc" * len(groups)
+    top = " & ".join([_tex_escape(c) for c in plain] + [rf"\multicolumn{{2}}{{c}}{{{_tex_escape(g)}}}" for g in groups])
+    rules = " ".join(rf"\cmidrule(lr){{{len(plain) + 2 * i + 1}-{len(plain) + 2 * i + 2}}}" for i in range(len(groups)))
+    sub = " & ".join([""] * len(plain) + ["paper", "ours"] * len(groups))
     lines = [r"\begin{table}", r"\centering", rf"\caption{{{_tex_escape(caption)}}}", rf"\begin{{tabular}}{{{spec}}}",
-             r"\toprule", " & ".join(_tex_escape(str(c)) for c in cols) + r" \\", r"\midrule"]
+             r"\toprule", top + r" \\", rules, sub + r" \\", r"\midrule"]
     for _, row in df.iterrows():
-        lines.append(" & ".join(_tex_escape(_fmt(row[c])) for c in cols) + r" \\")
+        lines.append(" & ".join(_tex_escape(_fmt(row[c])) for c in order) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
     return "\n".join(lines) + "\n"
 

@@ -46,6 +46,7 @@ def test_report_files_columns_paper_values_header_and_claims(tmp_path):
     assert "| Traditional 8 Z | Z | 4.87 |" in md
     tex = (tmp_path / "table3.tex").read_text()
     assert "% scale: smoke" in tex and r"\begin{tabular}" in tex and "446.2" in tex
+    assert r"\multicolumn{2}{c}{separability}" in tex and "paper & ours & paper & ours" in tex
     claims = pd.read_csv(tmp_path / "claims.csv")
     assert len(claims) == len(CLAIMS) and set(claims.columns) == {"claim", "holds", "margin"}
     claims_md = (tmp_path / "claims.md").read_text()
