@@ -24,7 +24,7 @@ def reproduce(scale_name: str, out: str, data: Optional[str] = None, classifier:
               log=print) -> dict:
     """Run (or continue) the reproduction and write the report; returns the report's frames."""
     from .tables_report import claims_text, git_commit, hardware, write_report
-    from .tables_run import RunOptions, check_scale_file, collect, run_presets
+    from .tables_run import RunOptions, check_scale_file, collect, finished_presets, run_presets
     from .tables_scale import resolve_scale
 
     scale = resolve_scale(scale_name, data=data, classifier=classifier, kimg=kimg)
@@ -41,8 +41,14 @@ def reproduce(scale_name: str, out: str, data: Optional[str] = None, classifier:
     else:
         run_presets(scale, out_dir, wanted, RunOptions(device=device, threads=threads, seed=seed, progress=progress), log)
     measured = collect(out_dir, presets_needed())
-    missing = [p for p in presets_needed() if p not in measured]
-    extra = [f"presets not measured yet: {', '.join(missing)}"] if missing else []
+    finished = finished_presets(out_dir, presets_needed())
+    missing = [p for p in presets_needed() if p not in finished]
+    extra = [f"presets not finished yet: {', '.join(missing)}"] if missing else []
+    if finished:
+        t_train = sum(d.get("wall_s_train", 0.0) for d in finished.values())
+        t_all = sum(d.get("wall_s_total", 0.0) for d in finished.values())
+        extra.append(f"wall time of the sessions that finished the {len(finished)} presets: {t_all / 60:.1f} min "
+                     f"({t_train / 60:.1f} min training; time spent before a resume is not counted)")
     frames = write_report(out_dir, scale, measured, git_commit(), hardware(), extra)
     log(f"\nwrote table3/table4 (csv, md, tex, png) and claims (csv, md) to {out_dir} "
         f"({time.perf_counter() - t0:.0f} s this session)")

@@ -205,3 +205,8 @@ def run_presets(scale: Scale, out: Path, presets: list[str], opts: RunOptions,
 def collect(out: Path, presets: list[str]) -> dict[str, dict[str, float]]:
     """Whatever is measured so far (finished or not), for partial tables."""
     return {p: values_of(finished_jobs(out / p / METRICS_FILE)) for p in presets if (out / p / METRICS_FILE).is_file()}
+
+
+def finished_presets(out: Path, presets: list[str]) -> dict[str, dict[str, Any]]:
+    """{preset: contents of its done.json} for every finished preset (wall times, values)."""
+    return {p: json.loads((out / p / DONE_FILE).read_text()) for p in presets if (out / p / DONE_FILE).is_file()}
