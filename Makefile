@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(PY) -m cli.main demo
+	$(PY) -m cli.main demo --threads 1
 
 test: $(STAMP)
 	$(PY) -m pytest -q -m "not slow" tests

@@ -68,6 +68,9 @@ def save_checkpoint(model: nn.Module, folder: str | os.PathLike, extra_files: Op
     rec = network_record(model)
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(tmp, 0o777 & ~mask)   # mkdtemp makes 0700; the checkpoint is an ordinary folder
     try:
         meta = {"format_version": rec["format_version"], "kind": rec["kind"], "config": rec["config"]}
         (tmp / CONFIG_FILE).write_text(json.dumps(meta, indent=2) + "\n")

@@ -141,3 +141,14 @@ def test_cli_init_model(tmp_path):
     assert _same(G, rm.build_generator("style-map1", resolution=16, seed=3, **SMALL))
     res = CliRunner().invoke(main, ["init-model", "h-unknown", "--out", str(tmp_path / "x")])
     assert res.exit_code != 0 and "unknown generator preset" in res.output
+
+
+def test_checkpoint_folder_has_ordinary_mode(tmp_path):
+    import os
+    from reference_models import build_generator, save_checkpoint
+    old = os.umask(0o022)
+    try:
+        out = save_checkpoint(build_generator("f-mixing90", resolution=8, fmap_base=32, fmap_max=8, latent_size=8), tmp_path / "g")
+    finally:
+        os.umask(old)
+    assert out.stat().st_mode & 0o777 == 0o755
