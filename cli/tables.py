@@ -21,7 +21,7 @@ from .paper_tables import presets_needed
 def reproduce(scale_name: str, out: str, data: Optional[str] = None, classifier: Optional[str] = None,
               kimg: Optional[float] = None, presets: Optional[list[str]] = None, device: str = "auto",
               threads: Optional[int] = None, seed: int = 0, progress: bool = False, report_only: bool = False,
-              log=print) -> dict:
+              export: Optional[str] = None, log=print) -> dict:
     """Run (or continue) the reproduction and write the report; returns the report's frames."""
     from .tables_report import claims_text, git_commit, hardware, write_report
     from .tables_run import RunOptions, check_scale_file, collect, finished_presets, run_presets
@@ -56,6 +56,10 @@ def reproduce(scale_name: str, out: str, data: Optional[str] = None, classifier:
         log("scale 'smoke' checks the pipeline only: its numbers say nothing about the paper's claims")
     log("the paper's claims in this run:")
     log(claims_text(frames["claims"]))
+    if export:
+        from .tables_export import export_results
+        n = len(export_results(out_dir, Path(export), presets_needed()))
+        log(f"copied {n} files (tables, claims, metrics, logs; no checkpoints) to {export}")
     return frames
 
 
@@ -74,13 +78,16 @@ def reproduce(scale_name: str, out: str, data: Optional[str] = None, classifier:
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--report-only", is_flag=True, help="Only rewrite the tables from what is measured so far.")
 @click.option("--progress", is_flag=True, help="Progress bars for training and metrics.")
+@click.option("--export", default=None, type=click.Path(file_okay=False),
+              help="Also copy the tables, claims, metrics and training logs (no checkpoints) here, e.g. "
+                   "benchmarks/results/mini.")
 def tables_cmd(scale_name: str, out: str, data: Optional[str], classifier: Optional[str], kimg: Optional[float],
                presets: tuple[str, ...], device: str, threads: Optional[int], seed: int, report_only: bool,
-               progress: bool) -> None:
+               progress: bool, export: Optional[str]) -> None:
     """Reproduce the paper's Tables 3 and 4 at a scale; resumable per preset and per metric."""
     try:
         reproduce(scale_name, out, data=data, classifier=classifier, kimg=kimg, presets=list(presets) or None,
                   device=device, threads=threads, seed=seed, progress=progress, report_only=report_only,
-                  log=click.echo)
+                  export=export, log=click.echo)
     except ValueError as exc:
         raise click.ClickException(str(exc))

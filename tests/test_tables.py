@@ -172,8 +172,13 @@ def test_pipeline_end_to_end_on_two_presets_then_resume(monkeypatch, tmp_path):
     assert set(done["values"]) == {"fid", "ppl_zfull", "ppl_zend", "ppl_wfull", "ppl_wend", "ls_z", "ls_w"}
     assert any("claims" in line for line in lines)
     lines.clear()
-    reproduce("smoke", str(tmp_path), presets=["b-traditional", "style-map1"], device="cpu", threads=1, log=lines.append)
+    reproduce("smoke", str(tmp_path), presets=["b-traditional", "style-map1"], device="cpu", threads=1, log=lines.append,
+              export=str(tmp_path / "export"))
     assert sum("done before, skipped" in line for line in lines) == 2
+    exported = {str(p.relative_to(tmp_path / "export")) for p in (tmp_path / "export").rglob("*") if p.is_file()}
+    assert {"table3.md", "table4.png", "claims.csv", "scale.json", "style-map1/metrics.jsonl",
+            "style-map1/done.json", "style-map1/train/log.csv"} <= exported
+    assert not any(p.endswith(".pt") or p.endswith(".npy") for p in exported)
 
 
 def test_cli_registers_tables():
