@@ -1,0 +1,93 @@
+"""`dmetrics tables`: reproduce the paper's Tables 3 and 4 (train every preset, score, report).
+
+For every preset the rows need (``cli.paper_tables.presets_needed()``) it trains the generator
+(or resumes / skips a finished training), computes FID, PPL full/end in Z (and W when the
+generator has a mapping network) and separability in Z and W, then writes ``table3.*``,
+``table4.*``, ``claims.*`` into ``--out`` (see :mod:`cli.tables_run` for the folder layout and
+:mod:`cli.tables_scale` for the scales). Rerunning the same command continues an interrupted run.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Optional
+
+import click
+
+from .paper_tables import presets_needed
+
+
+def reproduce(scale_name: str, out: str, data: Optional[str] = None, classifier: Optional[str] = None,
+              kimg: Optional[float] = None, presets: Optional[list[str]] = None, device: str = "auto",
+              threads: Optional[int] = None, seed: int = 0, progress: bool = False, report_only: bool = False,
+              export: Optional[str] = None, log=print) -> dict:
+    """Run (or continue) the reproduction and write the report; returns the report's frames."""
+    from .tables_report import claims_text, git_commit, hardware, write_report
+    from .tables_run import RunOptions, check_scale_file, collect, finished_presets, run_presets
+    from .tables_scale import resolve_scale
+
+    scale = resolve_scale(scale_name, data=data, classifier=classifier, kimg=kimg)
+    out_dir = Path(out)
+    wanted = presets or presets_needed()
+    unknown = sorted(set(wanted) - set(presets_needed()))
+    if unknown:
+        raise ValueError(f"presets {unknown} are not used by Tables 3/4; choose from {', '.join(presets_needed())}")
+    for line in scale.header_lines():
+        log(line)
+    t0 = time.perf_counter()
+    if report_only:
+        check_scale_file(out_dir, scale)
+    else:
+        run_presets(scale, out_dir, wanted, RunOptions(device=device, threads=threads, seed=seed, progress=progress), log)
+    measured = collect(out_dir, presets_needed())
+    finished = finished_presets(out_dir, presets_needed())
+    missing = [p for p in presets_needed() if p not in finished]
+    extra = [f"presets not finished yet: {', '.join(missing)}"] if missing else []
+    if finished:
+        t_train = sum(d.get("wall_s_train", 0.0) for d in finished.values())
+        t_all = sum(d.get("wall_s_total", 0.0) for d in finished.values())
+        extra.append(f"wall time of the sessions that finished the {len(finished)} presets: {t_all / 60:.1f} min "
+                     f"({t_train / 60:.1f} min training; time spent before a resume is not counted)")
+    frames = write_report(out_dir, scale, measured, git_commit(), hardware(), extra)
+    log(f"\nwrote table3/table4 (csv, md, tex, png) and claims (csv, md) to {out_dir} "
+        f"({time.perf_counter() - t0:.0f} s this session)")
+    if scale.name == "smoke":
+        log("scale 'smoke' checks the pipeline only: its numbers say nothing about the paper's claims")
+    log("the paper's claims in this run:")
+    log(claims_text(frames["claims"]))
+    if export:
+        from .tables_export import export_results
+        n = len(export_results(out_dir, Path(export), presets_needed()))
+        log(f"copied {n} files (tables, claims, metrics, logs; no checkpoints) to {export}")
+    return frames
+
+
+@click.command("tables")
+@click.option("--scale", "scale_name", type=click.Choice(["smoke", "mini", "paper"]), default="mini", show_default=True,
+              help="smoke: pipeline check (minutes on CPU); mini: test bed 32x32 (GPU < 30 min, CPU hours); "
+                   "paper: FFHQ 1024 (weeks of GPU time).")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Output folder (rerun to resume).")
+@click.option("--data", default=None, help="Training images and FID reference (required for --scale paper: FFHQ 1024).")
+@click.option("--classifier", default=None, help="Separability classifier (required for --scale paper: the 40 "
+              "converted CelebA-HQ classifiers as one [N, 40]-logit network; default for the test bed: testbed).")
+@click.option("--kimg", type=float, default=None, help="Override the scale's training length per preset.")
+@click.option("--preset", "presets", multiple=True, help="Only these presets (repeatable; default all of Tables 3/4).")
+@click.option("--device", default="auto", show_default=True)
+@click.option("--threads", type=int, default=None, help="torch CPU threads (1 is often fastest on a shared CPU).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--report-only", is_flag=True, help="Only rewrite the tables from what is measured so far.")
+@click.option("--progress", is_flag=True, help="Progress bars for training and metrics.")
+@click.option("--export", default=None, type=click.Path(file_okay=False),
+              help="Also copy the tables, claims, metrics and training logs (no checkpoints) here, e.g. "
+                   "benchmarks/results/mini.")
+def tables_cmd(scale_name: str, out: str, data: Optional[str], classifier: Optional[str], kimg: Optional[float],
+               presets: tuple[str, ...], device: str, threads: Optional[int], seed: int, report_only: bool,
+               progress: bool, export: Optional[str]) -> None:
+    """Reproduce the paper's Tables 3 and 4 at a scale; resumable per preset and per metric."""
+    try:
+        reproduce(scale_name, out, data=data, classifier=classifier, kimg=kimg, presets=list(presets) or None,
+                  device=device, threads=threads, seed=seed, progress=progress, report_only=report_only,
+                  export=export, log=click.echo)
+    except ValueError as exc:
+        raise click.ClickException(str(exc))

@@ -1,0 +1,212 @@
+"""Train every preset of Tables 3/4 and score it with every metric the tables and claims need.
+
+Layout of the output folder (all writes atomic; a rerun continues where the last one stopped):
+
+- ``scale.json``: the :class:`~cli.tables_scale.Scale` of the run; a rerun with another scale is refused.
+- ``<preset>/train/``: the trainer's run folder (``latest.pt``, ``log.csv``, ...); an unfinished
+  training resumes from ``latest.pt`` (the trainer's ``--resume``).
+- ``<preset>/trained.json``: written when training reached ``scale.kimg``.
+- ``<preset>/metrics.jsonl``: one :class:`MetricResult` per metric job (``fid``, ``ppl_zfull``,
+  ``ppl_zend``, ``ppl_wfull``, ``ppl_wend``, ``ls``; W jobs only with a mapping network), tagged
+  ``extras['tables_job']``; a job already in the file is not run again.
+- ``<preset>/done.json``: every job of the preset finished; the preset is skipped entirely.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from disentangle_metrics.results import MetricResult, append_result, atomic_write_bytes, read_results
+
+from .tables_scale import TESTBED, Scale
+
+TRAINED_FILE = "trained.json"
+DONE_FILE = "done.json"
+METRICS_FILE = "metrics.jsonl"
+SCALE_FILE = "scale.json"
+PPL_JOBS = ("ppl_zfull", "ppl_zend", "ppl_wfull", "ppl_wend")
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How (not what) to run: device, CPU threads, seed, progress output."""
+
+    device: str = "auto"
+    threads: Optional[int] = None
+    seed: int = 0
+    progress: bool = False
+
+
+def _write_json(path: Path, obj: Any) -> None:
+    atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
+
+
+def check_scale_file(out: Path, scale: Scale) -> None:
+    """Write ``out/scale.json``, or refuse when it holds a different scale (mixed numbers).
+
+    Every field but the free-text ``note`` must match.
+    """
+    path = out / SCALE_FILE
+    want = scale.to_dict()
+    if path.is_file():
+        have = json.loads(path.read_text())
+        diff = sorted(k for k in set(want) | set(have) if k != "note" and want.get(k) != have.get(k))
+        if diff:
+            raise ValueError(f"{out} holds a run of another scale (fields {', '.join(diff)} differ in {path}); "
+                             "use a new --out folder or the same scale options as before")
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    _write_json(path, want)
+
+
+def train_config(scale: Scale, preset: str, run_dir: Path, opts: RunOptions) -> Any:
+    """The :class:`reference_models.train.TrainConfig` of ``preset`` at ``scale``."""
+    from reference_models.train import TrainConfig
+
+    g: dict[str, Any] = {}
+    d: dict[str, Any] = {}
+    for name in ("fmap_base", "fmap_max"):
+        v = getattr(scale, name)
+        if v is not None:
+            g[name] = d[name] = v
+    if scale.latent_size is not None:
+        g["latent_size"] = scale.latent_size
+    tick = max(0.5, min(4.0, scale.kimg / 10))
+    return TrainConfig(
+        preset=preset, resolution=scale.resolution, data=scale.dataset, out=str(run_dir), total_kimg=scale.kimg,
+        seed=opts.seed, testbed_num=scale.testbed_num if scale.dataset == TESTBED else 10_000,
+        mirror=scale.mirror, batch=scale.batch, progressive=scale.progressive,
+        g_overrides=g, d_overrides=d, tick_kimg=tick, ckpt_every_kimg=max(tick, min(10.0, scale.kimg / 4)),
+        keep_snapshots=False, device=opts.device, threads=opts.threads)
+
+
+def train_preset(scale: Scale, preset: str, preset_dir: Path, opts: RunOptions) -> Path:
+    """Train (or resume training) ``preset``; returns the checkpoint holding G_ema."""
+    from reference_models.train import train
+
+    run_dir = preset_dir / "train"
+    latest = run_dir / "latest.pt"
+    marker = preset_dir / TRAINED_FILE
+    if marker.is_file() and latest.is_file():
+        return latest
+    cfg = train_config(scale, preset, run_dir, opts)
+    t0 = time.perf_counter()
+    trainer = train(cfg, resume=latest.is_file(), progress=opts.progress)
+    _write_json(marker, {"preset": preset, "kimg": trainer.progress["nimg"] / 1000,
+                         "steps": trainer.progress["step"], "wall_s_last_session": time.perf_counter() - t0})
+    return latest
+
+
+def metric_jobs(has_mapping: bool) -> list[str]:
+    """The metric jobs of one preset: W variants only when the generator has a mapping network."""
+    ppl = [j for j in PPL_JOBS if has_mapping or j[4] == "z"]
+    return ["fid"] + ppl + ["ls"]
+
+
+def run_metric(job: str, G: Any, scale: Scale, classifier: Any, opts: RunOptions) -> MetricResult:
+    """Compute one metric job on ``G`` with the scale's sample counts and networks."""
+    from disentangle_metrics.device import resolve_device
+
+    dev = str(resolve_device(opts.device))
+    if job == "fid":
+        from disentangle_metrics.fid import fid
+        return fid(G, scale.fid_reference, num_gen=scale.fid_num_gen, num_real=scale.fid_num_real,
+                   extractor=scale.extractor, seed=opts.seed, device=dev, batch_size=scale.batch_metrics,
+                   mirror=scale.mirror and scale.fid_reference != TESTBED, progress=opts.progress)
+    if job in PPL_JOBS:
+        from disentangle_metrics.ppl import ppl
+        return ppl(G, job[4], job[5:], num_samples=scale.ppl_samples, distance=scale.distance, seed=opts.seed,
+                   device=dev, progress=opts.progress)
+    if job == "ls":
+        from disentangle_metrics.protocol import has_mapping
+        from disentangle_metrics.separability import separability
+        spaces = ("z", "w") if has_mapping(G) else ("z",)
+        return separability(G, classifier, num_samples=scale.ls_samples, num_keep=scale.ls_keep, spaces=spaces,
+                            seed=opts.seed, device=dev, batch_size=scale.batch_metrics, progress=opts.progress)
+    raise ValueError(f"unknown metric job {job!r}; expected one of fid, {', '.join(PPL_JOBS)}, ls")
+
+
+def finished_jobs(metrics_file: Path) -> dict[str, MetricResult]:
+    """Job name -> result for every tagged result already in ``metrics_file``."""
+    if not metrics_file.is_file():
+        return {}
+    return {r.extras["tables_job"]: r for r in read_results(metrics_file) if "tables_job" in r.extras}
+
+
+def values_of(results: dict[str, MetricResult]) -> dict[str, float]:
+    """Canonical metric keys (fid, ppl_zfull, ..., ls_z, ls_w) from a preset's job results."""
+    out: dict[str, float] = {}
+    for job, r in results.items():
+        if job == "ls":   # 'ls_z', or 'ls_z@testbed' with a classifier other than the paper's
+            out.update({k.split("@")[0]: float(v) for k, v in r.values.items() if k.split("@")[0] in ("ls_z", "ls_w")})
+        elif r.value is not None:
+            out[job] = float(r.value)
+    return out
+
+
+def score_preset(scale: Scale, preset: str, checkpoint: Path, preset_dir: Path, opts: RunOptions,
+                 classifier: Any, log: Callable[[str], None] = print) -> dict[str, float]:
+    """Run every unfinished metric job of one preset, appending results; returns its values."""
+    from cli.loading import load_generator
+    from disentangle_metrics.device import resolve_device
+    from disentangle_metrics.protocol import has_mapping
+
+    G = load_generator(str(checkpoint), device=str(resolve_device(opts.device)))
+    metrics_file = preset_dir / METRICS_FILE
+    done = finished_jobs(metrics_file)
+    for job in metric_jobs(has_mapping(G)):
+        if job in done:
+            continue
+        t0 = time.perf_counter()
+        res = run_metric(job, G, scale, classifier, opts)
+        res.samples = {}
+        res.extras.update(tables_job=job, preset=preset, scale=scale.name, checkpoint=str(checkpoint))
+        append_result(metrics_file, res)
+        done[job] = res
+        log(f"  {preset} {job}: {res.value if job != 'ls' else res.values} ({time.perf_counter() - t0:.0f} s)")
+    return values_of(done)
+
+
+def run_presets(scale: Scale, out: Path, presets: list[str], opts: RunOptions,
+                log: Callable[[str], None] = print) -> dict[str, dict[str, float]]:
+    """Train and score every preset (skipping finished ones); returns {preset: {metric: value}}."""
+    from cli.loading import load_object
+
+    check_scale_file(out, scale)
+    if opts.threads is not None:
+        import torch
+        torch.set_num_threads(opts.threads)
+    # Load the classifier before any training so a wrong --classifier fails now, not after weeks.
+    pending = [p for p in presets if not (out / p / DONE_FILE).is_file()]
+    classifier = load_object(scale.classifier) if pending else None
+    measured: dict[str, dict[str, float]] = {}
+    for preset in presets:
+        preset_dir = out / preset
+        done_marker = preset_dir / DONE_FILE
+        if done_marker.is_file():
+            measured[preset] = values_of(finished_jobs(preset_dir / METRICS_FILE))
+            log(f"{preset}: done before, skipped")
+            continue
+        t0 = time.perf_counter()
+        log(f"{preset}: training to {scale.kimg:g} kimg")
+        ckpt = train_preset(scale, preset, preset_dir, opts)
+        t_train = time.perf_counter() - t0
+        measured[preset] = score_preset(scale, preset, ckpt, preset_dir, opts, classifier, log)
+        _write_json(done_marker, {"preset": preset, "values": measured[preset],
+                                  "wall_s_train": t_train, "wall_s_total": time.perf_counter() - t0})
+        log(f"{preset}: done in {time.perf_counter() - t0:.0f} s")
+    return measured
+
+
+def collect(out: Path, presets: list[str]) -> dict[str, dict[str, float]]:
+    """Whatever is measured so far (finished or not), for partial tables."""
+    return {p: values_of(finished_jobs(out / p / METRICS_FILE)) for p in presets if (out / p / METRICS_FILE).is_file()}
+
+
+def finished_presets(out: Path, presets: list[str]) -> dict[str, dict[str, Any]]:
+    """{preset: contents of its done.json} for every finished preset (wall times, values)."""
+    return {p: json.loads((out / p / DONE_FILE).read_text()) for p in presets if (out / p / DONE_FILE).is_file()}

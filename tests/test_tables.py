@@ -1,0 +1,210 @@
+"""`dmetrics tables`: report layout, claims, header, resume per preset and per metric, scales."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from cli import tables_run, tables_scale
+from cli.paper_tables import CLAIMS, TABLE3, TABLE4, presets_needed
+from cli.tables_report import write_report
+from cli.tables_run import RunOptions, run_presets
+from cli.tables_scale import SMOKE, resolve_scale
+from disentangle_metrics.results import MetricResult
+
+
+def _measured_like_paper() -> dict:
+    m: dict = {}
+    for r in TABLE3 + TABLE4:
+        d = m.setdefault(r.preset, {})
+        d[f"ppl_{r.space}full"], d[f"ppl_{r.space}end"], d[f"ls_{r.space}"] = r.ppl_full * 2, r.ppl_end * 2, r.separability
+        if r.fid is not None:
+            d["fid"] = r.fid + 1
+    return m
+
+
+def test_report_files_columns_paper_values_header_and_claims(tmp_path):
+    frames = write_report(tmp_path, SMOKE, _measured_like_paper(), commit="abc123def456", hw="test-hardware")
+    for name in ("table3.csv", "table3.md", "table3.tex", "table3.png", "table4.csv", "table4.md", "table4.tex",
+                 "table4.png", "claims.csv", "claims.md"):
+        assert (tmp_path / name).stat().st_size > 0, name
+    t3 = pd.read_csv(tmp_path / "table3.csv")
+    assert list(t3.columns) == ["generator", "space", "full (paper)", "full (ours)", "end (paper)", "end (ours)",
+                                "separability (paper)", "separability (ours)"]
+    assert t3["full (paper)"].tolist() == [r.ppl_full for r in TABLE3]
+    assert t3["full (ours)"].tolist() == [2 * r.ppl_full for r in TABLE3]
+    t4 = pd.read_csv(tmp_path / "table4.csv")
+    assert t4["FID (paper)"].tolist() == [r.fid for r in TABLE4]
+    assert t4["FID (ours)"].tolist() == pytest.approx([r.fid + 1 for r in TABLE4])
+    assert len(t4) == 7 and t4["space"].tolist() == [r.space.upper() for r in TABLE4]
+    md = (tmp_path / "table4.md").read_text()
+    assert "scale: smoke" in md and "git commit abc123def456" in md and "hardware: test-hardware" in md
+    assert "| Traditional 8 Z | Z | 4.87 |" in md
+    tex = (tmp_path / "table3.tex").read_text()
+    assert "% scale: smoke" in tex and r"\begin{tabular}" in tex and "446.2" in tex
+    assert r"\multicolumn{2}{c}{separability}" in tex and "paper & ours & paper & ours" in tex
+    claims = pd.read_csv(tmp_path / "claims.csv")
+    assert len(claims) == len(CLAIMS) and set(claims.columns) == {"claim", "holds", "margin"}
+    claims_md = (tmp_path / "claims.md").read_text()
+    assert "git commit abc123def456" in claims_md
+    table_lines = [line for line in claims_md.splitlines() if line.startswith("| ")]
+    assert len(table_lines) == 1 + len(CLAIMS)
+    assert all(line.replace("\\|", "").count("|") == 4 for line in table_lines)   # 3 columns, escaped | in text
+    assert frames["claims"]["claim"].tolist() == [c.text for c in CLAIMS]
+
+
+class _FakeG:
+    def __init__(self, mapping: bool) -> None:
+        self.has_mapping = mapping
+
+
+def _patch_fakes(monkeypatch, calls: dict, fail_on: tuple[str, str] | None = None) -> None:
+    """Replace training and every metric by counters; ``fail_on`` = (preset, job) raises there."""
+    def fake_train(scale, preset, preset_dir, opts):
+        calls.setdefault("train", []).append(preset)
+        preset_dir.mkdir(parents=True, exist_ok=True)
+        return preset_dir / f"{preset}.pt"
+
+    def fake_metric(job, G, scale, classifier, opts):
+        preset = G.preset
+        if fail_on == (preset, job):
+            raise RuntimeError("simulated crash")
+        calls.setdefault("metric", []).append((preset, job))
+        if job == "ls":
+            vals = {"ls_z@testbed": 7.0} | ({"ls_w@testbed": 3.0} if G.has_mapping else {})   # tagged, as the metric names them
+            return MetricResult(metric="ls@testbed", value=vals.get("ls_w@testbed", 7.0), values=vals)
+        return MetricResult(metric=job, value=float(len(job)), values={job: float(len(job))})
+
+    def fake_load_generator(spec, device="cpu"):
+        G = _FakeG(mapping=Path(spec).stem not in ("b-traditional", "style-map0"))
+        G.preset = Path(spec).stem
+        return G
+
+    monkeypatch.setattr(tables_run, "train_preset", fake_train)
+    monkeypatch.setattr(tables_run, "run_metric", fake_metric)
+    monkeypatch.setattr("cli.loading.load_generator", fake_load_generator)
+    monkeypatch.setattr("cli.loading.load_object", lambda spec, trust_pickle=False: object())
+
+
+def test_resume_skips_finished_presets_and_finished_metrics(monkeypatch, tmp_path):
+    presets = ["b-traditional", "f-mixing90", "style-map1"]
+    calls: dict = {}
+    _patch_fakes(monkeypatch, calls, fail_on=("f-mixing90", "ppl_wfull"))
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        run_presets(SMOKE, tmp_path, presets, RunOptions(), log=lambda s: None)
+    assert calls["train"] == ["b-traditional", "f-mixing90"]
+    # no mapping: Z jobs only
+    assert [j for p, j in calls["metric"] if p == "b-traditional"] == ["fid", "ppl_zfull", "ppl_zend", "ls"]
+    assert [j for p, j in calls["metric"] if p == "f-mixing90"] == ["fid", "ppl_zfull", "ppl_zend"]
+    assert (tmp_path / "b-traditional" / "done.json").is_file()
+    assert not (tmp_path / "f-mixing90" / "done.json").exists()
+
+    calls.clear()
+    _patch_fakes(monkeypatch, calls)
+    measured = run_presets(SMOKE, tmp_path, presets, RunOptions(), log=lambda s: None)
+    assert calls["train"] == ["f-mixing90", "style-map1"]          # b-traditional was done
+    assert [j for p, j in calls["metric"] if p == "f-mixing90"] == ["ppl_wfull", "ppl_wend", "ls"]
+    assert measured["f-mixing90"] == {"fid": 3.0, "ppl_zfull": 9.0, "ppl_zend": 8.0, "ppl_wfull": 9.0,
+                                      "ppl_wend": 8.0, "ls_z": 7.0, "ls_w": 3.0}
+    assert measured["b-traditional"]["ls_z"] == 7.0 and "ls_w" not in measured["b-traditional"]
+
+    calls.clear()
+    run_presets(SMOKE, tmp_path, presets, RunOptions(), log=lambda s: None)
+    assert calls == {}
+
+
+def test_a_different_scale_in_the_same_folder_is_refused(monkeypatch, tmp_path):
+    _patch_fakes(monkeypatch, {})
+    run_presets(SMOKE, tmp_path, ["b-traditional"], RunOptions(), log=lambda s: None)
+    run_presets(dataclasses.replace(SMOKE, note="reworded"), tmp_path, ["b-traditional"], RunOptions(),
+                log=lambda s: None)
+    other = dataclasses.replace(SMOKE, kimg=SMOKE.kimg + 1)
+    with pytest.raises(ValueError, match="kimg"):
+        run_presets(other, tmp_path, ["b-traditional"], RunOptions(), log=lambda s: None)
+
+
+def test_scales():
+    with pytest.raises(ValueError, match="--data"):
+        resolve_scale("paper", classifier="x")
+    with pytest.raises(ValueError, match="--classifier"):
+        resolve_scale("paper", data="ffhq")
+    p = resolve_scale("paper", data="/d/ffhq", classifier="clf.pt")
+    assert (p.resolution, p.kimg, p.fid_num_gen, p.ppl_samples, p.ls_samples, p.ls_keep) == (1024, 25000, 50000, 100000, 200000, 100000)
+    assert p.fid_reference == "/d/ffhq" and p.extractor == "inception-v3-tf" and p.distance == "lpips-vgg"
+    m = resolve_scale("mini")
+    assert (m.resolution, m.extractor, m.distance, m.classifier) == (32, "testbed", "testbed-lpips", "testbed")
+    assert resolve_scale("mini", kimg=3).kimg == 3.0
+    with pytest.raises(ValueError, match="unknown scale"):
+        resolve_scale("huge")
+    assert any("meaningless" in line for line in SMOKE.header_lines())
+
+
+def test_train_config_follows_the_scale(tmp_path):
+    cfg = tables_run.train_config(tables_scale.MINI, "style-map1", tmp_path, RunOptions(threads=1))
+    assert (cfg.resolution, cfg.total_kimg, cfg.batch, cfg.progressive, cfg.mirror) == (32, 100.0, 32, False, False)
+    assert cfg.g_overrides == {"fmap_base": 256, "fmap_max": 32, "latent_size": 128}
+    assert cfg.d_overrides == {"fmap_base": 256, "fmap_max": 32} and cfg.threads == 1
+
+
+TINY = dataclasses.replace(SMOKE, name="smoke", resolution=16, kimg=0.064, fmap_base=64, fmap_max=8, latent_size=8,
+                           batch=16, testbed_num=64, fid_num_gen=64, fid_num_real=64, ppl_samples=32,
+                           ls_samples=64, ls_keep=32, batch_metrics=32)
+
+
+def test_pipeline_end_to_end_on_two_presets_then_resume(monkeypatch, tmp_path):
+    """Real training and metrics on a tiny scale (two presets), then a rerun that does nothing."""
+    from cli.tables import reproduce
+
+    monkeypatch.setitem(tables_scale.SCALES, "smoke", TINY)
+    lines: list[str] = []
+    frames = reproduce("smoke", str(tmp_path), presets=["b-traditional", "style-map1"], device="cpu", threads=1,
+                       log=lines.append)
+    t4 = frames["table4"].set_index("generator")
+    assert t4.loc["Traditional 0 Z", "FID (ours)"] > 0 and t4.loc["Style-based 1 W", "separability (ours)"] >= 1
+    assert pd.isna(t4.loc["Traditional 8 Z", "FID (ours)"])      # not trained in this test
+    t4_md = (tmp_path / "table4.md").read_text()
+    assert "presets not finished yet: d-style," in t4_md and "wall time of the sessions that finished the 2 presets" in t4_md
+    done = json.loads((tmp_path / "style-map1" / "done.json").read_text())
+    assert set(done["values"]) == {"fid", "ppl_zfull", "ppl_zend", "ppl_wfull", "ppl_wend", "ls_z", "ls_w"}
+    assert any("claims" in line for line in lines)
+    lines.clear()
+    reproduce("smoke", str(tmp_path), presets=["b-traditional", "style-map1"], device="cpu", threads=1, log=lines.append,
+              export=str(tmp_path / "export"))
+    assert sum("done before, skipped" in line for line in lines) == 2
+    exported = {str(p.relative_to(tmp_path / "export")) for p in (tmp_path / "export").rglob("*") if p.is_file()}
+    assert {"table3.md", "table4.png", "claims.csv", "scale.json", "style-map1/metrics.jsonl",
+            "style-map1/done.json", "style-map1/train/log.csv"} <= exported
+    assert not any(p.endswith(".pt") or p.endswith(".npy") for p in exported)
+
+
+def test_cli_registers_tables():
+    from click.testing import CliRunner
+
+    from cli.main import main
+    res = CliRunner().invoke(main, ["tables", "--help"])
+    assert res.exit_code == 0 and "--scale" in res.output and presets_needed()
+
+
+def test_a_bad_classifier_fails_before_any_training(monkeypatch, tmp_path):
+    calls: dict = {}
+    _patch_fakes(monkeypatch, calls)
+
+    def missing(spec, trust_pickle=False):
+        raise FileNotFoundError(f"{spec!r}: no such file")
+
+    monkeypatch.setattr("cli.loading.load_object", missing)
+    with pytest.raises(FileNotFoundError, match="no such file"):
+        run_presets(SMOKE, tmp_path, ["b-traditional"], RunOptions(), log=lambda s: None)
+    assert "train" not in calls
+
+
+def test_paper_scale_trains_with_the_official_setup(tmp_path):
+    p = resolve_scale("paper", data="/data/ffhq-1024", classifier="clf.pt")
+    cfg = tables_run.train_config(p, "f-mixing90", tmp_path, RunOptions())
+    assert (cfg.resolution, cfg.total_kimg, cfg.progressive, cfg.mirror, cfg.batch) == (1024, 25000.0, True, True, None)
+    assert cfg.data == "/data/ffhq-1024" and cfg.g_overrides == {} and cfg.d_overrides == {}
+    assert cfg.lod_initial_resolution == 8 and cfg.minibatch_dict[512] == 4 and cfg.lod_training_kimg == 600.0
