@@ -46,6 +46,13 @@ def cache_key(listing: list, options: dict) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
+def _load_cached(path: Path, device: torch.device) -> FeatureStats:
+    """Statistics from the cache file ``path``, marked as cached."""
+    st = FeatureStats.load(path, device=device)
+    st.info.update(cached=True, cache_file=str(path))
+    return st
+
+
 def dataset_stats(source: Union[str, os.PathLike], extractor: Union[str, FeatureExtractor] = DEFAULT_EXTRACTOR,
                   num: Optional[int] = None, *, mirror: bool = False, resolution: Optional[int] = None,
                   subset: str = "first", seed: int = 0, skip_bad: bool = False, weights: Optional[str] = None,
@@ -74,9 +81,7 @@ def dataset_stats(source: Union[str, os.PathLike], extractor: Union[str, Feature
     stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(source).name)[:60]
     path = stats_cache_dir() / f"{stem}-{key[:20]}.npz"
     if cache and path.is_file():
-        st = FeatureStats.load(path, device=dev)
-        st.info.update(cached=True, cache_file=str(path))
-        return st
+        return _load_cached(path, dev)
 
     ds = ImageDataset(src, resolution=resolution, mirror=mirror, num=num, subset=subset, seed=seed, skip_bad=skip_bad)
     bs = batch_size or default_batch_size(dev, cpu=16, cuda=200)
@@ -125,9 +130,7 @@ def testbed_stats(extractor: Union[str, FeatureExtractor], num: int, resolution:
     key = cache_key([], options)
     path = stats_cache_dir() / f"testbed{resolution}-{key[:20]}.npz"
     if cache and path.is_file():
-        st = FeatureStats.load(path, device=dev)
-        st.info.update(cached=True, cache_file=str(path))
-        return st
+        return _load_cached(path, dev)
     bs = batch_size or default_batch_size(dev, cpu=64, cuda=256)
     st = FeatureStats(ext.feature_dim, device=dev)
     me = distributed.info()

@@ -272,12 +272,10 @@ def _sample_distances(G: Any, cfg: PPLConfig, dist: Distance, batch_size: int, s
     t_all = torch.zeros([n], device=dev, dtype=dtype)
     channels = int(getattr(G, "img_channels", 3))
     me = distributed.info()
-    mine: list[range] = []
     sync(dev)
     start = time.perf_counter()
     with tqdm(total=n, unit="samples", desc=cfg.base_name, disable=not (progress and me.is_main), leave=False) as bar:
         for b, idx in sampling.batch_ranges(n, batch_size, me.rank, me.world_size):
-            mine.append(idx)
             rows = np.arange(idx.start, idx.stop)
             z0 = sampling.randn(seed, rows, [G.z_dim], sampling.Stream.Z, dev).to(dtype)
             z1 = sampling.randn(seed, rows, [G.z_dim], sampling.Stream.Z_END, dev).to(dtype)
@@ -300,7 +298,7 @@ def _sample_distances(G: Any, cfg: PPLConfig, dist: Distance, batch_size: int, s
             t_all[idx.start:idx.stop] = t
             bar.update(len(rows) * me.world_size)
     if me.world_size > 1:
-        local = torch.tensor([i for r in mine for i in r], dtype=torch.long, device=dev)
+        local = torch.tensor(sampling.rank_indices(n, batch_size, me.rank, me.world_size), dtype=torch.long, device=dev)
         d_all = distributed.gather_by_index(d_all[local], local, n)
         t_all = distributed.gather_by_index(t_all[local], local, n)
     sync(dev)

@@ -95,6 +95,11 @@ def batch_ranges(num: int, batch_size: int, rank: int = 0, world_size: int = 1) 
         yield b, range(b * batch_size, min((b + 1) * batch_size, num))
 
 
+def rank_indices(num: int, batch_size: int, rank: int = 0, world_size: int = 1) -> list[int]:
+    """The global sample indices of this rank's minibatches, in the order :func:`batch_ranges` yields them."""
+    return [i for _, idx in batch_ranges(num, batch_size, rank, world_size) for i in idx]
+
+
 @contextlib.contextmanager
 def seeded(seed: int, batch_index: int, stream: int = Stream.NOISE,
            device: torch.device | str = "cpu") -> Iterator[None]:

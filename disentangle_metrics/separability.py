@@ -242,9 +242,8 @@ def sample_latents_and_logits(G: Any, classifier: Any, num_samples: int, spaces:
 def _gather_samples(smp: SampledLatents, num_samples: int, batch_size: int, me: "distributed.DistInfo",
                     dev: torch.device) -> SampledLatents:
     """Assemble every rank's rows into the full latents and logits, in global index order, on all ranks."""
-    from .sampling import batch_ranges
-    local = torch.tensor([i for _, r in batch_ranges(num_samples, batch_size, me.rank, me.world_size) for i in r],
-                         dtype=torch.long, device=dev)
+    from .sampling import rank_indices
+    local = torch.tensor(rank_indices(num_samples, batch_size, me.rank, me.world_size), dtype=torch.long, device=dev)
     return SampledLatents(
         latents={s: distributed.gather_by_index(v[local], local, num_samples) for s, v in smp.latents.items()},
         logits=distributed.gather_by_index(smp.logits[local], local, num_samples),

@@ -9,7 +9,7 @@ def _primitives():
     info = D.info()
     t = torch.tensor([float(info.rank + 1)], dtype=torch.float64)
     D.all_reduce_sum_(t)
-    idx = torch.tensor([i for _, r in S.batch_ranges(10, 3, info.rank, info.world_size) for i in r])
+    idx = torch.tensor(S.rank_indices(10, 3, info.rank, info.world_size))
     vals = S.randn(0, idx.tolist(), [2])
     full = D.gather_by_index(vals, idx, 10)
     return info.rank, info.world_size, float(t), full, D.broadcast_object({"r": info.rank})
