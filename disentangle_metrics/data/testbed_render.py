@@ -34,10 +34,10 @@ FINE_GRID = 64      # freckles: spots of a finer noise field
 EYE_X, EYE_Y = 0.15, 0.02
 BROW_Y = -0.12
 MOUTH_Y = 0.34
-MUSTACHE_Y = 0.255
+MUSTACHE_Y = 0.25
 HAIRLINE_Y, BANGS_Y = -0.33, -0.20
 HAT_BRIM_Y = -0.41
-TURN_SHIFT = 0.2
+TURN_SHIFT = 0.22
 EARRING_Y = 0.17
 BEARD_TOP_Y = 0.2
 CHEEK_X, CHEEK_Y = 0.19, 0.14
@@ -111,10 +111,11 @@ def _palette(u: torch.Tensor, attrs: torch.Tensor) -> dict[str, torch.Tensor]:
     c = lambda name: _col(u, name)  # noqa: E731
     A = lambda name: attrs[:, ATTRIBUTES.index(name)]  # noqa: E731
     one = torch.ones_like(c("skin"))
-    # skin: tan-to-brown tones (blue/red <= 0.64) or pale (blue/red ~ 0.9)
+    # skin: tan-to-brown tones (blue/red <= 0.64) or pale (blue/red ~ 0.9); pale skin stays well below
+    # the teeth and eye whites in brightness, so smiles and open eyes show on it too
     r = 0.5 + 0.35 * c("skin")
     normal = torch.stack([r, r * (0.72 + 0.06 * c("skin_j")), r * (0.56 + 0.08 * c("skin_j"))], 1)
-    pale = torch.stack([0.97 * one, (0.89 + 0.04 * c("skin_j")), (0.86 + 0.05 * c("skin_j"))], 1)
+    pale = torch.stack([0.88 * one, (0.79 + 0.03 * c("skin_j")), (0.76 + 0.04 * c("skin_j"))], 1)
     skin = torch.where(A("pale_skin")[:, None] > 0.5, pale, normal)
     # hair: brown/auburn, black (neutral, very dark) or blond (bright yellow)
     hr = 0.32 + 0.26 * c("hair")
@@ -135,7 +136,7 @@ def _palette(u: torch.Tensor, attrs: torch.Tensor) -> dict[str, torch.Tensor]:
     hat = S.hsv_to_rgb(c("hat_hue"), 0.45 + 0.4 * c("hat_sat"), hat_val)
     frame = S.hsv_to_rgb(c("frame_hue"), 0.5 * one, 0.04 + 0.12 * c("frame_val"))
     iris = S.hsv_to_rgb(0.05 + 0.55 * c("iris_hue"), 0.6 * one, 0.3 * one)
-    lip = torch.stack([0.55 + 0.2 * c("lip"), 0.16 * one, 0.18 * one], 1)
+    lip = torch.stack([0.42 + 0.18 * c("lip"), 0.1 * one, 0.12 * one], 1)
     # facial hair and brows are kept at most half as bright as the skin: visible on every skin tone
     brow = hair * (0.45 * _lum(skin) / _lum(hair)).clamp(max=0.55)[:, None]
     beard = hair * (0.5 * _lum(skin) / _lum(hair)).clamp(max=0.8)[:, None]
@@ -260,23 +261,24 @@ def _draw(config: TestbedConfig, u: torch.Tensor, attrs: torch.Tensor, L: FaceLa
     ey = EYE_Y + fy
     Xa = Xf.abs()
     Xg = (Xf - 0.02 * t).abs()                 # the gaze follows the turn
-    white = cov(S.ellipse(Xa, Y, EYE_X, ey, 0.095, 0.06)) * head_a
+    white = cov(S.ellipse(Xa, Y, EYE_X, ey, 0.1, 0.065)) * head_a
     img = S.over(img, P["white"], white * (1 - closed))
-    iris = S.circle(Xg, Y, EYE_X, ey, 0.046)
+    iris = S.circle(Xg, Y, EYE_X, ey, 0.052)
     img = S.over(img, P["iris"], cov(iris) * white * (1 - closed))
-    pupil = S.circle(Xg, Y, EYE_X, ey, 0.02)
+    pupil = S.circle(Xg, Y, EYE_X, ey, 0.024)
     img = S.over(img, P["dark"], cov(pupil) * white * (1 - closed))
-    # closed: a shaded lid where the eye was, with a thick dark lash line along its lower edge
-    img = S.over(img, P["skin"] * 0.78, white * closed)
-    lid = S.parabola_arc(Xa, Y, EYE_X, ey + 0.005, 0.1, 0.03, 0.018)
+    # closed: a shaded lid where the eye was, with a thick dark lash line along its lower edge (a long
+    # thin line, where an open eye shows a round dark iris)
+    img = S.over(img, P["skin"] * 0.7, white * closed)
+    lid = S.parabola_arc(Xa, Y, EYE_X, ey + 0.005, 0.11, 0.03, 0.026)
     img = S.over(img, P["dark"], cov(lid) * closed * head_a)
 
     # nose: a short shaded stroke that points sideways when the head is turned
-    nose = S.segment(Xf, Y, 0.0, 0.06 + fy, 0.05 * t, 0.19 + fy, 0.018)
+    nose = S.segment(Xf, Y, 0.0, 0.06 + fy, 0.08 * t, 0.19 + fy, 0.018)
     img = S.over(img, P["skin"] * 0.7, cov(nose, soft=1.5) * head_a)
 
     # mustache
-    must = S.box(Xf, Y, 0.0, MUSTACHE_Y + fy, 0.15, 0.035, 0.025)
+    must = S.box(Xf, Y, 0.0, MUSTACHE_Y + fy, 0.165, 0.045, 0.025)
     img = S.over(img, P["beard"] * tex.unsqueeze(1), cov(must) * A("mustache") * head_a)
 
     img = _mouth(img, Xf, Y, fy, A("smiling"), A("mouth_open"), P, cov, head_a)
@@ -330,10 +332,11 @@ def _mouth(img: torch.Tensor, Xf: torch.Tensor, Y: torch.Tensor, fy: torch.Tenso
            head_a: torch.Tensor) -> torch.Tensor:
     """Neutral line, smiling crescent with teeth, open 'O', or open smile (a D with teeth on top)."""
     my = MOUTH_Y + fy
-    neutral = S.segment(Xf, Y, -0.07, my, 0.07, my, 0.016)
-    crescent = S.between_parabolas(Xf, Y, 0.0, my - 0.015, 0.16, 0.02, 0.11)
-    o_shape = S.ellipse(Xf, Y, 0.0, my + 0.01, 0.07, 0.075)
-    d_shape = S.between_parabolas(Xf, Y, 0.0, my - 0.035, 0.15, 0.005, 0.14)
+    # sizes: at 32x32 a local unit is about 17 px, so the smile is ~6 px wide and the 'O' ~3 px across
+    neutral = S.segment(Xf, Y, -0.08, my, 0.08, my, 0.018)
+    crescent = S.between_parabolas(Xf, Y, 0.0, my - 0.015, 0.19, 0.02, 0.13)
+    o_shape = S.ellipse(Xf, Y, 0.0, my + 0.01, 0.085, 0.095)
+    d_shape = S.between_parabolas(Xf, Y, 0.0, my - 0.035, 0.18, 0.005, 0.15)
     sm, op = smiling, mouth_open
     w_neutral = (1 - sm) * (1 - op)
     w_cres, w_o, w_d = sm * (1 - op), (1 - sm) * op, sm * op
@@ -341,7 +344,8 @@ def _mouth(img: torch.Tensor, Xf: torch.Tensor, Y: torch.Tensor, fy: torch.Tenso
     shape = torch.minimum(torch.minimum(crescent + 1e3 * (1 - w_cres), o_shape + 1e3 * (1 - w_o)),
                           d_shape + 1e3 * (1 - w_d))
     any_shape = 1 - w_neutral
-    img = S.over(img, P["lip"], cov(shape - 0.014) * any_shape * head_a)      # lips around the shape
+    # lips around the shape: about half a pixel at 32x32, so teeth never merge with pale skin
+    img = S.over(img, P["lip"], cov(shape - 0.032) * any_shape * head_a)
     inside = P["white"] * sm.unsqueeze(1) * (1 - op).unsqueeze(1) + P["mouth_in"] * op.unsqueeze(1)
     img = S.over(img, inside, cov(shape) * any_shape * head_a)
     teeth = torch.maximum(d_shape, Y - (my - 0.035 + 0.045))                   # upper teeth of the open smile
