@@ -121,12 +121,13 @@ def testbed_stats(extractor: Union[str, FeatureExtractor], num: int, resolution:
     """
     from .data.testbed import render
     from .data.testbed_config import TestbedConfig
+    from .data.testbed_render import RENDER_VERSION
     from .sampling import batch_ranges
 
     dev = resolve_device(device)
     ext = extractor if isinstance(extractor, FeatureExtractor) else build_extractor(extractor, weights=weights, device=dev)
     cfg = (config or TestbedConfig()).replace(resolution=int(resolution))
-    options = dict(extractor_identity(ext), num_images=int(num), testbed=cfg.to_dict())
+    options = dict(extractor_identity(ext), num_images=int(num), testbed=cfg.to_dict(), testbed_render=RENDER_VERSION)
     key = cache_key([], options)
     path = stats_cache_dir() / f"testbed{resolution}-{key[:20]}.npz"
     if cache and path.is_file():

@@ -27,6 +27,11 @@ _U_NAMES = ("dx", "dy", "scale", "light", "light_angle", "skin", "skin_j", "hair
             "jit_x", "jit_y", "iris_hue", "freckle_on", "freckle_density", "tex_freq", "tex_phase",
             "frame_hue", "frame_val", "bg_grad", "aspect", "bangs_phase", "lip")
 _U = {n: i for i, n in enumerate(_U_NAMES)}
+#: Bumped whenever the pictures change for a given config; cached test-bed statistics are keyed by it.
+#: 1: first release; 2: bigger mouths with visible lips, darker pale skin, clearer eyes and turns, and
+#: on turned heads a mouth and mustache that shift less and are foreshortened (they used to be cut off
+#: by the jaw line).
+RENDER_VERSION = 2
 NOISE_GRID = 32      # per-image noise is drawn on a fixed grid, so detail is the same at every resolution
 FINE_GRID = 64      # freckles: spots of a finer noise field
 
@@ -38,6 +43,8 @@ MUSTACHE_Y = 0.25
 HAIRLINE_Y, BANGS_Y = -0.33, -0.20
 HAT_BRIM_Y = -0.41
 TURN_SHIFT = 0.22
+MOUTH_TURN_SHIFT = 0.7      # the mouth region moves this fraction of TURN_SHIFT ...
+MOUTH_TURN_SQUEEZE = 0.3    # ... and is this much narrower (foreshortening), so it stays on the face
 EARRING_Y = 0.17
 BEARD_TOP_Y = 0.2
 CHEEK_X, CHEEK_Y = 0.19, 0.14
@@ -188,6 +195,7 @@ def _draw(config: TestbedConfig, u: torch.Tensor, attrs: torch.Tensor, L: FaceLa
     a, fx, fy, t = L.a, L.fx, L.fy, L.t
     male = A("male")
     Xf = X - fx
+    Xm = (X - MOUTH_TURN_SHIFT * fx) * (1.0 + MOUTH_TURN_SQUEEZE * t.abs())
     smooth = noise[:, : NOISE_GRID ** 2].view(N, 1, NOISE_GRID, NOISE_GRID)
     fine = noise[:, NOISE_GRID ** 2:].view(N, 1, FINE_GRID, FINE_GRID)
     n = F.interpolate(smooth, size=(R, R), mode="bilinear", align_corners=False, antialias=R < NOISE_GRID)[:, 0]
@@ -238,7 +246,7 @@ def _draw(config: TestbedConfig, u: torch.Tensor, attrs: torch.Tensor, L: FaceLa
 
     # beard: jaw and chin below the cheeks, leaving an oval of skin around the mouth; reaches a little
     # beyond the jaw line
-    around_mouth = S.ellipse(Xf, Y, 0.0, MOUTH_Y - 0.03 + fy, 0.2, 0.13)
+    around_mouth = S.ellipse(Xm, Y, 0.0, MOUTH_Y - 0.03 + fy, 0.2, 0.13)
     beard = torch.maximum(torch.maximum(head - 0.035, BEARD_TOP_Y + fy - Y), -around_mouth)
     img = S.over(img, P["beard"] * tex.unsqueeze(1), cov(beard) * A("beard"))
 
@@ -278,10 +286,10 @@ def _draw(config: TestbedConfig, u: torch.Tensor, attrs: torch.Tensor, L: FaceLa
     img = S.over(img, P["skin"] * 0.7, cov(nose, soft=1.5) * head_a)
 
     # mustache
-    must = S.box(Xf, Y, 0.0, MUSTACHE_Y + fy, 0.165, 0.045, 0.025)
+    must = S.box(Xm, Y, 0.0, MUSTACHE_Y + fy, 0.165, 0.045, 0.025)
     img = S.over(img, P["beard"] * tex.unsqueeze(1), cov(must) * A("mustache") * head_a)
 
-    img = _mouth(img, Xf, Y, fy, A("smiling"), A("mouth_open"), P, cov, head_a)
+    img = _mouth(img, Xm, Y, fy, A("smiling"), A("mouth_open"), P, cov, head_a)
 
     # eyeglasses: two rings, a bridge and the temples towards the ears
     glasses = A("eyeglasses")
@@ -344,8 +352,8 @@ def _mouth(img: torch.Tensor, Xf: torch.Tensor, Y: torch.Tensor, fy: torch.Tenso
     shape = torch.minimum(torch.minimum(crescent + 1e3 * (1 - w_cres), o_shape + 1e3 * (1 - w_o)),
                           d_shape + 1e3 * (1 - w_d))
     any_shape = 1 - w_neutral
-    # lips around the shape: about half a pixel at 32x32, so teeth never merge with pale skin
-    img = S.over(img, P["lip"], cov(shape - 0.032) * any_shape * head_a)
+    # lips around the shape: about 0.7 px at 32x32, so teeth never merge with pale skin
+    img = S.over(img, P["lip"], cov(shape - 0.042) * any_shape * head_a)
     inside = P["white"] * sm.unsqueeze(1) * (1 - op).unsqueeze(1) + P["mouth_in"] * op.unsqueeze(1)
     img = S.over(img, inside, cov(shape) * any_shape * head_a)
     teeth = torch.maximum(d_shape, Y - (my - 0.035 + 0.045))                   # upper teeth of the open smile
