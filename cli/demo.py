@@ -37,11 +37,11 @@ QUICK = DemoSizes(fid=256, ppl=64, ls=512)
 
 
 def _runs(G, clf, sizes: DemoSizes, seed: int, device: str) -> list[tuple[str, Callable[[], MetricResult]]]:
-    from disentangle_metrics.fid import fid
+    from disentangle_metrics.fid import count_name, fid
     from disentangle_metrics.ppl import ppl
     from disentangle_metrics.separability import separability
 
-    fid_name = f"fid{sizes.fid // 1000}k" if sizes.fid % 1000 == 0 else f"fid{sizes.fid}"
+    fid_name = count_name(sizes.fid)
     runs: list[tuple[str, Callable[[], MetricResult]]] = [
         # named by the count actually used (fid10k, not the paper's fid50k)
         (f"{fid_name}@testbed", lambda: fid(G, "testbed", num_gen=sizes.fid, num_real=sizes.fid, extractor="testbed",

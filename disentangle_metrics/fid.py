@@ -44,6 +44,15 @@ Reference = Union[str, os.PathLike, FeatureStats]
 TESTBED_REFERENCE = "testbed"   # reference= value: the procedural test bed rendered at G's resolution
 
 
+def count_name(num_gen: int) -> str:
+    """FID's name by the number of generated images: ``fid50k`` for 50,000, ``fid10k``, ``fid2500``.
+
+    A run with fewer samples than the paper's is biased upwards (FID's bias grows as 1/N), so
+    its name must say how many were used.
+    """
+    return f"fid{num_gen // 1000}k" if num_gen % 1000 == 0 else f"fid{num_gen}"
+
+
 def to_uint8(images: torch.Tensor) -> torch.Tensor:
     """[-1, 1] float images -> uint8 as the reference does: x * 127.5 + 128, clamp to [0, 255], truncate."""
     return (images * 127.5 + 128).clamp(0, 255).to(torch.uint8)
@@ -122,12 +131,13 @@ def reference_stats(reference: Reference, ext: FeatureExtractor, device: torch.d
 def fid(G: Any, reference: Reference, num_gen: int = PAPER_NUM, batch_size: Optional[int] = None, seed: int = 0,
         device: DeviceLike = "auto", extractor: Union[str, FeatureExtractor] = DEFAULT_EXTRACTOR,
         weights: Optional[str] = None, num_real: Optional[int] = PAPER_NUM, mirror: bool = False,
-        progress: bool = False, metric: str = "fid50k", allow_hash_mismatch: bool = False) -> MetricResult:
+        progress: bool = False, metric: Optional[str] = None, allow_hash_mismatch: bool = False) -> MetricResult:
     """FID of ``G`` (see the module docstring) against ``reference`` (stats file, dataset or FeatureStats).
 
     A dataset reference uses its first ``num_real`` images (all when fewer), resized to the
     generator's resolution, flipped at random when ``mirror``; its statistics are cached.
-    The result is named ``metric`` with the paper's extractor and ``metric@<extractor>`` otherwise.
+    The result is named ``metric`` (default: by the generated count, :func:`count_name`) with the paper's
+    extractor and ``metric@<extractor>`` otherwise.
     """
     t0 = time.perf_counter()
     dev = resolve_device(device)
@@ -148,8 +158,9 @@ def fid(G: Any, reference: Reference, num_gen: int = PAPER_NUM, batch_size: Opti
         t2 = time.perf_counter()
         det = frechet_details(gen.mean(), gen.cov(), ref.mean(), ref.cov(), device=dev)
     wall = time.perf_counter() - t0
+    name = metric_name(metric or count_name(num_gen), ext_name)
     return MetricResult(
-        metric=metric_name(metric, ext_name), value=det.distance, values={metric_name(metric, ext_name): det.distance},
+        metric=name, value=det.distance, values={name: det.distance},
         config=dict(num_gen=num_gen, batch_size=bs, extractor=ext_name, reference=ref_desc,
                     num_real=ref.count if ref.count_known else None,
                     mirror=mirror, truncation_psi=1.0, noise_mode="random"),
@@ -162,11 +173,15 @@ def fid(G: Any, reference: Reference, num_gen: int = PAPER_NUM, batch_size: Opti
 
 @register_metric("fid50k")
 def fid50k(G: Any, opts: ScoreOptions) -> MetricResult:
-    """The paper's FID: 50k generated vs the first 50k real images (opts.num_samples overrides num_gen)."""
+    """The paper's FID: 50k generated vs the first 50k real images.
+
+    ``opts.num_samples`` overrides the generated count, and the result is then named by it
+    (``fid10k``, ``fid2500``), never ``fid50k``.
+    """
     ext_name = opts.extractor or DEFAULT_EXTRACTOR
     # --weights NAME=PATH: the extractor's name, or a registered Inception file name
     keys = (ext_name,) + ((PYTORCH_FID_WEIGHTS, NVIDIA_WEIGHTS) if ext_name == DEFAULT_EXTRACTOR else ())
     weights = next((opts.weights[k] for k in keys if k in opts.weights), None)
     return fid(G, opts.reference, num_gen=opts.num_samples or PAPER_NUM, batch_size=opts.batch_size, seed=opts.seed,
                device=opts.device, extractor=ext_name, weights=weights, progress=opts.progress,
-               allow_hash_mismatch=opts.allow_hash_mismatch)
+               allow_hash_mismatch=opts.allow_hash_mismatch, metric=count_name(opts.num_samples or PAPER_NUM))

@@ -29,7 +29,7 @@ def test_stats_then_score(tmp_path):
                                   "--out", str(results), "--no-progress"])
     assert r.exit_code == 0, r.output
     line = json.loads(results.read_text().splitlines()[0])
-    assert line["metric"] == "fid50k@test-pixel-stats" and line["num_samples"] == 24 and line["value"] > 0
+    assert line["metric"] == "fid24@test-pixel-stats" and line["num_samples"] == 24 and line["value"] > 0
 
 
 def test_stats_errors_are_one_line(tmp_path):

@@ -45,10 +45,10 @@ def test_fid_equals_by_hand_computation(request, which):
     assert res.value == pytest.approx(expected, rel=1e-5) and res.value > 0
     assert res.num_samples == 12 and res.config["batch_size"] == 5
     if which == "inception":
-        assert res.metric == "fid50k"
+        assert res.metric == "fid12"
         assert res.weights == {"inception-2015-12-05-pytorch-fid": ext.weights_sha256}
     else:
-        assert res.metric == "fid50k@test-pixel-stats" and res.weights == {}
+        assert res.metric == "fid12@test-pixel-stats" and res.weights == {}
 
 
 def test_batch_size_does_not_change_noise_free_result():
@@ -85,7 +85,7 @@ def test_registered_metric_naming_and_dataset_reference(tmp_path):
     data = _write_dataset(tmp_path / "real.npy", ToyGenerator(shift=0.1))
     opts = ScoreOptions(device="cpu", num_samples=32, reference=str(data), extractor="test-pixel-stats", progress=False)
     res = get_metric("fid50k")(G, opts)
-    assert res.metric == "fid50k@test-pixel-stats" and list(res.values) == ["fid50k@test-pixel-stats"]
+    assert res.metric == "fid32@test-pixel-stats" and list(res.values) == ["fid32@test-pixel-stats"]
     assert res.config["num_real"] == 40 and res.num_samples == 32
     again = get_metric("fid50k")(G, opts)
     assert again.extras["reference_info"]["cached"] is True and again.value == pytest.approx(res.value, rel=1e-7)

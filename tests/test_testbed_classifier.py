@@ -227,5 +227,5 @@ def test_fid_with_testbed_extractor_is_named(tmp_path):
     real = tmp_path / "real.npy"
     np.save(real, render(TestbedConfig(resolution=32), range(40)).numpy())
     res = fid(ToyGenerator(resolution=32), str(real), num_gen=40, num_real=40, extractor="testbed", device="cpu")
-    assert res.metric == "fid50k@testbed" and res.value > 0
+    assert res.metric == "fid40@testbed" and res.value > 0
     assert res.weights == {WEIGHTS_NAME: W.get_spec(WEIGHTS_NAME).sha256}
