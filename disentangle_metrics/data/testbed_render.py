@@ -30,7 +30,7 @@ _U = {n: i for i, n in enumerate(_U_NAMES)}
 #: Bumped whenever the pictures change for a given config; cached test-bed statistics are keyed by it.
 #: 1: first release; 2: bigger mouths with visible lips, darker pale skin, clearer eyes and turns, and
 #: on turned heads a mouth and mustache that shift less and are foreshortened (they used to be cut off
-#: by the jaw line).
+#: by the jaw line), and a mustache drawn over the mouth (an open mouth used to hide it).
 RENDER_VERSION = 2
 NOISE_GRID = 32      # per-image noise is drawn on a fixed grid, so detail is the same at every resolution
 FINE_GRID = 64      # freckles: spots of a finer noise field
@@ -285,11 +285,11 @@ def _draw(config: TestbedConfig, u: torch.Tensor, attrs: torch.Tensor, L: FaceLa
     nose = S.segment(Xf, Y, 0.0, 0.06 + fy, 0.08 * t, 0.19 + fy, 0.018)
     img = S.over(img, P["skin"] * 0.7, cov(nose, soft=1.5) * head_a)
 
-    # mustache
+    img = _mouth(img, Xm, Y, fy, A("smiling"), A("mouth_open"), P, cov, head_a)
+
+    # mustache: over the mouth, as it hangs over the upper lip (drawn under it, an open mouth hid it)
     must = S.box(Xm, Y, 0.0, MUSTACHE_Y + fy, 0.165, 0.045, 0.025)
     img = S.over(img, P["beard"] * tex.unsqueeze(1), cov(must) * A("mustache") * head_a)
-
-    img = _mouth(img, Xm, Y, fy, A("smiling"), A("mouth_open"), P, cov, head_a)
 
     # eyeglasses: two rings, a bridge and the temples towards the ears
     glasses = A("eyeglasses")
