@@ -41,7 +41,9 @@ def _parse_weights(items: tuple[str, ...]) -> dict[str, str]:
 @click.option("--out", "out_path", type=click.Path(dir_okay=False), default="results.jsonl", show_default=True,
               help="Results file (one JSON line per metric, appended atomically).")
 @click.option("--samples-dir", type=click.Path(file_okay=False), default=None,
-              help="Write per-sample arrays (.npz) here.")
+              help="Write per-sample arrays (.npz) here (for ls: the latents and logits, large).")
+@click.option("--ls-backend", type=click.Choice(["torch", "sklearn"]), default="torch", show_default=True,
+              help="Separability SVM solver: the batched torch solver or scikit-learn's LinearSVC (slow, for checks).")
 @click.option("--trust-pickle", is_flag=True, help="Allow loading pickles (runs code from the file).")
 @click.option("--allow-hash-mismatch", is_flag=True,
               help="Use weight files whose sha256 differs from the registry (recorded in the results).")
@@ -51,7 +53,7 @@ def _parse_weights(items: tuple[str, ...]) -> dict[str, str]:
 def score(generator: str, metric_names: str, reference: str | None, classifier: str | None,
           num_samples: int | None, batch_size: int | None, seed: int, device: str, extractor: str,
           distance: str | None, weights_items: tuple[str, ...], out_path: str, samples_dir: str | None,
-          trust_pickle: bool, allow_hash_mismatch: bool, no_progress: bool, nproc: int) -> None:
+          ls_backend: str, trust_pickle: bool, allow_hash_mismatch: bool, no_progress: bool, nproc: int) -> None:
     """Compute METRICS for GENERATOR and append them to the results file.
 
     Under torchrun (detected from its environment variables) every process computes its share of
@@ -73,7 +75,7 @@ def score(generator: str, metric_names: str, reference: str | None, classifier: 
     opts = ScoreOptions(device=device, seed=seed, batch_size=batch_size, num_samples=num_samples,
                         reference=reference, classifier=clf, extractor=extractor, distance=distance,
                         weights=_parse_weights(weights_items), allow_hash_mismatch=allow_hash_mismatch,
-                        progress=not no_progress)
+                        keep_samples=samples_dir is not None, ls_backend=ls_backend, progress=not no_progress)
     failed = False
     for name, fn in fns:
         try:

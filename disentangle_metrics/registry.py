@@ -28,6 +28,8 @@ class ScoreOptions:
     distance: Any = None                    # PPL distance name or callable
     weights: dict[str, str] = field(default_factory=dict)   # weights name -> explicit path
     allow_hash_mismatch: bool = False       # accept weight files whose sha256 differs from the registry
+    keep_samples: bool = False              # metrics whose per-sample arrays are large (ls) keep them only when asked
+    ls_backend: str = "torch"               # separability's SVM solver: 'torch' (batched) or 'sklearn' (LinearSVC)
     progress: bool = True
 
 

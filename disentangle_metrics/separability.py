@@ -330,5 +330,6 @@ def _ls_metric(G: Any, opts: Any) -> "MetricResult":
     """Registered metric ``ls``: reports ``ls_z`` and (with a mapping network) ``ls_w``."""
     n = opts.num_samples or 200_000
     return separability(G, opts.classifier, num_samples=n, num_keep=n // 2, batch_size=opts.batch_size,
-                        seed=opts.seed, device=opts.device, progress=opts.progress)
+                        seed=opts.seed, device=opts.device, backend=opts.ls_backend, keep_samples=opts.keep_samples,
+                        progress=opts.progress)
 

@@ -266,6 +266,23 @@ def test_cli_writes_per_attribute_entropies(tmp_path, monkeypatch):
     assert "ls_w" in r.output
 
 
+def test_cli_ls_backend_and_samples_dir(tmp_path):
+    """--ls-backend reaches the solver; --samples-dir keeps the latents and logits of ls."""
+    from click.testing import CliRunner
+
+    from cli.main import main
+    out, samples = tmp_path / "r.jsonl", tmp_path / "samples"
+    r = CliRunner().invoke(main, ["score", "tests._ls_toys:make_generator", "--metrics", "ls", "--classifier",
+                                  "tests._ls_toys:make_classifier", "--num-samples", "200", "--batch-size", "50",
+                                  "--device", "cpu", "--no-progress", "--out", str(out), "--ls-backend", "sklearn",
+                                  "--samples-dir", str(samples)])
+    assert r.exit_code == 0, r.output
+    line = json.loads(out.read_text().splitlines()[-1])
+    assert line["config"]["backend"] == "sklearn"
+    arrays = np.load(line["samples_file"])
+    assert len(arrays.files) > 0 and all(arrays[k].shape[0] == 200 for k in arrays.files)
+
+
 @pytest.mark.slow
 def test_larger_problem_matches_sklearn_backend():
     """The benchmark's synthetic latents at 20k x 128 x 6 attributes: both backends agree to 0.01 bits."""
