@@ -113,7 +113,7 @@ register(WeightSpec(
     name="testbed-classifier",
     filename="testbed_classifier.pt",
     url="",
-    sha256="b3b21330b092324978acf1db2eb83a296429c7867ff621c11bc47177a83f1806",
+    sha256="d53e3c9faf79ddd343cd17016259af5fac8ef84a5caf87b104b7c10a2a1d6672",
     format=WeightsFormat.TORCHSCRIPT,
     bundled="assets/testbed_classifier.pt",
     description="attribute classifier of the procedural test bed (TorchScript, 32x32; "
