@@ -111,6 +111,7 @@ def plot_table(df: pd.DataFrame, title: str, path: Path) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullFormatter
     import numpy as np
 
     metrics = [c[: -len(" (paper)")] for c in df.columns if c.endswith(" (paper)")]
@@ -134,6 +135,8 @@ def plot_table(df: pd.DataFrame, title: str, path: Path) -> None:
         ax.set_xscale("log")
         lo, hi = (min(ratio[ok].min(), 1.0), max(ratio[ok].max(), 1.0)) if ok.any() else (1.0, 1.0)
         ax.set_xlim(lo / 2, hi * 2)
+        # a range under one decade makes matplotlib label minor ticks too, and they overlap
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_title(f"{m}: ours / paper (log)")
     np.atleast_1d(axes)[0].set_yticks(y, labels, fontsize=8)
     np.atleast_1d(axes)[0].set_ylim(len(df) - 0.4, -0.7)   # first row on top, room for the labels
