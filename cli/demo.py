@@ -45,7 +45,7 @@ def _runs(G, clf, sizes: DemoSizes, seed: int, device: str) -> list[tuple[str, C
     runs: list[tuple[str, Callable[[], MetricResult]]] = [
         # named by the count actually used (fid10k, not the paper's fid50k)
         (f"{fid_name}@testbed", lambda: fid(G, "testbed", num_gen=sizes.fid, num_real=sizes.fid, extractor="testbed",
-                                            seed=seed, device=device, batch_size=64, progress=True, metric=fid_name)),
+                                            seed=seed, device=device, batch_size=64, progress=True)),
     ]
     for space in ("z", "w"):
         for samp in ("full", "end"):

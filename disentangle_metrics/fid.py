@@ -184,4 +184,4 @@ def fid50k(G: Any, opts: ScoreOptions) -> MetricResult:
     weights = next((opts.weights[k] for k in keys if k in opts.weights), None)
     return fid(G, opts.reference, num_gen=opts.num_samples or PAPER_NUM, batch_size=opts.batch_size, seed=opts.seed,
                device=opts.device, extractor=ext_name, weights=weights, progress=opts.progress,
-               allow_hash_mismatch=opts.allow_hash_mismatch, metric=count_name(opts.num_samples or PAPER_NUM))
+               allow_hash_mismatch=opts.allow_hash_mismatch)

@@ -335,16 +335,16 @@ def _head(X: torch.Tensor, Y: torch.Tensor, a: torch.Tensor, male: torch.Tensor)
     return torch.where(male > 0.5, square, female)
 
 
-def _mouth(img: torch.Tensor, Xf: torch.Tensor, Y: torch.Tensor, fy: torch.Tensor, smiling: torch.Tensor,
+def _mouth(img: torch.Tensor, Xm: torch.Tensor, Y: torch.Tensor, fy: torch.Tensor, smiling: torch.Tensor,
            mouth_open: torch.Tensor, P: dict[str, torch.Tensor], cov: Callable[..., torch.Tensor],
            head_a: torch.Tensor) -> torch.Tensor:
     """Neutral line, smiling crescent with teeth, open 'O', or open smile (a D with teeth on top)."""
     my = MOUTH_Y + fy
     # sizes: at 32x32 a local unit is about 17 px, so the smile is ~6 px wide and the 'O' ~3 px across
-    neutral = S.segment(Xf, Y, -0.08, my, 0.08, my, 0.018)
-    crescent = S.between_parabolas(Xf, Y, 0.0, my - 0.015, 0.19, 0.02, 0.13)
-    o_shape = S.ellipse(Xf, Y, 0.0, my + 0.01, 0.085, 0.095)
-    d_shape = S.between_parabolas(Xf, Y, 0.0, my - 0.035, 0.18, 0.005, 0.15)
+    neutral = S.segment(Xm, Y, -0.08, my, 0.08, my, 0.018)
+    crescent = S.between_parabolas(Xm, Y, 0.0, my - 0.015, 0.19, 0.02, 0.13)
+    o_shape = S.ellipse(Xm, Y, 0.0, my + 0.01, 0.085, 0.095)
+    d_shape = S.between_parabolas(Xm, Y, 0.0, my - 0.035, 0.18, 0.005, 0.15)
     sm, op = smiling, mouth_open
     w_neutral = (1 - sm) * (1 - op)
     w_cres, w_o, w_d = sm * (1 - op), (1 - sm) * op, sm * op
