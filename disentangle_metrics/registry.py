@@ -22,6 +22,12 @@ class ScoreOptions:
     seed: int = 0
     batch_size: Optional[int] = None
     num_samples: Optional[int] = None       # overrides the paper's sample count (for quick runs)
+    num_real: Optional[int] = None          # FID-type metrics: real images used (None: the metric's default)
+    mirror: Optional[bool] = None           # FID-type metrics: random x-flips of the reals (None: the metric's default)
+    truncation_psi: float = 1.0             # 1 = no truncation (the paper's metrics); other values show in the name
+    truncation_cutoff: Optional[int] = None  # truncate layers < cutoff only (None: all layers)
+    class_label: Optional[int] = None       # conditional generators: one fixed class for every sample
+    labels: Any = None                      # conditional generators: labelled dataset whose label distribution is drawn from
     reference: Any = None                   # FID: stats file, dataset or FeatureStats
     classifier: Any = None                  # separability: callable images -> logits
     extractor: str = "inception-v3-tf"      # FID feature extractor name
