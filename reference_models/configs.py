@@ -77,8 +77,10 @@ class GeneratorConfig:
 
 @dataclass
 class DiscriminatorConfig:
-    """Discriminator of the official code (D_basic; ``blur_filter=None`` and ``fused_scale=True``
-    give ProGAN's D_paper). ``num_outputs`` 0 means max(label_size, 1) scores, as official."""
+    """Discriminator of the official code (D_basic). ProGAN's D_paper is ``blur_filter=None`` with
+    ``downscale_after_act=True``: its unfused block (``fused_scale=False``) runs Conv1 -> bias ->
+    leaky ReLU -> 2x2 average, where D_basic averages before bias and activation (the fused
+    stride-2 form is the same in both). ``num_outputs`` 0 means max(label_size, 1) scores, as official."""
 
     resolution: int = 1024
     num_channels: int = 3
@@ -91,6 +93,7 @@ class DiscriminatorConfig:
     fused_scale: FusedScale = "auto"
     blur_filter: Optional[list[float]] = field(default_factory=lambda: [1.0, 2.0, 1.0])
     num_outputs: int = 0
+    downscale_after_act: bool = False
 
     def __post_init__(self) -> None:
         _check_resolution(self.resolution)

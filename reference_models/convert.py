@@ -353,21 +353,27 @@ def _discriminator_kwargs(net: OfficialNetwork) -> tuple[dict, dict[int, str]]:
     progan = net.build_func_name == "D_paper"
     down = {r: ("Conv1" if f"{2 ** r}x{2 ** r}/Conv1/weight" in v else "Conv1_down") for r in range(3, int(math.log2(res)) + 1)}
     if progan:
-        # D_paper names the conv 'Conv1_down' when fused and 'Conv1' (then 2x2 average) otherwise.
-        fused: Any = all(n == "Conv1_down" for n in down.values()) if down else True
+        # D_paper's fused_scale is one bool: every block is 'Conv1_down' (fused) or 'Conv1' (conv,
+        # bias, leaky ReLU, then the 2x2 average).
+        if len(set(down.values())) > 1:
+            raise ConversionError(f"{net!r}: D_paper blocks mix 'Conv1' and 'Conv1_down' scopes, which the official "
+                                  "D_paper never builds (fused_scale applies to every block)")
+        fused: Any = all(n == "Conv1_down" for n in down.values())
         blur = None
     else:
         fused, blur = kw.get("fused_scale", "auto"), kw.get("blur_filter", [1, 2, 1])
     cfg = dict(resolution=res, num_channels=int(v["FromRGB_lod0/weight"].shape[2]), **fk,
                mbstd_group_size=int(kw.get("mbstd_group_size", 4)) if extra > 0 else 0,
-               mbstd_num_features=max(int(extra), 1), fused_scale=fused, blur_filter=blur)
+               mbstd_num_features=max(int(extra), 1), fused_scale=fused, blur_filter=blur,
+               downscale_after_act=progan)
     return cfg, down
 
 
 def convert_discriminator(net: OfficialNetwork) -> Discriminator:
     """A :class:`Discriminator` holding the weights of an official D_basic / D_paper network."""
     kw, down = _discriminator_kwargs(net)
-    label = int(net.static_kwargs.get("label_size", 0))
+    # D_paper has one score and no label projection whatever label_size it was given.
+    label = 0 if net.build_func_name == "D_paper" else int(net.static_kwargs.get("label_size", 0))
     outputs = int(net.own_variables()["4x4/Dense1/weight"].shape[1])
     cfg = DiscriminatorConfig(**kw, label_size=label, num_outputs=0 if outputs == max(label, 1) else outputs)
     return _fill(Discriminator(cfg), net.own_variables(), discriminator_placement(cfg, down), set(), net.name)

@@ -3,7 +3,7 @@
 Structure at resolution R = 2^L: fromRGB (1x1 conv + leaky ReLU) at R, then for each resolution
 R .. 8 a block conv 3x3 -> blur -> conv 3x3 down (fused stride-2 at >= 128), then at 4x4 the
 minibatch-stddev layer, a 3x3 conv, dense to nf(0) and a dense to the scores (gain 1).
-``blur_filter=None`` with ``fused_scale=True`` gives ProGAN's D_paper (same variables).
+``blur_filter=None`` with ``downscale_after_act=True`` gives ProGAN's D_paper (same variables).
 """
 
 from __future__ import annotations
@@ -20,17 +20,25 @@ from .layers import (EqualConv2d, EqualLinear, downscale2d, fmaps, leaky_relu, l
 
 
 class DiscriminatorBlock(nn.Module):
-    """Conv0 (3x3) -> blur -> Conv1_down (3x3, 2x down-sampling), each followed by leaky ReLU."""
+    """Conv0 (3x3) -> blur -> Conv1_down (3x3, 2x down-sampling), each followed by leaky ReLU.
+
+    With ``cfg.downscale_after_act`` and no fusing (ProGAN's D_paper, ``fused_scale=False``) the
+    down-sampling follows Conv1's bias and leaky ReLU instead of preceding them.
+    """
 
     def __init__(self, in_ch: int, out_ch: int, res: int, cfg: DiscriminatorConfig) -> None:
         super().__init__()
         self.conv0 = EqualConv2d(in_ch, in_ch, 3)
         self.blur = optional_blur(cfg.blur_filter)
-        self.conv1 = EqualConv2d(in_ch, out_ch, 3, down=True, fused=use_fused(2 ** res, cfg.fused_scale))
+        fused = use_fused(2 ** res, cfg.fused_scale)
+        # The average pool does not commute with the leaky ReLU, so the two orders differ.
+        self.pool_after_act = cfg.downscale_after_act and not fused
+        self.conv1 = EqualConv2d(in_ch, out_ch, 3, down=not self.pool_after_act, fused=fused)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = leaky_relu(self.conv0(x))
-        return leaky_relu(self.conv1(self.blur(x)))
+        x = leaky_relu(self.conv1(self.blur(x)))
+        return downscale2d(x) if self.pool_after_act else x
 
 
 class Discriminator(nn.Module):

@@ -76,13 +76,22 @@ def down(x, f=2):
     return x.reshape(N, C, H // f, f, W // f, f).mean(axis=(3, 5))
 
 
-def blur(x):
-    f = np.outer([1, 2, 1], [1, 2, 1]) / 16.0
-    C = x.shape[1]
-    w = np.zeros((3, 3, C, C))
-    for c in range(C):
-        w[:, :, c, c] = f
-    return conv_same(x, w)
+def blur(x, f=(1, 2, 1)):
+    """blur2d: _blur2d's kernel (a 1-D f becomes outer(f, f); normalised to sum 1; not flipped)
+    through tf.nn.depthwise_conv2d(stride 1, 'SAME'). TF's 'SAME' pads (k - 1) // 2 before and
+    the rest after, so an even-length kernel gets one more pixel of padding after than before."""
+    f = np.asarray(f, dtype=np.float64)
+    if f.ndim == 1:
+        f = np.outer(f, f)
+    f = f / f.sum()
+    kh, kw = f.shape
+    xp = np.pad(x, [(0, 0), (0, 0), ((kh - 1) // 2, kh // 2), ((kw - 1) // 2, kw // 2)])
+    H, W = x.shape[2:]
+    out = np.zeros_like(x, dtype=np.float64)
+    for u in range(kh):
+        for v in range(kw):
+            out += xp[:, :, u:u + H, v:v + W] * f[u, v]  # depthwise: each channel on its own
+    return out
 
 
 def pixel_norm(x):
@@ -106,7 +115,7 @@ def mapping(v, z, depth, prefix="G_mapping/"):
 
 
 def synthesis(v, dlatents, resolution, *, styles=True, const=True, noise=True, pixnorm=False, instnorm=True,
-              fused="auto", lod=0.0, p="G_synthesis/"):
+              fused="auto", lod=0.0, blur_filter=(1, 2, 1), p="G_synthesis/"):
     L = int(math.log2(resolution))
     N = dlatents.shape[0]
 
@@ -141,13 +150,17 @@ def synthesis(v, dlatents, resolution, *, styles=True, const=True, noise=True, p
         w0 = weight(v, f"{p}{r}x{r}/Conv0_up/weight")
         is_fused = (r >= 128) if fused == "auto" else fused
         y = conv_transpose_up(x, w0) if is_fused else conv_same(up(x), w0)
-        x = epilogue(blur(y), 2 * res - 4, f"{p}{r}x{r}/Conv0_up")
+        x = epilogue(blur(y, blur_filter) if blur_filter else y, 2 * res - 4, f"{p}{r}x{r}/Conv0_up")
         x = epilogue(conv_same(x, weight(v, f"{p}{r}x{r}/Conv1/weight")), 2 * res - 3, f"{p}{r}x{r}/Conv1")
         images = lerp_clip(torgb(x, res), up(images), lod - (L - res))
     return images
 
 
-def discriminator(v, images, resolution, *, mbstd_group=4, use_blur=True, fused="auto", lod=0.0):
+def discriminator(v, images, resolution, *, mbstd_group=4, use_blur=True, fused="auto", lod=0.0,
+                  blur_filter=(1, 2, 1), progan=False):
+    """D_basic, or with ``progan=True`` networks_progan.D_paper: no blur; its down-sampling conv is
+    'Conv1_down' (fused, as D_basic's) when ``fused`` else 'Conv1' followed by bias, leaky ReLU and
+    only then the 2x2 average (D_basic averages inside conv2d_downscale2d, before bias and act)."""
     L = int(math.log2(resolution))
 
     def fromrgb(x, res):
@@ -159,12 +172,18 @@ def discriminator(v, images, resolution, *, mbstd_group=4, use_blur=True, fused=
     for res in range(L, 2, -1):
         r = 2 ** res
         x = lrelu(bias(conv_same(x, weight(v, f"{r}x{r}/Conv0/weight")), v, f"{r}x{r}/Conv0/bias"))
-        if use_blur:
-            x = blur(x)
-        w1 = weight(v, f"{r}x{r}/Conv1_down/weight")
-        is_fused = (r >= 128) if fused == "auto" else fused
-        x = conv_stride_down(x, w1) if is_fused else down(conv_same(x, w1))
-        x = lrelu(bias(x, v, f"{r}x{r}/Conv1_down/bias"))
+        if progan:
+            if fused:
+                x = lrelu(bias(conv_stride_down(x, weight(v, f"{r}x{r}/Conv1_down/weight")), v, f"{r}x{r}/Conv1_down/bias"))
+            else:
+                x = down(lrelu(bias(conv_same(x, weight(v, f"{r}x{r}/Conv1/weight")), v, f"{r}x{r}/Conv1/bias")))
+        else:
+            if use_blur and blur_filter:
+                x = blur(x, blur_filter)
+            w1 = weight(v, f"{r}x{r}/Conv1_down/weight")
+            is_fused = (r >= 128) if fused == "auto" else fused
+            x = conv_stride_down(x, w1) if is_fused else down(conv_same(x, w1))
+            x = lrelu(bias(x, v, f"{r}x{r}/Conv1_down/bias"))
         img = down(img)
         x = lerp_clip(x, fromrgb(img, res - 1), lod - (L - res))
     if mbstd_group > 1:

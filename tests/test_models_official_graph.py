@@ -74,3 +74,22 @@ def test_discriminator_matches_official_graph(tmp_path, monkeypatch, fused, lod)
     with torch.no_grad():
         got = D(torch.from_numpy(x).float(), lod=lod).double().numpy()
     np.testing.assert_allclose(got, expect, rtol=1e-3, atol=1e-3 * np.abs(expect).max())
+
+
+@pytest.mark.parametrize("fused", [True, False])
+@pytest.mark.parametrize("lod", [0.0, 1.5])
+def test_progan_d_paper_matches_official_graph(tmp_path, monkeypatch, fused, lod):
+    # networks_progan.D_paper: fused_scale=True names the down-sampling conv 'Conv1_down'; False names it
+    # 'Conv1' and applies downscale2d after bias and leaky ReLU.
+    install_fake_dnnlib(monkeypatch)
+    rng = np.random.default_rng(3)
+    down_name = "Conv1_down" if fused else "Conv1"
+    net = make_network("D", "D_paper", discriminator_vars(RES, down_name=down_name, **FM), rng,
+                       dict(resolution=RES, fused_scale=fused, **FM))
+    dump(net, tmp_path / "d.pkl")
+    D = convert_discriminator(read_official_pickle(tmp_path / "d.pkl"))
+    x = rng.standard_normal((8, 3, RES, RES))
+    expect = ref.discriminator(variables_of(net), x, RES, fused=fused, lod=lod, progan=True)
+    with torch.no_grad():
+        got = D(torch.from_numpy(x).float(), lod=lod).double().numpy()
+    np.testing.assert_allclose(got, expect, rtol=1e-3, atol=1e-3 * np.abs(expect).max())
