@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional, Union
 
 FusedScale = Union[bool, str]
+BlurFilter = Optional[Union[list[float], list[list[float]]]]  # 1-D taps (outer product) or a 2-D kernel
 
 
 @dataclass
@@ -59,7 +60,7 @@ class GeneratorConfig:
     use_pixel_norm: bool = False
     use_instance_norm: bool = True
     fused_scale: FusedScale = "auto"
-    blur_filter: Optional[list[float]] = field(default_factory=lambda: [1.0, 2.0, 1.0])
+    blur_filter: BlurFilter = field(default_factory=lambda: [1.0, 2.0, 1.0])
     # training-time behaviour of G_style
     dlatent_avg_beta: Optional[float] = 0.995
     style_mixing_prob: Optional[float] = 0.9
@@ -71,8 +72,7 @@ class GeneratorConfig:
         if self.mapping_layers == 0 and self.dlatent_size != self.latent_size + self.label_size:
             raise ValueError("with mapping_layers=0, W is the normalised Z: dlatent_size must equal "
                              f"latent_size + label_size ({self.latent_size + self.label_size}), got {self.dlatent_size}")
-        if self.blur_filter is not None:
-            self.blur_filter = [float(v) for v in self.blur_filter]
+        self.blur_filter = _blur_taps(self.blur_filter)
 
 
 @dataclass
@@ -91,14 +91,13 @@ class DiscriminatorConfig:
     mbstd_group_size: int = 4
     mbstd_num_features: int = 1
     fused_scale: FusedScale = "auto"
-    blur_filter: Optional[list[float]] = field(default_factory=lambda: [1.0, 2.0, 1.0])
+    blur_filter: BlurFilter = field(default_factory=lambda: [1.0, 2.0, 1.0])
     num_outputs: int = 0
     downscale_after_act: bool = False
 
     def __post_init__(self) -> None:
         _check_resolution(self.resolution)
-        if self.blur_filter is not None:
-            self.blur_filter = [float(v) for v in self.blur_filter]
+        self.blur_filter = _blur_taps(self.blur_filter)
 
 
 @dataclass
@@ -119,6 +118,15 @@ class ClassifierConfig(DiscriminatorConfig):
         if self.label_size:
             raise ValueError("a classifier takes no labels (label_size must be 0)")
         self.num_outputs = self.num_attributes
+
+
+def _blur_taps(taps: Any) -> BlurFilter:
+    """A blur filter as JSON-ready floats: None, a 1-D list of taps or a 2-D list of rows (official blur2d)."""
+    if taps is None:
+        return None
+    if any(isinstance(t, (list, tuple)) for t in taps):
+        return [[float(v) for v in row] for row in taps]
+    return [float(v) for v in taps]
 
 
 def _check_resolution(res: int) -> None:

@@ -67,21 +67,34 @@ def _summed_4x4(w: torch.Tensor) -> torch.Tensor:
 
 
 class Blur2d(nn.Module):
-    """Depthwise low-pass filter, [1, 2, 1] x [1, 2, 1] / 16 by default, 'SAME' padding."""
+    """Depthwise low-pass filter, [1, 2, 1] x [1, 2, 1] / 16 by default, TensorFlow 'SAME' padding.
 
-    def __init__(self, taps: Sequence[float] = (1, 2, 1)) -> None:
+    As the official ``_blur2d``: a 1-D ``taps`` becomes the outer product with itself, a 2-D one is
+    used as is, and the kernel is normalised to sum 1. 'SAME' pads ``(k - 1) // 2`` before and
+    ``k // 2`` after, so an even-length kernel (e.g. [1, 3, 3, 1]) shifts by half a pixel exactly as
+    the official one does; both are correlations, so asymmetric kernels are not flipped.
+    """
+
+    def __init__(self, taps: Sequence[float] | Sequence[Sequence[float]] = (1, 2, 1)) -> None:
         super().__init__()
-        f = torch.tensor(list(taps), dtype=torch.float32)
-        f = f[:, None] * f[None, :]
-        f = f / f.sum()
-        # The official forward filter is symmetric, so correlation and convolution agree.
+        # Built in Python floats: the module may be constructed under torch.device('meta').
+        rows = [[float(v) for v in t] for t in taps] if _is_2d(taps) else [[float(a) * float(b) for b in taps] for a in taps]
+        total = sum(map(sum, rows))
+        if not rows or not rows[0] or any(len(r) != len(rows[0]) for r in rows) or total == 0.0:
+            raise ValueError(f"blur_filter must be a non-empty 1-D or 2-D list of taps with a non-zero sum, got {taps!r}")
+        f = torch.tensor([[v / total for v in r] for r in rows], dtype=torch.float32)
         self.register_buffer("kernel", f[None, None], persistent=False)
-        self.pad = (len(taps) - 1) // 2
+        kh, kw = len(rows), len(rows[0])
+        self.pad = ((kw - 1) // 2, kw // 2, (kh - 1) // 2, kh // 2)  # F.pad order: left, right, top, bottom
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         C = x.shape[1]
         k = self.kernel.to(x.dtype).expand(C, 1, -1, -1)
-        return F.conv2d(x, k, padding=self.pad, groups=C)
+        return F.conv2d(F.pad(x, self.pad), k, groups=C)
+
+
+def _is_2d(taps: Sequence) -> bool:
+    return len(taps) > 0 and all(isinstance(t, (list, tuple)) for t in taps)
 
 
 class EqualLinear(nn.Module):

@@ -93,3 +93,47 @@ def test_progan_d_paper_matches_official_graph(tmp_path, monkeypatch, fused, lod
     with torch.no_grad():
         got = D(torch.from_numpy(x).float(), lod=lod).double().numpy()
     np.testing.assert_allclose(got, expect, rtol=1e-3, atol=1e-3 * np.abs(expect).max())
+
+
+# blur2d's filter may have any length, or be 2-D; TF's 'SAME' pads an even-length kernel by one more
+# pixel after than before, and the depthwise conv correlates (asymmetric filters are not flipped).
+BLUR_FILTERS = [[1, 3, 3, 1], [1, 2, 4], [[1, 2], [3, 4]]]
+
+
+@pytest.mark.parametrize("blur_filter", BLUR_FILTERS)
+def test_generator_blur_filters_match_official_graph(tmp_path, monkeypatch, blur_filter):
+    install_fake_dnnlib(monkeypatch)
+    rng = np.random.default_rng(4)
+    net = make_official_generator(rng, RES, LATENT, FM, static_kwargs={"blur_filter": blur_filter})
+    G = _convert(tmp_path, net, "g")
+    v = variables_of(net)
+    z = rng.standard_normal((2, LATENT))
+    ws = np.repeat(ref.mapping(v, z, depth=8)[:, None], 2 * 5 - 2, axis=1)
+    expect = ref.synthesis(v, ws, RES, blur_filter=blur_filter)
+    with torch.no_grad():
+        got = G.synthesis(torch.from_numpy(ws).float(), noise_mode="const").double().numpy()
+    np.testing.assert_allclose(got, expect, rtol=1e-3, atol=1e-3 * np.abs(expect).max())
+
+
+@pytest.mark.parametrize("blur_filter", BLUR_FILTERS)
+def test_discriminator_blur_filters_match_official_graph(tmp_path, monkeypatch, blur_filter):
+    install_fake_dnnlib(monkeypatch)
+    rng = np.random.default_rng(5)
+    net = make_network("D", "D_basic", discriminator_vars(RES, **FM), rng,
+                       dict(resolution=RES, blur_filter=blur_filter, **FM))
+    dump(net, tmp_path / "d.pkl")
+    D = convert_discriminator(read_official_pickle(tmp_path / "d.pkl"))
+    x = rng.standard_normal((4, 3, RES, RES))
+    expect = ref.discriminator(variables_of(net), x, RES, blur_filter=blur_filter)
+    with torch.no_grad():
+        got = D(torch.from_numpy(x).float()).double().numpy()
+    np.testing.assert_allclose(got, expect, rtol=1e-3, atol=1e-3 * np.abs(expect).max())
+
+
+def test_build_with_even_blur_filter_runs():
+    G = rm.build_generator("f-mixing90", resolution=16, fmap_base=64, fmap_max=16, latent_size=8, seed=0,
+                           blur_filter=[1, 3, 3, 1])
+    D = rm.build_discriminator(resolution=16, fmap_base=64, fmap_max=16, seed=0, blur_filter=[1, 3, 3, 1])
+    with torch.no_grad():
+        img = G.synthesis(G.mapping(torch.randn(2, 8, generator=torch.Generator().manual_seed(0))), noise_mode="const")
+        assert img.shape == (2, 3, 16, 16) and D(img).shape == (2, 1)
