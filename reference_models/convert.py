@@ -120,7 +120,11 @@ _STUBS = {
     ("builtins", "object"): object,
     ("builtins", "dict"): dict,
 }
+# Exactly the names numpy's own pickling of arrays, scalars and dtypes refers to: _reconstruct
+# (protocols 0-4), _frombuffer (protocol 5, which misc.save_pkl's HIGHEST_PROTOCOL is on
+# Python >= 3.8), scalar, ndarray, dtype; each under numpy 1's and numpy 2's module spelling.
 _NUMPY = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+          ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
           ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
           ("numpy", "ndarray"), ("numpy", "dtype")}
 

@@ -142,3 +142,40 @@ def variables_of(net, prefix=""):
 def dump(obj, path, protocol=4):
     with open(path, "wb") as f:
         pickle.dump(obj, f, protocol=protocol)
+
+
+def dumps_highest_protocol(obj, numpy_module=None):
+    """What training/misc.save_pkl writes on Python >= 3.8: pickle.HIGHEST_PROTOCOL (5), with which
+    numpy reduces each contiguous array to ``<module>._frombuffer(buffer, dtype, shape, order)``
+    and an in-band buffer. ``numpy_module=None``: the installed numpy writes it (numpy 2 spells the
+    module 'numpy._core.numeric'); otherwise a stand-in writes that spelling, e.g. numpy 1.x's
+    'numpy.core.numeric' (the official code's)."""
+    import io
+    if numpy_module is None:
+        return pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def _frombuffer(buf, dtype, shape, order):  # never called: only its pickled name matters
+        raise AssertionError
+
+    _frombuffer.__module__, _frombuffer.__qualname__ = numpy_module, "_frombuffer"
+    fake = types.ModuleType(numpy_module)
+    fake._frombuffer = _frombuffer
+
+    class Pickler(pickle.Pickler):
+        def reducer_override(self, o):
+            if type(o) is np.ndarray and o.ndim > 0:
+                a = np.ascontiguousarray(o)
+                return _frombuffer, (pickle.PickleBuffer(a), a.dtype, a.shape, "C")
+            return NotImplemented
+
+    saved = sys.modules.get(numpy_module)
+    sys.modules[numpy_module] = fake  # pickle looks the function up by module and name
+    try:
+        buf = io.BytesIO()
+        Pickler(buf, protocol=pickle.HIGHEST_PROTOCOL).dump(obj)
+    finally:
+        if saved is None:
+            del sys.modules[numpy_module]
+        else:
+            sys.modules[numpy_module] = saved
+    return buf.getvalue()

@@ -9,8 +9,8 @@ import torch
 from click.testing import CliRunner
 
 import reference_models as rm
-from tests._official_stylegan import (discriminator_vars, dump, install_fake_dnnlib, make_network,
-                                make_official_generator, variables_of)
+from tests._official_stylegan import (discriminator_vars, dump, dumps_highest_protocol, install_fake_dnnlib,
+                                      make_network, make_official_generator, variables_of)
 from reference_models.convert import ConversionError, convert_official, read_official_pickle
 
 FM = dict(fmap_base=256, fmap_max=32)
@@ -223,3 +223,34 @@ def test_cli_convert_official(official_pickle, tmp_path):
     bad = CliRunner().invoke(main, ["convert-official", str(tmp_path / "cli" / "Gs" / "config.json"), "--out",
                                     str(tmp_path / "x")])
     assert bad.exit_code != 0 and "Error" in bad.output
+
+
+@pytest.mark.parametrize("numpy_module", ["numpy.core.numeric", None])
+def test_protocol5_pickle_as_save_pkl_writes_it(tmp_path, monkeypatch, numpy_module):
+    install_fake_dnnlib(monkeypatch)
+    rng = np.random.default_rng(4)
+    G = make_official_generator(rng, RES, LATENT, FM)
+    Gs = make_official_generator(rng, RES, LATENT, FM, name="Gs")
+    D = make_network("D", "D_basic", discriminator_vars(RES, **FM), rng, dict(resolution=RES, **FM))
+    raw = dumps_highest_protocol((G, D, Gs), numpy_module)
+    assert raw[:2] == b"\x80\x05" and b"\x8c\x0b_frombuffer" in raw
+    assert (numpy_module or np.ndarray.__reduce_ex__(np.zeros(1), 5)[0].__module__).encode() in raw
+    path = tmp_path / "network-snapshot-000000.pkl"
+    path.write_bytes(raw)
+    written = convert_official(path, tmp_path / "out")
+    ours = rm.load_checkpoint(written["Gs"]).state_dict()
+    for name, arr in variables_of(Gs).items():
+        if name != "lod":
+            np.testing.assert_array_equal(ours[_our_key_for(name)].numpy(), _expected(name, np.asarray(arr)), err_msg=name)
+    d = rm.load_checkpoint(written["D"]).state_dict()
+    np.testing.assert_array_equal(d["dense1.weight"].numpy(), variables_of(D)["4x4/Dense1/weight"].T)
+
+
+def test_unpickler_allows_only_array_reconstruction_from_numpy():
+    from reference_models.convert import RestrictedUnpickler
+    import io
+    for module, name in [("numpy", "load"), ("numpy.core.numeric", "fromstring"), ("numpy._core.numeric", "array"),
+                         ("numpy.lib.npyio", "load"), ("numpy.core.numeric", "_frombuffer_x")]:
+        raw = b"\x80\x04\x8c" + bytes([len(module)]) + module.encode() + b"\x8c" + bytes([len(name)]) + name.encode() + b"\x93."
+        with pytest.raises(pickle.UnpicklingError, match="refusing to load global"):
+            RestrictedUnpickler(io.BytesIO(raw)).load()
