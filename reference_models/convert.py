@@ -217,7 +217,9 @@ def generator_placement(cfg: GeneratorConfig, mapping: str = "G_mapping", synthe
         place[f"{mp}Dense{i}/bias"] = (f"mapping.dense.{i}.bias", _COPY)
     L = int(math.log2(cfg.resolution))
     num_layers = 2 * L - 2
-    place[f"{sp}lod"] = ("synthesis.lod", _COPY)
+    # G_style assigns its own lod to the synthesis network's before every run, so the top-level
+    # variable is the one that takes effect; G_synthesis/lod is ignored (see convert_generator).
+    place[f"{top}lod"] = ("synthesis.lod", _COPY)
     if cfg.const_input_layer:
         place[f"{sp}4x4/Const/const"] = ("synthesis.const", _COPY)
     else:
@@ -337,8 +339,10 @@ def convert_generator(net: OfficialNetwork) -> StyleGenerator:
     cfg = generator_config_from_official(net)
     mapping, synthesis = _component(net, "G_mapping"), _component(net, "G_synthesis")
     place = generator_placement(cfg, mapping.name, synthesis.name)
-    # Gs keeps its own copy of 'lod'; the synthesis network's copy is the one used.
-    return _fill(StyleGenerator(cfg), net.variables(), place, {"lod"}, net.name)
+    # The official G_style graph overwrites G_synthesis/lod with its own 'lod' before synthesising,
+    # so the top-level value is what Gs.run uses. (Only official code that runs the synthesis
+    # component alone, e.g. the v1 PPL metric, reads G_synthesis/lod; in a finished network both are 0.)
+    return _fill(StyleGenerator(cfg), net.variables(), place, {f"{synthesis.name}/lod"}, net.name)
 
 
 def _discriminator_kwargs(net: OfficialNetwork) -> tuple[dict, dict[int, str]]:

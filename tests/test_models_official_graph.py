@@ -137,3 +137,22 @@ def test_build_with_even_blur_filter_runs():
     with torch.no_grad():
         img = G.synthesis(G.mapping(torch.randn(2, 8, generator=torch.Generator().manual_seed(0))), noise_mode="const")
         assert img.shape == (2, 3, 16, 16) and D(img).shape == (2, 1)
+
+
+def test_generator_lod_is_the_top_level_networks(tmp_path, monkeypatch):
+    # G_style assigns its own 'lod' to G_synthesis's before running it (tf.assign(components.synthesis
+    # .find_var('lod'), lod_in)), so Gs.run draws at the top-level lod whatever G_synthesis/lod holds.
+    install_fake_dnnlib(monkeypatch)
+    rng = np.random.default_rng(6)
+    net = make_official_generator(rng, RES, LATENT, FM)
+    net._state["variables"] = [(k, np.float32(1.5) if k == "lod" else a) for k, a in net._state["variables"]]
+    G = _convert(tmp_path, net, "g")
+    assert G.lod == 1.5
+    v = variables_of(net)
+    assert v["G_synthesis/lod"] == 0.0
+    z = rng.standard_normal((2, LATENT))
+    ws = np.repeat(ref.mapping(v, z, depth=8)[:, None], 2 * 5 - 2, axis=1)
+    expect = ref.synthesis(v, ws, RES, lod=1.5)
+    with torch.no_grad():
+        got = G.synthesis(torch.from_numpy(ws).float(), noise_mode="const").double().numpy()
+    np.testing.assert_allclose(got, expect, rtol=1e-3, atol=1e-3 * np.abs(expect).max())
