@@ -64,6 +64,11 @@ class GeneratorConfig:
     # training-time behaviour of G_style
     dlatent_avg_beta: Optional[float] = 0.995
     style_mixing_prob: Optional[float] = 0.9
+    # G_style's truncation defaults (official semantics: None turns it off), read only by the
+    # official-style entry points StyleGenerator.mapping_official / run_official. The project's
+    # mapping(), forward() and every metric default to no truncation (psi 1) and ignore these.
+    truncation_psi: Optional[float] = 0.7
+    truncation_cutoff: Optional[int] = 8
 
     def __post_init__(self) -> None:
         _check_resolution(self.resolution)

@@ -286,6 +286,10 @@ def _component(net: OfficialNetwork, func: str) -> Optional[OfficialNetwork]:
     return None
 
 
+def _optional(value: Any, kind: type) -> Any:
+    return None if value is None else kind(value)
+
+
 def generator_config_from_official(net: OfficialNetwork) -> GeneratorConfig:
     """The :class:`GeneratorConfig` of an official G_style network (from its kwargs and variable shapes)."""
     mapping, synthesis = _component(net, "G_mapping"), _component(net, "G_synthesis")
@@ -324,7 +328,10 @@ def generator_config_from_official(net: OfficialNetwork) -> GeneratorConfig:
         use_noise="noise0" in sv, use_pixel_norm=bool(kw.get("use_pixel_norm", False)),
         use_instance_norm=bool(kw.get("use_instance_norm", True)), fused_scale=kw.get("fused_scale", "auto"),
         blur_filter=kw.get("blur_filter", [1, 2, 1]),
-        dlatent_avg_beta=kw.get("dlatent_avg_beta", 0.995), style_mixing_prob=kw.get("style_mixing_prob", 0.9))
+        dlatent_avg_beta=kw.get("dlatent_avg_beta", 0.995), style_mixing_prob=kw.get("style_mixing_prob", 0.9),
+        # G_style's own arguments: only the top-level network's static kwargs can set them.
+        truncation_psi=_optional(net.static_kwargs.get("truncation_psi", 0.7), float),
+        truncation_cutoff=_optional(net.static_kwargs.get("truncation_cutoff", 8), int))
     nf = lambda s: fmaps(s, cfg.fmap_base, cfg.fmap_decay, cfg.fmap_max)  # noqa: E731
     for r in range(2, int(math.log2(res)) + 1):
         w = sv.get(f"ToRGB_lod{int(math.log2(res)) - r}/weight")

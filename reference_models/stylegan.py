@@ -14,7 +14,7 @@ explicit ``torch.Generator`` is passed (``rng=``), so a caller can seed them.
 from __future__ import annotations
 
 import math
-from typing import Optional
+from typing import Any, Optional
 
 import torch
 from torch import nn
@@ -22,9 +22,20 @@ from torch import nn
 from .configs import GeneratorConfig
 from .layers import (SQRT2, EqualConv2d, EqualLinear, NoiseInjection, StyleMod, fmaps, instance_norm,
                      leaky_relu, lerp, optional_blur, pixel_norm, split_lod, upscale2d, use_fused)
-from .mapping import MappingNetwork
+from .mapping import MappingNetwork, official_truncation
 
 NOISE_MODES = ("random", "const", "none")
+
+
+class _ConfigDefault:
+    """Marker of an official-style argument left out: the value comes from the config (as G_style's
+    static kwargs), since None is itself a meaningful official value."""
+
+    def __repr__(self) -> str:
+        return "<from cfg>"
+
+
+FROM_CONFIG: Any = _ConfigDefault()
 
 
 class LayerEpilogue(nn.Module):
@@ -157,9 +168,10 @@ class StyleGenerator(nn.Module):
     """Generator of the StyleGAN family, following the project's generator protocol.
 
     ``mapping(z, c=None, truncation_psi=1, truncation_cutoff=None, skip_w_avg_update=True)``
-    -> ws [N, num_ws, w_dim]; ``synthesis(ws, noise_mode='random', lod=None)`` -> images in
-    about [-1, 1]; ``forward`` chains both and, in training mode, applies the official training
-    behaviour (w_avg update, style mixing, no truncation).
+    -> ws [N, num_ws, w_dim] (cutoff None = every layer); ``synthesis(ws, noise_mode='random', lod=None)``
+    -> images in about [-1, 1]; ``forward`` chains both and, in training mode, applies the official
+    training behaviour (w_avg update, style mixing, no truncation). ``mapping_official`` and
+    ``run_official`` take G_style's truncation arguments with G_style's semantics and defaults.
     """
 
     def __init__(self, cfg: GeneratorConfig) -> None:
@@ -225,6 +237,30 @@ class StyleGenerator(nn.Module):
             z2 = torch.randn(z.shape, generator=rng, device=rng.device).to(z)
         ws2 = self.mapping(z2, c)
         return torch.cat([ws[:, :cutoff], ws2[:, cutoff:]], dim=1)
+
+    def mapping_official(self, z: torch.Tensor, c: Optional[torch.Tensor] = None,
+                         truncation_psi: Optional[float] = FROM_CONFIG,
+                         truncation_cutoff: Optional[int] = FROM_CONFIG) -> torch.Tensor:
+        """ws [N, num_ws, w_dim] as the official ``Gs`` computes them before synthesis (inference graph).
+
+        The arguments mean what G_style's do: omitted, they take ``cfg.truncation_psi`` /
+        ``cfg.truncation_cutoff`` (the pickle's static kwargs, else G_style's defaults 0.7 and 8);
+        psi None or 1, or cutoff None or <= 0, means no truncation; otherwise
+        w_avg + psi (w - w_avg) on layers < cutoff. No w_avg update, no style mixing.
+        """
+        psi = self.cfg.truncation_psi if truncation_psi is FROM_CONFIG else truncation_psi
+        cutoff = self.cfg.truncation_cutoff if truncation_cutoff is FROM_CONFIG else truncation_cutoff
+        return official_truncation(self.mapping(z, c), self.w_avg, psi, cutoff)
+
+    def run_official(self, z: torch.Tensor, c: Optional[torch.Tensor] = None,
+                     truncation_psi: Optional[float] = FROM_CONFIG, truncation_cutoff: Optional[int] = FROM_CONFIG,
+                     randomize_noise: bool = True, rng: Optional[torch.Generator] = None) -> torch.Tensor:
+        """Images [N, C, R, R] as the official ``Gs.run(latents, labels, truncation_psi=...,
+        truncation_cutoff=..., randomize_noise=...)`` returns them (no output_transform), with
+        :meth:`mapping_official`'s truncation; ``randomize_noise=False`` uses the stored noise
+        maps. Drawn at the ``lod`` buffer (the top-level ``lod`` of a converted pickle)."""
+        ws = self.mapping_official(z, c, truncation_psi, truncation_cutoff)
+        return self.synthesis(ws, noise_mode="random" if randomize_noise else "const", rng=rng)
 
     def forward(self, z: torch.Tensor, c: Optional[torch.Tensor] = None, truncation_psi: float = 1.0,
                 truncation_cutoff: Optional[int] = None, noise_mode: str = "random",

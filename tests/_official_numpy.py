@@ -196,3 +196,18 @@ def discriminator(v, images, resolution, *, mbstd_group=4, use_blur=True, fused=
     x = lrelu(bias(conv_same(x, weight(v, "4x4/Conv/weight")), v, "4x4/Conv/bias"))
     x = lrelu(bias(x.reshape(x.shape[0], -1) @ weight(v, "4x4/Dense0/weight"), v, "4x4/Dense0/bias"))
     return bias(x @ weight(v, "4x4/Dense1/weight", gain=1), v, "4x4/Dense1/bias")
+
+
+def g_style_truncation(dlatents, dlatent_avg, truncation_psi=0.7, truncation_cutoff=8):
+    """G_style's truncation trick (not training, not validation). psi == 1 turns psi off and
+    cutoff <= 0 turns cutoff off; the trick runs only when both are still not None, and then
+    lerps towards dlatent_avg by psi on the layers with index < cutoff."""
+    if truncation_psi is not None and truncation_psi == 1:
+        truncation_psi = None
+    if truncation_cutoff is not None and truncation_cutoff <= 0:
+        truncation_cutoff = None
+    if truncation_psi is None or truncation_cutoff is None:
+        return dlatents
+    layer_idx = np.arange(dlatents.shape[1])[np.newaxis, :, np.newaxis]
+    coefs = np.where(layer_idx < truncation_cutoff, truncation_psi * np.ones(layer_idx.shape), np.ones(layer_idx.shape))
+    return dlatent_avg + (dlatents - dlatent_avg) * coefs
