@@ -11,7 +11,10 @@ import click
               help="Output folder. A (G, D, Gs) pickle gives OUT/Gs, OUT/G and OUT/D; a single "
                    "network (e.g. a celebahq-classifier) gives a checkpoint folder OUT.")
 def convert_official_cmd(pkl: str, out: str) -> None:
-    """Convert an official StyleGAN pickle PKL without TensorFlow and without running its code."""
+    """Convert an official StyleGAN (v1) pickle PKL without TensorFlow and without running its code.
+
+    Other files (stylegan2-ada-pytorch / StyleGAN3 pickles, StyleGAN2 TensorFlow pickles, PyTorch
+    checkpoints such as rosinality's) are refused with a line naming the command that fits them."""
     from reference_models.convert import ConversionError, convert_official
     try:
         written = convert_official(pkl, out)

@@ -1,13 +1,11 @@
-"""Import NVIDIA's StyleGAN (v1) TensorFlow pickles without TensorFlow and without running their code.
+"""Convert NVIDIA's StyleGAN (v1) TensorFlow pickles into reference checkpoints, without TensorFlow
+and without running their code.
 
 The official files (``karras2019stylegan-ffhq-1024x1024.pkl`` = the tuple (G, D, Gs); each
-``celebahq-classifier-NN-*.pkl`` = one network) pickle ``dnnlib.tflib.network.Network`` objects.
-A Network's pickled state is a dict with ``version``, ``name``, ``static_kwargs``, ``components``
-(sub-networks, e.g. G_mapping and G_synthesis), ``build_module_src`` (Python source that the
-official loader *executes*), ``build_func_name`` and ``variables`` (list of (local name, numpy
-array)). :class:`RestrictedUnpickler` maps the Network class to :class:`OfficialNetwork`, a stub
-that only stores that state (the source is never executed), allows the numpy classes needed to
-rebuild arrays, and refuses every other global.
+``celebahq-classifier-NN-*.pkl`` = one network) pickle ``dnnlib.tflib.network.Network`` objects;
+:mod:`reference_models.official_pickle` reads them into inert :class:`OfficialNetwork` stubs (and
+names the files that are something else). This module maps their variables onto the reference
+networks.
 
 Variable naming (as ``Network.vars``): own variables by local name (Gs: ``lod``, ``dlatent_avg``),
 sub-network variables prefixed with the component's name, e.g. ``G_mapping/Dense0/weight``,
@@ -18,10 +16,8 @@ and conv kernels [kh, kw, in, out]; they are transposed to PyTorch's [out, in] /
 
 from __future__ import annotations
 
-import importlib
 import math
 import os
-import pickle
 import re
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -35,128 +31,9 @@ from .classifier import AttributeClassifier
 from .configs import ClassifierConfig, DiscriminatorConfig, GeneratorConfig
 from .discriminator import Discriminator
 from .layers import fmaps
+from .official_pickle import (ConversionError, OfficialNetwork, RestrictedUnpickler, check_stylegan_v1,  # noqa: F401
+                              read_official_pickle)
 from .stylegan import StyleGenerator
-
-
-class ConversionError(ValueError):
-    """An official pickle cannot be converted; the message says why."""
-
-
-class OfficialNetwork:
-    """Inert stand-in for ``dnnlib.tflib.network.Network``: keeps the pickled state, runs nothing."""
-
-    def __setstate__(self, state: dict) -> None:
-        if not isinstance(state, dict) or "variables" not in state:
-            raise ConversionError("a dnnlib Network in this pickle has no 'variables' in its state")
-        self.state = state
-
-    @property
-    def name(self) -> str:
-        """The network's name (its TensorFlow scope), e.g. 'Gs' or 'G_synthesis'."""
-        return str(self.state.get("name"))
-
-    @property
-    def build_func_name(self) -> str:
-        """Name of the official build function, e.g. 'G_style', 'D_basic', 'D_paper'."""
-        return str(self.state.get("build_func_name"))
-
-    @property
-    def static_kwargs(self) -> dict:
-        """The keyword arguments the network was built with."""
-        return dict(self.state.get("static_kwargs") or {})
-
-    @property
-    def components(self) -> dict:
-        """Sub-networks by role, e.g. {'synthesis': ..., 'mapping': ...}."""
-        return dict(self.state.get("components") or {})
-
-    def own_variables(self) -> dict[str, np.ndarray]:
-        """This network's own variables by local name (sub-networks excluded)."""
-        return {str(k): np.asarray(v) for k, v in self.state["variables"]}
-
-    def variables(self) -> dict[str, np.ndarray]:
-        """All variables as ``Network.vars`` names them: sub-networks prefixed by their name."""
-        out = self.own_variables()
-        for comp in self.components.values():
-            if not isinstance(comp, OfficialNetwork):
-                raise ConversionError("a component of a dnnlib Network is not a Network")
-            out.update((f"{comp.name}/{k}", v) for k, v in comp.variables().items())
-        return out
-
-    def __repr__(self) -> str:
-        return f"OfficialNetwork(name={self.name!r}, build_func_name={self.build_func_name!r})"
-
-
-class _EasyDictStub(dict):
-    """Stand-in for ``dnnlib.util.EasyDict`` (a plain dict subclass)."""
-
-
-def _numpy_global(module: str, name: str) -> Any:
-    # numpy 2 moved numpy.core to numpy._core; pickles name either spelling.
-    for mod in (module.replace("numpy.core", "numpy._core"), module):
-        try:
-            return getattr(importlib.import_module(mod), name)
-        except (ImportError, AttributeError):
-            continue
-    raise pickle.UnpicklingError(f"numpy global {module}.{name} is not available")
-
-
-def _safe_reconstructor(cls: type, base: type, state: Any) -> Any:
-    """copyreg._reconstructor (protocol 0/1 pickles) limited to the stand-in classes."""
-    if cls not in (OfficialNetwork, _EasyDictStub) or base not in (object, dict):
-        raise pickle.UnpicklingError(f"refusing to reconstruct {cls!r} from {base!r}")
-    obj = base.__new__(cls)
-    if base is dict and state is not None:
-        dict.__init__(obj, state)
-    return obj
-
-
-_STUBS = {
-    ("dnnlib.tflib.network", "Network"): OfficialNetwork,
-    ("dnnlib.util", "EasyDict"): _EasyDictStub,
-    ("dnnlib", "EasyDict"): _EasyDictStub,
-    ("collections", "OrderedDict"): dict,
-    ("copyreg", "_reconstructor"): _safe_reconstructor,
-    ("builtins", "object"): object,
-    ("builtins", "dict"): dict,
-}
-# Exactly the names numpy's own pickling of arrays, scalars and dtypes refers to: _reconstruct
-# (protocols 0-4), _frombuffer (protocol 5, which misc.save_pkl's HIGHEST_PROTOCOL is on
-# Python >= 3.8), scalar, ndarray, dtype; each under numpy 1's and numpy 2's module spelling.
-_NUMPY = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-          ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
-          ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
-          ("numpy", "ndarray"), ("numpy", "dtype")}
-
-
-class RestrictedUnpickler(pickle.Unpickler):
-    """Unpickler for dnnlib pickles: dnnlib classes become inert stubs, numpy arrays are rebuilt,
-    and any other global (which could run code) is refused."""
-
-    def find_class(self, module: str, name: str) -> Any:
-        """Resolve a pickled global: a stub, a numpy reconstructor, or refusal."""
-        if (module, name) in _STUBS:
-            return _STUBS[(module, name)]
-        if (module, name) in _NUMPY:
-            return _numpy_global(module, name)
-        if module == "_codecs" and name == "encode":
-            import _codecs
-            return _codecs.encode  # protocol-2 pickles of bytes; only encodes a string
-        raise pickle.UnpicklingError(
-            f"refusing to load global '{module}.{name}': only dnnlib Networks and numpy arrays may appear in an "
-            "official StyleGAN pickle (this file may not be one, or may run code when unpickled)")
-
-
-def read_official_pickle(path: str | os.PathLike) -> Any:
-    """Unpickle an official dnnlib pickle with :class:`RestrictedUnpickler` (no code runs)."""
-    with open(path, "rb") as f:
-        try:
-            return RestrictedUnpickler(f, encoding="latin1").load()
-        except pickle.UnpicklingError as exc:
-            raise ConversionError(f"{path}: {exc}") from None
-        except Exception as exc:  # any other failure of a well-formed unpickle means a damaged file
-            raise ConversionError(f"{path}: not a readable pickle ({type(exc).__name__}: {exc}); the file is "
-                                  "corrupt or truncated") from None
 
 
 # --------------------------------------------------------------------------------------------
@@ -411,6 +288,12 @@ def convert_official(pkl: str | os.PathLike, out: str | os.PathLike) -> dict[str
     """
     obj = read_official_pickle(pkl)
     out = Path(out)
+    for net in obj if isinstance(obj, tuple) else (obj,):
+        if isinstance(net, OfficialNetwork):
+            try:
+                check_stylegan_v1(net, pkl)
+            except ConversionError as exc:
+                raise ConversionError(f"{pkl}: {exc}") from None
     if isinstance(obj, tuple) and len(obj) == 3 and all(isinstance(n, OfficialNetwork) for n in obj):
         G, D, Gs = obj
         return {"Gs": save_checkpoint(convert_generator(Gs), out / "Gs"),
