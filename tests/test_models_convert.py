@@ -254,3 +254,22 @@ def test_unpickler_allows_only_array_reconstruction_from_numpy():
         raw = b"\x80\x04\x8c" + bytes([len(module)]) + module.encode() + b"\x8c" + bytes([len(name)]) + name.encode() + b"\x93."
         with pytest.raises(pickle.UnpicklingError, match="refusing to load global"):
             RestrictedUnpickler(io.BytesIO(raw)).load()
+
+
+def test_d_paper_scopes_and_labels(tmp_path, monkeypatch):
+    # D_paper's fused_scale is one bool for every block, and its Dense1 has one output, no LabelSwitch.
+    install_fake_dnnlib(monkeypatch)
+    rng = np.random.default_rng(5)
+    var_list = discriminator_vars(RES, down_name="Conv1", **FM)
+    var_list = [(n.replace("32x32/Conv1/", "32x32/Conv1_down/"), s) for n, s in var_list]
+    net = make_network("D", "D_paper", var_list, rng, dict(resolution=RES, **FM))
+    dump((net,), tmp_path / "mixed.pkl")
+    from reference_models.convert import convert_discriminator
+    with pytest.raises(ConversionError, match="mix 'Conv1' and 'Conv1_down'"):
+        convert_discriminator(read_official_pickle(tmp_path / "mixed.pkl")[0])
+    net = make_network("D", "D_paper", discriminator_vars(RES, down_name="Conv1", **FM), rng,
+                       dict(resolution=RES, label_size=3, fused_scale=False, **FM))
+    dump(net, tmp_path / "d.pkl")
+    D = convert_discriminator(read_official_pickle(tmp_path / "d.pkl"))
+    assert D.cfg.label_size == 0 and D.cfg.downscale_after_act and D.cfg.fused_scale is False
+    assert D(torch.zeros(4, 3, RES, RES)).shape == (4, 1)
