@@ -88,3 +88,51 @@ def make_quantised():
         def synthesis(self, ws, noise_mode="random"):
             return torch.round((super().synthesis(ws, noise_mode) + 1) * 127.5) / 127.5 - 1
     return Quantised()
+
+
+def test_rosinality_training_checkpoint_rebuilt_from_code_path(tmp_path, monkeypatch):
+    """rosinality's train.py saves {'g', 'd', 'g_ema', ..., 'args'} (state_dicts and an argparse Namespace)."""
+    import argparse
+
+    import torch
+
+    from disentangle_metrics.adapters import RosinalityAdapter
+    from cli.loading import load_generator
+
+    code = str(__import__("pathlib").Path(__file__).parent / "fake_rosinality")
+    monkeypatch.setattr(sys, "path", [code] + list(sys.path))
+    saved = sys.modules.pop("model", None)
+    try:
+        import model
+        torch.manual_seed(0)
+        g = model.Generator(32, 8, 2, channel_multiplier=2)
+        args = argparse.Namespace(size=32, latent=8, n_mlp=2, channel_multiplier=2)
+        path = tmp_path / "080000.pt"
+        torch.save({"g": g.state_dict(), "g_ema": g.state_dict(), "args": args}, path)
+        del sys.modules["model"]
+        sys.path.remove(code)
+        r = CliRunner().invoke(main, ["check", str(path)])
+        assert r.exit_code != 0 and "it looks like a rosinality stylegan2-pytorch checkpoint" in r.output
+        r = CliRunner().invoke(main, ["check", str(path), "--trust-pickle"])
+        assert r.exit_code != 0 and "'model'" in r.output and "rosinality/stylegan2-pytorch" in r.output
+        r = CliRunner().invoke(main, ["check", str(path), "--trust-pickle", "--code-path", code])
+        assert r.exit_code == 0, r.output
+        assert "adapter: rosinality" in r.output and "eps^2 scaling ok" in r.output
+        G = load_generator(str(path), trust_pickle=True, code_path=[code])
+        assert isinstance(G, RosinalityAdapter) and (G.img_resolution, G.z_dim, G.num_ws) == (32, 8, 8)
+        for k, v in g.state_dict().items():
+            assert torch.equal(G.module.state_dict()[k], v), k
+    finally:
+        sys.modules.pop("model", None)
+        if saved is not None:
+            sys.modules["model"] = saved
+
+
+def test_pickle_kind_reads_opcodes_only(tmp_path):
+    from cli.loading import pickle_kind
+    tf = tmp_path / "karras2019stylegan-ffhq-1024x1024.pkl"
+    tf.write_bytes(b"\x80\x02cdnnlib.tflib.network\nNetwork\n)\x81.")      # never unpickled: dnnlib is absent
+    assert "convert-official" in pickle_kind(tf)
+    junk = tmp_path / "junk.pkl"
+    junk.write_bytes(b"not a pickle")
+    assert pickle_kind(junk) == "a pickle of unknown origin"
