@@ -336,3 +336,42 @@ def _registered(space: str, samp: str) -> Callable[[Any, ScoreOptions], MetricRe
 for _space in SPACES:
     for _samp in SAMPLINGS:
         register_metric(f"ppl_{_space}{_samp}")(_registered(_space, _samp))
+
+
+# --------------------------------------------------------------------------------------------
+# stylegan2-ada-pytorch's definitions, under names that cannot be mistaken for the paper's
+
+ADA_NUM_SAMPLES = 50_000     # their metric_main.py: num_samples=50000 ...
+ADA_BATCH_SIZE = 2           # ... batch_size=2: two pairs per noise draw
+ADA_DISTANCE = "lpips-vgg-nvidia"   # their vgg16.pt
+
+
+def _renamed(res: MetricResult, name: str) -> MetricResult:
+    res.metric, res.values = name, {name: res.value}
+    return res
+
+
+def _registered_ada(name: str, space: str, samp: str, crop: bool) -> Callable[[Any, ScoreOptions], MetricResult]:
+    def metric(G: Any, opts: ScoreOptions) -> MetricResult:
+        dist = opts.distance or ADA_DISTANCE
+        res = ppl(G, space=space, sampling=samp, num_samples=opts.num_samples or ADA_NUM_SAMPLES, crop=crop,
+                  distance=dist, batch_size=opts.batch_size or ADA_BATCH_SIZE, seed=opts.seed, device=opts.device,
+                  mode="ada", weights=opts.weights, allow_hash_mismatch=opts.allow_hash_mismatch,
+                  progress=opts.progress, truncation_psi=opts.truncation_psi, truncation_cutoff=opts.truncation_cutoff,
+                  class_label=opts.class_label, labels=opts.labels)
+        base, _, tags = name.partition("@")
+        extra = ([] if res.config["distance"] == ADA_DISTANCE else [res.config["distance"]]) + \
+            ([tags] if tags else []) + [t for t in res.metric.partition("@")[2].split("+") if t.startswith("psi")]
+        res.config["definition"] = f"stylegan2-ada-pytorch {base}"
+        return _renamed(res, base + (f"@{'+'.join(extra)}" if extra else ""))
+    metric.__name__ = name.replace("@", "_")
+    metric.__doc__ = (f"stylegan2-ada-pytorch's {name.partition('@')[0]}: {ADA_NUM_SAMPLES} samples, eps 1e-4, "
+                      f"{space.upper()} {samp}, crop {'on' if crop else 'off'} with the factor from the full "
+                      f"resolution, {ADA_BATCH_SIZE} pairs per noise draw, their vgg16.pt LPIPS.")
+    return metric
+
+
+register_metric("ppl2_wend")(_registered_ada("ppl2_wend", "w", "end", crop=False))
+for _space in SPACES:
+    for _samp in SAMPLINGS:
+        register_metric(f"ppl_{_space}{_samp}@ada")(_registered_ada(f"ppl_{_space}{_samp}@ada", _space, _samp, crop=True))
