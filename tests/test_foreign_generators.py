@@ -206,6 +206,11 @@ def test_fid_name_carries_truncation():
     r = fid(ToyGenerator(), ref, num_gen=16, batch_size=8, device="cpu", extractor="test-pixel-stats", truncation_psi=0.5)
     assert r.metric == "fid16@test-pixel-stats+psi0.5" and r.config["truncation_psi"] == 0.5
     assert fid(ToyGenerator(), ref, num_gen=16, device="cpu", extractor="test-pixel-stats").metric == "fid16@test-pixel-stats"
+    src = GeneratorSource(ToyGenerator(), device="cpu", truncation_psi=0.5)       # a prepared source works too
+    r2 = fid(src, ref, num_gen=16, batch_size=8, device="cpu", extractor="test-pixel-stats")
+    assert r2.metric == r.metric and r2.value == r.value
+    with pytest.raises(ValueError, match="set them on the source"):
+        fid(src, ref, num_gen=16, device="cpu", extractor="test-pixel-stats", truncation_psi=0.7)
 
 
 def test_rosinality_truncation_is_seeded_and_cut():
