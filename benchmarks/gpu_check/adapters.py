@@ -109,16 +109,24 @@ def run_ppl(G: Any, distance: Any, num_samples: int, batch_size: int, device: to
 
 def run_ls_sampling(G: Any, classifiers: Sequence[Any], num_samples: int, batch_size: int,
                     device: torch.device) -> Any:
-    """The sampling stage of separability (generate, box-downsample, classify) -> SampledLatents."""
+    """The sampling stage of separability (generate, box-downsample, classify) -> SampledLatents.
+
+    Under ``metric_precision`` (TF32 off), as ``separability()`` runs it.
+    """
+    from disentangle_metrics.device import metric_precision
     from disentangle_metrics.separability import sample_latents_and_logits
-    return sample_latents_and_logits(G, list(classifiers), num_samples=num_samples, spaces=("z", "w"),
-                                     batch_size=batch_size, seed=0, device=device)
+    with metric_precision():
+        return sample_latents_and_logits(G, list(classifiers), num_samples=num_samples, spaces=("z", "w"),
+                                         batch_size=batch_size, seed=0, device=device)
 
 
 def run_ls_svm(latents: Mapping[str, torch.Tensor], logits: torch.Tensor, num_keep: int, device: torch.device) -> Any:
-    """The SVM stage: ``separability_from_samples`` with the batched torch solver on ``device``."""
+    """The SVM stage: ``separability_from_samples`` with the batched torch solver on ``device`` (TF32 off,
+    as ``separability()`` runs it)."""
+    from disentangle_metrics.device import metric_precision
     from disentangle_metrics.separability import separability_from_samples
-    return separability_from_samples(dict(latents), logits, num_keep=num_keep, backend="torch", device=device)
+    with metric_precision():
+        return separability_from_samples(dict(latents), logits, num_keep=num_keep, backend="torch", device=device)
 
 
 def make_trainer(folder: Path, resolution: int, batch: int, g_overrides: Mapping[str, Any],

@@ -23,10 +23,11 @@ STEP_TITLES = {
     "torchrun": "torchrun (1 process) equals a single-process run",
 }
 
-# Seconds per step on the GPU. They add up to 520 s, under the 540 s default total budget, which is
-# itself under the 9 minutes the issue allows (the rest is the machine's start-up and the copy back).
-PAPER_BUDGET_S = {"gpu_tests": 120, "fid": 80, "ppl": 80, "ls": 95, "train1024": 55, "train32": 30, "torchrun": 60}
-PAPER_TOTAL_S = 540
+# Seconds per step on the GPU, each including its process's start (torch import, CUDA init). They add
+# up to 520 s, under the 525 s total, which leaves the runner's own start-up and the report inside the
+# 9 minutes the issue allows. train1024 is generous: cudnn.benchmark tunes every layer at 1024 first.
+PAPER_BUDGET_S = {"gpu_tests": 110, "fid": 75, "ppl": 70, "ls": 90, "train1024": 75, "train32": 40, "torchrun": 60}
+PAPER_TOTAL_S = 525
 # Smoke budgets are generous: the CPU that runs the default suite is shared and slow.
 SMOKE_BUDGET_S = {name: 120 for name in STEPS}
 SMOKE_TOTAL_S = 900
@@ -75,7 +76,7 @@ PAPER = Sizes(
     train_big=dict(resolution=1024, batch=4, g_overrides={}, d_overrides={}, mirror=True),
     train_mini=dict(resolution=32, batch=32, g_overrides=MINI_G, d_overrides=MINI_NETS, mirror=False),
     torchrun_samples=2048, torchrun_g_overrides=MINI_G,
-    target_s={"fid": 30.0, "fid_features": 8.0, "ppl": 35.0, "ls_sampling": 25.0, "train1024": 25.0,
+    target_s={"fid": 25.0, "fid_features": 8.0, "ppl": 30.0, "ls_sampling": 25.0, "train1024": 20.0,
               "train32": 12.0},
 )
 
