@@ -4,8 +4,11 @@ the watchdog that bounds every step, the report's arithmetic and the wheel prepa
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from pathlib import Path
@@ -21,8 +24,16 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def _check(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "benchmarks.gpu_check", *args], cwd=REPO, capture_output=True,
-                          text=True, timeout=timeout)
+    # Caches in a fresh folder and no downloads, as tests/conftest.py arranges for in-process tests
+    # (the module-scoped fixture below runs before that function-scoped one).
+    cache = Path(tempfile.mkdtemp(prefix="gpu-check-cache-"))
+    env = dict(os.environ, XDG_CACHE_HOME=str(cache), TORCH_HOME=str(cache / "torch"), DMETRICS_OFFLINE="1")
+    env.pop("DMETRICS_WEIGHTS_DIR", None)
+    try:
+        return subprocess.run([sys.executable, "-m", "benchmarks.gpu_check", *args], cwd=REPO, capture_output=True,
+                              text=True, timeout=timeout, env=env)
+    finally:
+        shutil.rmtree(cache, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")

@@ -101,10 +101,16 @@ def render_markdown(report: dict[str, Any]) -> str:
         L += ["**Smoke mode**: tiny networks on the CPU; it checks the pipeline, its figures say nothing about "
               "paper-scale speed.", ""]
     L += [f"- started {report.get('started_utc')}, wall {_fmt(report.get('wall_s'))} s of a {_fmt(report.get('budget_s'))} s budget",
-          f"- device: {hw.get('device')}; {hw.get('gpu_memory_gib', '-')} GiB; CPU cores {hw.get('cpu_count')}",
+          f"- device: {hw.get('device')}; {hw.get('gpu_memory_gib', '-')} GiB; CPU cores {hw.get('cpu_count')}"
+          + (f"; nvidia-smi: {hw['nvidia_smi']}" if hw.get("nvidia_smi") else ""),
           f"- python {sw.get('python')}, torch {sw.get('torch')} (CUDA {sw.get('cuda')}, cuDNN {sw.get('cudnn')}), "
           f"torchvision {sw.get('torchvision')}, lpips {sw.get('lpips')}",
-          f"- commit {report.get('commit')}", "",
+          f"- commit {report.get('commit')}"]
+    missing = [k for k, v in sw.items() if v is None and k not in ("cuda", "cudnn") and not k.endswith("_error")]
+    if missing:
+        L += [f"- **missing packages: {', '.join(missing)}**: prepare wheels here with `make gpu-wheels` and install "
+              "them there (`python -m benchmarks.gpu_check --help`)"]
+    L += ["",
           "## Steps", "", "| step | status | seconds | budget |", "|---|---|---:|---:|"]
     for name in report.get("steps_run", STEPS):
         s = steps.get(name, {})

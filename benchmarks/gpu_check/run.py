@@ -49,10 +49,15 @@ Pretrained weights are not needed: every network has random weights of the real 
 
 def _versions() -> dict[str, Optional[str]]:
     out: dict[str, Optional[str]] = {"python": platform.python_version()}
+    from importlib.metadata import PackageNotFoundError, version
+    dists = {"sklearn": "scikit-learn", "PIL": "pillow"}
     for mod in ("torch", "torchvision", "lpips", "numpy", "scipy", "sklearn", "pandas", "click", "tqdm", "PIL", "pytest"):
         try:
             m = importlib.import_module(mod)
-            out[mod] = str(getattr(m, "__version__", "installed"))
+            try:
+                out[mod] = version(dists.get(mod, mod))
+            except PackageNotFoundError:           # importable but without metadata (e.g. on PYTHONPATH)
+                out[mod] = str(getattr(m, "__version__", "importable, version unknown"))
         except Exception as exc:          # reported, not hidden: the steps that need it will fail
             out[mod] = None
             out[f"{mod}_error"] = f"{type(exc).__name__}: {exc}"
