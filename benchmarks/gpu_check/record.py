@@ -102,12 +102,14 @@ def tail(path: Path, chars: int = 2000) -> str:
 
 
 def env_with_repo(repo: Path) -> dict[str, str]:
-    """os.environ with the repository root on PYTHONPATH (the GPU machine has no installed project)."""
+    """os.environ with the repository root first on PYTHONPATH (the GPU machine has no installed project).
+
+    First, because the wheels' folder there holds torch-fidelity, whose wheel ships a top-level
+    ``tests`` package that would otherwise shadow the repository's.
+    """
     env = dict(os.environ)
-    parts = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
-    if str(repo) not in parts:
-        parts.append(str(repo))
-    env["PYTHONPATH"] = os.pathsep.join(parts)
+    parts = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p and Path(p).resolve() != repo.resolve()]
+    env["PYTHONPATH"] = os.pathsep.join([str(repo), *parts])
     env["PYTHONUNBUFFERED"] = "1"
     env.setdefault("DMETRICS_OFFLINE", "1")
     return env

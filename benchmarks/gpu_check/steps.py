@@ -121,7 +121,7 @@ def step_ls(sz: Sizes, dev: torch.device, rec: Recorder, tmp: Path, budget: floa
     rec.put(svm_samples=N, svm_keep=keep, svm_dim=D, svm_attributes=Aa, svm_spaces=sorted(lat),
             svm_s=t_svm, svm_s_per_space=res.svm_time_s, svm_status=status,
             svm_scores_synthetic=res.scores)
-    return True
+    return not any("failed" in v for v in status.values())       # a fit that failed is a real problem
 
 
 def _train(sz: Sizes, dev: torch.device, rec: Recorder, tmp: Path, settings: dict, target_s: float) -> bool:

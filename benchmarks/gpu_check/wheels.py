@@ -2,8 +2,9 @@
 (``make gpu-wheels``) downloads them into ``.whl/`` (git-ignored) for Python 3.12 on x86-64 Linux.
 
 That machine has Python 3.12, torch 2.11, torchvision 0.26, numpy, scipy, scikit-learn, pandas,
-click, tqdm, pillow, pytest and matplotlib; the project needs one more package at run time, lpips
-(pure Python; its own dependencies are all there). This module imports nothing outside the standard
+click, tqdm, pillow, pytest and matplotlib; the project needs one more package at run time, lpips,
+and its tests two more, pytorch-fid and torch-fidelity (all pure Python; their own dependencies are
+all there). This module imports nothing outside the standard
 library, so any ``python3`` with pip can run it.
 """
 
@@ -14,7 +15,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-WHEELS: tuple[str, ...] = ("lpips==0.1.4",)
+# lpips: run time (PPL's LPIPS-VGG). pytorch-fid, torch-fidelity: test time only, so that a GPU-marked
+# test in a file that imports them (the FID parity tests do) can still be collected there.
+WHEELS: tuple[str, ...] = ("lpips==0.1.4", "pytorch-fid==0.3.0", "torch-fidelity==0.4.0")
 PLATFORMS = ("manylinux_2_28_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64")
 DEST = ".whl"
 
