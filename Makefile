@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-slow bench clean
+.PHONY: demo test test-slow bench clean gpu-check gpu-check-smoke gpu-wheels
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -20,6 +20,20 @@ test: $(STAMP)
 
 test-slow: $(STAMP)
 	$(PY) -m pytest -q -m slow tests
+
+# The prepared GPU check (issue 17). The GPU machine has no registry and no venv: it runs with the
+# system python3 and PYTHONPATH=. (wheels from `make gpu-wheels` installed into /tmp/site first;
+# `python3 -m benchmarks.gpu_check --help` says how). Nine minutes at most; writes GPU_OUT/gpu_check.{json,md}.
+GPU_OUT ?= out/gpu-check
+gpu-check:
+	PYTHONPATH=$${PYTHONPATH:+$$PYTHONPATH:}. $(PYTHON) -m benchmarks.gpu_check --out $(GPU_OUT)
+
+gpu-check-smoke: $(STAMP)
+	$(PY) -m benchmarks.gpu_check --smoke --out $(GPU_OUT)-smoke
+
+# Wheels the GPU machine lacks (lpips), for CPython 3.12 manylinux x86-64, into the git-ignored .whl/.
+gpu-wheels:
+	$(PYTHON) -m benchmarks.gpu_check.wheels --dest .whl
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
