@@ -37,7 +37,7 @@ from . import distributed, sampling
 from .device import describe, metric_precision, resolve_device, sync
 from .distances import DEFAULT_DISTANCE, Distance, build_distance
 from .protocol import conditioning, prepare_shared_noise, require_mapping
-from .registry import ScoreOptions, register_metric
+from .registry import ScoreOptions, count_or_default, register_metric
 from .results import MetricResult
 
 SPACES = ("z", "w")
@@ -232,7 +232,7 @@ def ppl(G: Any, space: str = "w", sampling: str = "end", num_samples: int = PAPE
     if cfg.space == "w":
         require_mapping(G, cfg.base_name)
     dev = resolve_device(device)
-    bs = int(batch_size or PAPER_BATCH_SIZE)
+    bs = int(PAPER_BATCH_SIZE if batch_size is None else batch_size)
     if bs < 1:
         raise ValueError(f"batch_size must be >= 1, got {bs}")
     start = time.perf_counter()
@@ -311,7 +311,7 @@ def _sample_distances(G: Any, cfg: PPLConfig, dist: Distance, batch_size: int, s
 
 def _registered(space: str, samp: str) -> Callable[[Any, ScoreOptions], MetricResult]:
     def metric(G: Any, opts: ScoreOptions) -> MetricResult:
-        return ppl(G, space=space, sampling=samp, num_samples=opts.num_samples or PAPER_NUM_SAMPLES,
+        return ppl(G, space=space, sampling=samp, num_samples=count_or_default(opts.num_samples, PAPER_NUM_SAMPLES, "num_samples"),
                    distance=opts.distance, batch_size=opts.batch_size, seed=opts.seed, device=opts.device,
                    weights=opts.weights, allow_hash_mismatch=opts.allow_hash_mismatch, progress=opts.progress)
     metric.__name__ = f"ppl_{space}{samp}"
