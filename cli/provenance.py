@@ -46,7 +46,8 @@ def generator_provenance(spec: str, G: Any, wrapped: Any = None) -> dict[str, An
     path = Path(spec)
     files: dict[str, str] = {}
     if path.is_dir():
-        files = {p.name: sha256_of(p) for p in sorted(path.iterdir()) if p.is_file() and p.suffix in (".json", ".pt")}
+        # the two files load_checkpoint reads (a folder may also hold logs and a training config)
+        files = {name: sha256_of(path / name) for name in ("config.json", "model.pt") if (path / name).is_file()}
     elif path.is_file():
         files = {path.name: sha256_of(path)}
     if len(files) == 1:

@@ -168,7 +168,9 @@ def score(generator: str, metric_names: str, reference: str | None, classifier: 
     """
     if nproc > 1 and not dist_env.launched_by_torchrun():
         _relaunch_under_torchrun(nproc)
-    parsed = _parse_metric_names(metric_names, (extractor, distance, classifier))
+    if not metric_names.replace(",", "").strip():
+        raise click.BadParameter(f"no metric name in {metric_names!r}; e.g. --metrics fid50k,ppl_wend "
+                                 "(see `dmetrics metrics`)", param_hint="--metrics")
     _check_device(device)
     weights = _parse_weights(weights_items)
     dist_info = dist_env.init_from_env()
@@ -177,6 +179,8 @@ def score(generator: str, metric_names: str, reference: str | None, classifier: 
         clf = load_object(classifier, trust_pickle=trust_pickle) if classifier else None
     except Exception as exc:  # surfaced as a one-line message naming the file
         raise click.ClickException(f"{type(exc).__name__}: {exc}")
+    # parsed after loading: a package.module:factory generator may register metrics when imported
+    parsed = _parse_metric_names(metric_names, (extractor, distance, classifier))
     fns = [(asked, name, n_implied, get_metric(name)) for asked, name, n_implied in parsed]
     check = _protocol_check(G, generator, no_check)
     prov = generator_provenance(generator, G)

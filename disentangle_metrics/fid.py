@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 import time
 import warnings
+import zipfile
 from pathlib import Path
 from typing import Any, Optional, Union
 
@@ -114,6 +115,9 @@ def reference_stats(reference: Reference, ext: FeatureExtractor, device: torch.d
         return st, f"testbed at {resolution}x{resolution} (first {num} images, default config)"
     p = Path(reference)
     if p.suffix == ".npz" and p.is_file():
+        if not zipfile.is_zipfile(p):
+            raise ValueError(f"{p} is not a .npz file (not a zip archive): pass a stats file written by "
+                             "`dmetrics stats` or a dataset")
         with np.load(p, allow_pickle=False) as f:
             is_stats = {"mu", "sigma"} <= set(f.files)
         if is_stats:
@@ -125,7 +129,7 @@ def reference_stats(reference: Reference, ext: FeatureExtractor, device: torch.d
                     raise ValueError(f"{p} was computed with {k} {saved[k]}, but this run uses {mine[k]}; "
                                      "recompute the statistics with the same extractor and weights")
             saved_res = saved.get("image_resolution") or (saved.get("resolution") if saved.get("resolution") != "None" else None)
-            if resolution is not None and saved_res is not None and saved_res != str(resolution):
+            if resolution is not None and saved_res not in (None, "unknown") and saved_res != str(resolution):
                 raise ValueError(f"{p} holds statistics of {saved_res}x{saved_res} images, but the generator makes "
                                  f"{resolution}x{resolution} images; recompute them with `dmetrics stats DATASET "
                                  f"--resolution {resolution} --out STATS.npz`")
