@@ -53,9 +53,9 @@ _DIRECT = {
 @click.option("--workers", type=int, default=4, show_default=True, help="Image-reading threads for folder data.")
 @click.option("--grid", type=int, default=8, show_default=True, help="Image grid side (grid x grid images).")
 @click.option("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice).")
-@click.option("--no-progress", is_flag=True)
+@click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bar on stderr.")
 @click.pass_context
-def train_cmd(ctx: click.Context, preset: str, out: str, resume: bool, no_progress: bool, fmap_max: Optional[int],
+def train_cmd(ctx: click.Context, preset: str, out: str, resume: bool, progress: bool, fmap_max: Optional[int],
               fmap_base: Optional[int], latent_size: Optional[int], metrics: Optional[str], **options: Any) -> None:
     """Train generator PRESET (see `reference_models.preset_names()`) with its discriminator."""
     from reference_models.configs import preset_names
@@ -90,9 +90,13 @@ def train_cmd(ctx: click.Context, preset: str, out: str, resume: bool, no_progre
         values["metrics"] = [m.strip() for m in (metrics or "").split(",") if m.strip()]
     try:
         cfg = TrainConfig.from_dict(values, source="command line")
-        trainer = Trainer(cfg, resume=resume, progress=not no_progress)
-        progress = trainer.train()
+        if cfg.keep_snapshots and cfg.ckpt_every_kimg < 1:
+            # snapshots are named by whole kimg: two within one kimg would overwrite each other
+            raise click.BadParameter(f"{cfg.ckpt_every_kimg:g} kimg is shorter than the 1 kimg that snapshot names "
+                                     "resolve; use --ckpt-every 1 or more, or --no-snapshots", param_hint="--ckpt-every")
+        trainer = Trainer(cfg, resume=resume, progress=progress)
+        done = trainer.train()
     except (ResumeError, DataError, FileExistsError, NonFiniteError, ValueError) as exc:
         raise click.ClickException(str(exc))
-    click.echo(f"done: {progress['nimg'] / 1000:.3f} kimg, {progress['step']} steps, "
-               f"{progress['skipped_steps']} skipped; checkpoint {Path(out) / 'latest.pt'}")
+    click.echo(f"done: {done['nimg'] / 1000:.3f} kimg, {done['step']} steps, "
+               f"{done['skipped_steps']} skipped; checkpoint {Path(out) / 'latest.pt'}")

@@ -6,6 +6,7 @@ metrics of tests.guard_helpers keep each test to a few seconds.
 """
 
 import json
+import shutil
 import os
 import signal
 import subprocess
@@ -268,3 +269,23 @@ def test_help_has_no_dead_references_and_has_examples():
         assert "Examples:" in r.output, cmd
         assert "score --list" not in r.output
     assert "testbed" in CliRunner().invoke(main, ["score", "--help"]).output
+
+
+@pytest.mark.parametrize("change,needle", [
+    ({"latent_size": "128"}, "field 'latent_size' must be an integer, got str '128'"),
+    ({"use_noise": 1}, "field 'use_noise' must be true/false"),
+    ({"blur_filter": "121"}, "field 'blur_filter' must be"),
+    ({"latent_size": None}, "missing field(s) latent_size"),
+])
+def test_config_json_errors_name_the_field(tmp_path, change, needle):
+    folder = tmp_path / "ckpt"
+    shutil.copytree(DEMO, folder)
+    meta = json.loads((folder / "config.json").read_text())
+    for k, v in change.items():
+        if v is None:
+            del meta["config"][k]
+        else:
+            meta["config"][k] = v
+    (folder / "config.json").write_text(json.dumps(meta))
+    r = CliRunner().invoke(main, ["check", str(folder)])
+    assert r.exit_code == 1 and needle in r.output and "Traceback" not in r.output, r.output
