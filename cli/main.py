@@ -79,13 +79,10 @@ def check(generator: str, trust_pickle: bool, device: str) -> None:
     looks like [0, 1] or [0, 255] is a violation, a small overshoot of [-1, 1] a warning.
     `dmetrics score` runs the same check first.
     """
-    from disentangle_metrics.device import resolve_device
     from disentangle_metrics.protocol import validate_generator
-    try:
-        device = str(resolve_device(device))
-    except (RuntimeError, ValueError) as exc:
-        raise click.BadParameter(f"{device!r}: {str(exc).splitlines()[0][:160]}; use auto, cpu, cuda or cuda:N",
-                                 param_hint="--device")
+
+    from .options import check_device
+    device = check_device(device)
     try:
         G = load_generator(generator, trust_pickle=trust_pickle, device=device)
     except Exception as exc:  # shown to the user as a one-line error, not a traceback

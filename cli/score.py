@@ -17,6 +17,7 @@ from disentangle_metrics.registry import ScoreOptions, get_metric, list_metrics
 from disentangle_metrics.results import append_result
 
 from .loading import load_generator, load_object
+from .options import check_device
 from .provenance import generator_provenance, request_config, resume_key
 
 
@@ -85,15 +86,6 @@ def _parse_metric_names(text: str, tags: tuple[Optional[str], ...] = ()) -> list
 
 def _paper_count(name: str) -> Optional[int]:
     return next((n for prefix, n in _PAPER_COUNTS if name.startswith(prefix)), None)
-
-
-def _check_device(device: str) -> None:
-    from disentangle_metrics.device import resolve_device
-    try:
-        resolve_device(device)
-    except (RuntimeError, ValueError) as exc:
-        msg = str(exc).splitlines()[0]
-        raise click.BadParameter(f"{device!r}: {msg[:160]}; use auto, cpu, cuda or cuda:N", param_hint="--device")
 
 
 def _protocol_check(G: Any, generator: str, no_check: bool) -> str:
@@ -171,7 +163,7 @@ def score(generator: str, metric_names: str, reference: str | None, classifier: 
     if not metric_names.replace(",", "").strip():
         raise click.BadParameter(f"no metric name in {metric_names!r}; e.g. --metrics fid50k,ppl_wend "
                                  "(see `dmetrics metrics`)", param_hint="--metrics")
-    _check_device(device)
+    check_device(device)
     weights = _parse_weights(weights_items)
     dist_info = dist_env.init_from_env()
     try:

@@ -42,16 +42,12 @@ def stats(dataset: str, out_path: str, num: int | None, random_subset: bool, mir
     `dmetrics score` refuses it for a run that differs in any of them.
     """
     from disentangle_metrics.dataset_stats import dataset_stats
-    from disentangle_metrics.device import resolve_device
+    from .options import check_device
     from disentangle_metrics.weights import WeightsError
     if not out_path.endswith(".npz"):
         raise click.BadParameter(f"{out_path!r} must end in .npz (a name without it would later be read as a "
                                  f"dataset); e.g. --out {out_path}.npz", param_hint="--out")
-    try:
-        resolve_device(device)
-    except (RuntimeError, ValueError) as exc:
-        raise click.BadParameter(f"{device!r}: {str(exc).splitlines()[0][:160]}; use auto, cpu, cuda or cuda:N",
-                                 param_hint="--device")
+    check_device(device)
     _warn_interrupted_export(dataset)
     try:
         st = dataset_stats(dataset, extractor, num=num, mirror=mirror, resolution=resolution,

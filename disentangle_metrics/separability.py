@@ -190,7 +190,7 @@ def separability_from_samples(latents: Mapping[str, ArrayLike], logits: ArrayLik
     return res
 
 
-MIN_CLASS_MEMBERS = 10   # fewer kept samples than this in one class of an attribute: NaN score (a class of 0 is fine: H = 0)
+MIN_CLASS_MEMBERS = 3   # a class of 1 or 2 kept samples: NaN score (a class of 0 is fine: the label is constant, H = 0)
 
 
 def require_enough_kept(num_keep: int, dim: int, space: str) -> None:
