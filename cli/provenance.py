@@ -22,6 +22,7 @@ from disentangle_metrics.weights import sha256_of
 
 # ScoreOptions fields that do not change the numbers (where and how visibly they are computed)
 _NOT_CONFIG = ("device", "progress", "keep_samples")
+_HASH_LIMIT = 256 << 20   # reference files up to this size are identified by sha256 (stats files: ~32 MiB)
 
 
 def state_dict_sha256(module: torch.nn.Module) -> str:
@@ -71,8 +72,10 @@ def request_config(metric: str, opts: Any, classifier_spec: Optional[str]) -> di
         v = getattr(opts, f.name)
         cfg[f.name] = classifier_spec if f.name == "classifier" else v
     ref = cfg.get("reference")
-    if isinstance(ref, str) and Path(ref).is_file():   # a stats file: by content, so a recomputed file counts as new
-        cfg["reference_sha256"] = sha256_of(ref)
+    if isinstance(ref, str) and Path(ref).is_file():
+        # a stats file by content, so a recomputed file counts as new; a large image array by size and time
+        st = Path(ref).stat()
+        cfg["reference_id"] = sha256_of(ref) if st.st_size <= _HASH_LIMIT else f"{st.st_size} bytes, mtime {st.st_mtime_ns}"
     return {"metric": metric, "options": _jsonable(cfg)}
 
 

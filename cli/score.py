@@ -184,7 +184,7 @@ def score(generator: str, metric_names: str, reference: str | None, classifier: 
     except ValueError as exc:
         raise click.ClickException(str(exc))
     done = _done_keys(out_path) if resume else set()
-    failed, written = False, 0
+    failed, written, skipped = False, 0, 0
     for asked, name, n_implied, fn in fns:
         if n_implied is not None and num_samples is not None and n_implied != num_samples:
             raise click.BadParameter(f"{asked!r} means {n_implied} samples but --num-samples is {num_samples}",
@@ -193,6 +193,7 @@ def score(generator: str, metric_names: str, reference: str | None, classifier: 
         request = request_config(name, opts, classifier)
         key = resume_key(request, prov["sha256"], disentangle_metrics.__version__)
         if key in done:
+            skipped += 1
             click.echo(f"{asked:16s} skipped: already in {out_path} (same generator, configuration and version; "
                        "drop --resume to recompute)")
             continue
@@ -222,7 +223,8 @@ def score(generator: str, metric_names: str, reference: str | None, classifier: 
         if written:
             click.echo(f"{written} result(s) appended to {Path(out_path).resolve()}")
         else:
-            click.echo("no results written" + (" (every metric failed)" if failed else ""))
+            reasons = ([f"{skipped} already in {out_path}"] if skipped else []) + (["failures above"] if failed else [])
+            click.echo(f"no results written ({', '.join(reasons) or 'nothing to run'})")
     sys.exit(1 if failed else 0)
 
 
