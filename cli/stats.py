@@ -66,10 +66,6 @@ def stats(dataset: str, out_path: str, num: int | None, random_subset: bool, mir
 
 
 def _warn_interrupted_export(dataset: str) -> None:
-    """A `dmetrics testbed export` folder without its label file (written last) was interrupted."""
-    from pathlib import Path
-    folder = Path(dataset)
-    if folder.is_dir() and (folder / "testbed_config.json").is_file() and not (folder / "list_attr_celeba.txt").is_file():
-        click.echo(f"warning: {folder} looks like an interrupted `dmetrics testbed export` (testbed_config.json "
-                   "without list_attr_celeba.txt, which the export writes last): some images may be missing; "
-                   "rerun the export with --overwrite", err=True)
+    from disentangle_metrics.data.images import INTERRUPTED_EXPORT, interrupted_testbed_export
+    if interrupted_testbed_export(dataset):
+        click.echo("warning: " + INTERRUPTED_EXPORT.format(path=dataset), err=True)

@@ -138,6 +138,9 @@ def reference_stats(reference: Reference, ext: FeatureExtractor, device: torch.d
                                  f"mirror={bool(mirror)}; recompute the statistics with{'' if mirror else 'out'} --mirror "
                                  "or drop the mirror option")
             return st, f"stats file {p}"
+    from .data.images import INTERRUPTED_EXPORT, interrupted_testbed_export
+    if interrupted_testbed_export(p):
+        warnings.warn(INTERRUPTED_EXPORT.format(path=p), RuntimeWarning, stacklevel=3)
     n_avail = None
     if num_real is not None:
         from .data.images import open_source

@@ -94,3 +94,13 @@ def test_progress_bars_slow_down_when_stderr_is_not_a_terminal(monkeypatch):
     monkeypatch.delenv("TQDM_MININTERVAL", raising=False)
     r = CliRunner().invoke(main, ["metrics"])        # CliRunner's stderr is no terminal
     assert r.exit_code == 0 and float(os.environ["TQDM_MININTERVAL"]) >= 10
+
+
+def test_interrupted_testbed_export_as_fid_reference_warns(tmp_path):
+    from disentangle_metrics.fid import fid
+    out = tmp_path / "tb"
+    assert CliRunner().invoke(main, ["testbed", "export", str(out), "--num", "4", "--resolution", "16",
+                                     "--no-progress"]).exit_code == 0
+    os.remove(out / "list_attr_celeba.txt")
+    with pytest.warns(RuntimeWarning, match="interrupted"):
+        fid(ToyGenerator(resolution=16), str(out), num_gen=4, num_real=4, extractor="test-pixel-stats", device="cpu")

@@ -234,6 +234,17 @@ def _array_layout(shape: Sequence[int], layout: str, path: Path) -> str:
     return "NHWC" if nhwc else "NCHW"
 
 
+def interrupted_testbed_export(path: PathLike) -> bool:
+    """True for a `dmetrics testbed export` folder without its label file, which the export writes last."""
+    p = Path(path)
+    return p.is_dir() and (p / "testbed_config.json").is_file() and not (p / "list_attr_celeba.txt").is_file()
+
+
+INTERRUPTED_EXPORT = ("{path} looks like an interrupted `dmetrics testbed export` (testbed_config.json without "
+                      "list_attr_celeba.txt, which the export writes last): images may be missing; rerun the "
+                      "export with --overwrite")
+
+
 def open_source(path: PathLike, array_key: Optional[str] = None, layout: str = "auto") -> ImageSource:
     """The :class:`ImageSource` for a folder, a ``.zip`` or a ``.npy``/``.npz`` file."""
     p = Path(path)
