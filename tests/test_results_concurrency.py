@@ -70,3 +70,27 @@ def test_cut_line_is_isolated_and_reported(tmp_path):
     assert [r.metric for r in got] == ["a", "b"]
     with pytest.raises(ValueError, match="line 2"):
         R.read_results(path, strict=True)
+
+
+def test_kill_9_while_appending_leaves_only_whole_lines(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+    path = tmp_path / "r.jsonl"
+    code = ("import sys; from disentangle_metrics import results as R\n"
+            "i = 0\n"
+            "while True:\n"
+            "    R.append_result(sys.argv[1], R.MetricResult(metric='m', value=float(i), extras={'pad': 'x' * 20000}))\n"
+            "    i += 1\n")
+    repo = Path(__file__).resolve().parents[1]
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(path)], cwd=repo) for _ in range(3)]
+    deadline = time.monotonic() + 60
+    while (not path.exists() or len(path.read_bytes().splitlines()) < 30) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    for p in procs:
+        os.kill(p.pid, signal.SIGKILL)
+        p.wait(10)
+    got = R.read_results(path, strict=True)        # raises on any torn line
+    assert len(got) >= 30
