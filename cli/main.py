@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
@@ -16,6 +17,9 @@ from .loading import load_generator
 @click.version_option(disentangle_metrics.__version__, prog_name="dmetrics")
 def main() -> None:
     """Evaluate generative image models with the StyleGAN paper's metrics."""
+    if not sys.stderr.isatty():
+        # progress bars in a log file: one line every 30 s instead of ten a second (tqdm reads TQDM_*)
+        os.environ.setdefault("TQDM_MININTERVAL", "30")
 
 
 @main.group()
@@ -56,17 +60,34 @@ def weights_add(path: str, name: str | None, allow_hash_mismatch: bool) -> None:
     click.echo(f"added {path} -> {dest}")
 
 
-@main.command("check")
+CHECK_EXAMPLES = """\b
+Examples:
+  dmetrics check reference_models/pretrained/mini-f-mixing90
+  dmetrics check mypackage.models:make_generator --device cuda
+  dmetrics check G.pkl --trust-pickle
+"""
+
+
+@main.command("check", epilog=CHECK_EXAMPLES)
 @click.argument("generator")
 @click.option("--trust-pickle", is_flag=True, help="Allow loading a pickle (runs code from the file).")
 @click.option("--code-path", "code_path", multiple=True, type=click.Path(file_okay=False),
               help="Folder prepended to sys.path for a trusted pickle's code; repeatable.")
-@click.option("--device", default="cpu", show_default=True)
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 def check(generator: str, trust_pickle: bool, code_path: tuple[str, ...], device: str) -> None:
-    """Validate GENERATOR against the generator protocol and PPL's precision check; exit 1 on violations."""
+    """Validate GENERATOR against the generator protocol and PPL's precision check; exit 1 on violations.
+
+    Checks shapes, dtype, finiteness, determinism with fixed noise and the value range: output that
+    looks like [0, 1] or [0, 255] is a violation, a small overshoot of [-1, 1] a warning. Then the
+    check PPL runs first: the distance must scale like eps^2 (a generator that quantises internally
+    fails it). `dmetrics score` runs the protocol check first.
+    """
     from disentangle_metrics.precision_guard import eps_scaling
     from disentangle_metrics.protocol import validate_generator
     from disentangle_metrics.sources import GeneratorSource
+
+    from .options import check_device
+    device = check_device(device)
     try:
         G = load_generator(generator, trust_pickle=trust_pickle, device=device, code_path=code_path)
     except Exception as exc:  # shown to the user as a one-line error, not a traceback

@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import click
 
+EXAMPLES = """\b
+Examples:
+  dmetrics stats ffhq/ --out ffhq-stats.npz --mirror --num 50000
+  dmetrics stats images.zip --out stats32.npz --resolution 32
+  dmetrics stats testbed-export/ --out tb.npz --extractor testbed --resolution 32
+Then: dmetrics score GENERATOR --metrics fid50k --reference ffhq-stats.npz
+"""
 
-@click.command("stats")
+
+@click.command("stats", epilog=EXAMPLES)
 @click.argument("dataset", type=click.Path(exists=True))
-@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False), help="Output .npz (mu, sigma, num).")
-@click.option("--num", type=int, default=None, help="Use this many images (default: all).")
+@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False),
+              help="Output .npz (mu, sigma, num, and the options used); the name must end in .npz.")
+@click.option("--num", type=click.IntRange(min=1), default=None, help="Use this many images (default: all).")
 @click.option("--random-subset", is_flag=True, help="Take a seeded random --num images instead of the first ones.")
 @click.option("--mirror", is_flag=True, help="Flip each image horizontally with probability 1/2 (seeded), as the paper's fid50k.")
 @click.option("--resolution", type=int, default=None, help="Resize to RxR first (box filter for power-of-two downscales, else Lanczos).")
@@ -19,22 +28,32 @@ import click
 @click.option("--skip-bad", is_flag=True, help="Skip unreadable images (their count is printed) instead of failing.")
 @click.option("--array-key", default=None, help="Array name inside a .npz dataset.")
 @click.option("--layout", type=click.Choice(["auto", "NHWC", "NCHW"]), default="auto", show_default=True)
-@click.option("--batch-size", type=int, default=None)
-@click.option("--device", default="auto", show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=None)
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option("--no-cache", is_flag=True, help="Recompute even when cached statistics exist.")
-@click.option("--no-progress", is_flag=True)
+@click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bar on stderr.")
 def stats(dataset: str, out_path: str, num: int | None, random_subset: bool, mirror: bool, resolution: int | None,
           extractor: str, weights: str | None, allow_hash_mismatch: bool, seed: int, skip_bad: bool,
           array_key: str | None, layout: str, batch_size: int | None, device: str, no_cache: bool,
-          no_progress: bool) -> None:
-    """Compute feature statistics of DATASET (folder, .zip, .npy/.npz) and write them to --out."""
+          progress: bool) -> None:
+    """Compute feature statistics of DATASET (folder, .zip, .npy/.npz) and write them to --out.
+
+    The file records the extractor, its weights' sha256, the image resolution and the mirroring;
+    `dmetrics score` refuses it for a run that differs in any of them.
+    """
     from disentangle_metrics.dataset_stats import dataset_stats
+    from .options import check_device
     from disentangle_metrics.weights import WeightsError
+    if not out_path.endswith(".npz"):
+        raise click.BadParameter(f"{out_path!r} must end in .npz (a name without it would later be read as a "
+                                 f"dataset); e.g. --out {out_path}.npz", param_hint="--out")
+    check_device(device)
+    _warn_interrupted_export(dataset)
     try:
         st = dataset_stats(dataset, extractor, num=num, mirror=mirror, resolution=resolution,
                            subset="random" if random_subset else "first", seed=seed, skip_bad=skip_bad,
                            weights=weights, device=device, batch_size=batch_size, array_key=array_key, layout=layout,
-                           cache=not no_cache, progress=not no_progress, allow_hash_mismatch=allow_hash_mismatch)
+                           cache=not no_cache, progress=progress, allow_hash_mismatch=allow_hash_mismatch)
         info = {k: v for k, v in st.info.items() if k not in ("cached", "cache_file", "skipped_files")}
         st.save(out_path, **info)
     except (ValueError, KeyError, OSError, WeightsError) as exc:  # bad dataset, unknown extractor, missing weights: one line
@@ -44,3 +63,9 @@ def stats(dataset: str, out_path: str, num: int | None, random_subset: bool, mir
                f"{f', {skipped} unreadable files skipped' if skipped else ''})")
     for line in st.info.get("skipped_files", []):
         click.echo(f"  skipped {line}", err=True)
+
+
+def _warn_interrupted_export(dataset: str) -> None:
+    from disentangle_metrics.data.images import INTERRUPTED_EXPORT, interrupted_testbed_export
+    if interrupted_testbed_export(dataset):
+        click.echo("warning: " + INTERRUPTED_EXPORT.format(path=dataset), err=True)

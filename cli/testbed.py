@@ -35,8 +35,9 @@ def testbed() -> None:
 @click.option("--batch-size", type=int, default=256, show_default=True)
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--overwrite", is_flag=True, help="Write into a non-empty folder, replacing an earlier export.")
+@click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bar on stderr.")
 def export_cmd(out_dir: str, num: int, resolution: Optional[int], seed: Optional[int], config_path: Optional[str],
-               batch_size: int, device: str, overwrite: bool) -> None:
+               batch_size: int, device: str, overwrite: bool, progress: bool) -> None:
     """Write OUT_DIR/000000.png ... plus list_attr_celeba.txt (written last) and testbed_config.json."""
     from tqdm import tqdm
 
@@ -50,7 +51,7 @@ def export_cmd(out_dir: str, num: int, resolution: Optional[int], seed: Optional
     except RuntimeError as exc:
         raise click.ClickException(str(exc))
     t0 = time.perf_counter()
-    with tqdm(total=num, unit="img", desc="testbed export") as bar:
+    with tqdm(total=num, unit="img", desc="testbed export", disable=not progress) as bar:
         try:
             export_testbed(cfg, out_dir, num, batch_size=batch_size, device=dev, overwrite=overwrite,
                            progress=bar.update)

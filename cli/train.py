@@ -21,6 +21,21 @@ _DIRECT = {
 }
 
 
+def snapshot_clash(every_kimg: float, total_kimg: float) -> Optional[tuple[float, float]]:
+    """The first two checkpoint times (kimg) whose snapshots share a name (``snapshot-{kimg:06d}.pt``), or None."""
+    if every_kimg >= 1:
+        return None   # whole-kimg names of times >= 1 kimg apart always differ
+    seen: dict[int, float] = {}
+    k = 1
+    while k * every_kimg <= total_kimg + 1e-9 and k <= int(1 / every_kimg) + 2:   # a clash shows within 1/every steps
+        t = k * every_kimg
+        if int(t + 1e-9) in seen:
+            return seen[int(t + 1e-9)], t
+        seen[int(t + 1e-9)] = t
+        k += 1
+    return None
+
+
 @click.command("train")
 @click.argument("preset")
 @click.option("--data", default="testbed", show_default=True, help="'testbed' or a folder / .zip / .npy of images.")
@@ -53,9 +68,9 @@ _DIRECT = {
 @click.option("--workers", type=int, default=4, show_default=True, help="Image-reading threads for folder data.")
 @click.option("--grid", type=int, default=8, show_default=True, help="Image grid side (grid x grid images).")
 @click.option("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice).")
-@click.option("--no-progress", is_flag=True)
+@click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bar on stderr.")
 @click.pass_context
-def train_cmd(ctx: click.Context, preset: str, out: str, resume: bool, no_progress: bool, fmap_max: Optional[int],
+def train_cmd(ctx: click.Context, preset: str, out: str, resume: bool, progress: bool, fmap_max: Optional[int],
               fmap_base: Optional[int], latent_size: Optional[int], metrics: Optional[str], **options: Any) -> None:
     """Train generator PRESET (see `reference_models.preset_names()`) with its discriminator."""
     from reference_models.configs import preset_names
@@ -90,9 +105,15 @@ def train_cmd(ctx: click.Context, preset: str, out: str, resume: bool, no_progre
         values["metrics"] = [m.strip() for m in (metrics or "").split(",") if m.strip()]
     try:
         cfg = TrainConfig.from_dict(values, source="command line")
-        trainer = Trainer(cfg, resume=resume, progress=not no_progress)
-        progress = trainer.train()
+        clash = snapshot_clash(cfg.ckpt_every_kimg, cfg.total_kimg) if cfg.keep_snapshots else None
+        if clash is not None:
+            click.echo(f"warning: --ckpt-every {cfg.ckpt_every_kimg:g} kimg: snapshots are named by whole kimg, so "
+                       f"the checkpoints at {clash[0]:g} and {clash[1]:g} kimg both write snapshot-"
+                       f"{int(clash[0]):06d}.pt and the later overwrites the earlier; use --ckpt-every 1 or more "
+                       "(or --no-snapshots)", err=True)
+        trainer = Trainer(cfg, resume=resume, progress=progress)
+        done = trainer.train()
     except (ResumeError, DataError, FileExistsError, NonFiniteError, ValueError) as exc:
         raise click.ClickException(str(exc))
-    click.echo(f"done: {progress['nimg'] / 1000:.3f} kimg, {progress['step']} steps, "
-               f"{progress['skipped_steps']} skipped; checkpoint {Path(out) / 'latest.pt'}")
+    click.echo(f"done: {done['nimg'] / 1000:.3f} kimg, {done['step']} steps, "
+               f"{done['skipped_steps']} skipped; checkpoint {Path(out) / 'latest.pt'}")

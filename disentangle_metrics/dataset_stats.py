@@ -46,6 +46,21 @@ def cache_key(listing: list, options: dict) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
+def _positive(value: int, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return value
+
+
+def _describe_sizes(sizes: set[tuple[int, ...]], resolution: Optional[int]) -> str:
+    """'R' for square RxR images of one size (what FID compares with img_resolution), else 'HxW,...'."""
+    if resolution is not None:
+        return str(int(resolution))
+    if len(sizes) == 1 and len(next(iter(sizes))) == 2 and len(set(next(iter(sizes)))) == 1:
+        return str(next(iter(sizes))[0])
+    return ",".join(f"{h}x{w}" for h, w in sorted(sizes)) or "unknown"
+
+
 def _load_cached(path: Path, device: torch.device) -> FeatureStats:
     """Statistics from the cache file ``path``, marked as cached."""
     st = FeatureStats.load(path, device=device)
@@ -84,14 +99,16 @@ def dataset_stats(source: Union[str, os.PathLike], extractor: Union[str, Feature
         return _load_cached(path, dev)
 
     ds = ImageDataset(src, resolution=resolution, mirror=mirror, num=num, subset=subset, seed=seed, skip_bad=skip_bad)
-    bs = batch_size or default_batch_size(dev, cpu=16, cuda=200)
+    bs = default_batch_size(dev, cpu=16, cuda=200) if batch_size is None else _positive(batch_size, "batch_size")
     st = FeatureStats(ext.feature_dim, device=dev)
     me = distributed.info()   # under torchrun each process reads its share of the batches
     from tqdm.auto import tqdm
+    sizes: set[tuple[int, ...]] = set()   # recorded, so a stats file used at another resolution is refused
     with metric_precision(), torch.inference_mode(), \
             tqdm(total=len(ds), desc=f"stats {Path(source).name}", unit="img",
                  disable=not (progress and me.is_main)) as bar:
         for batch in iterate_batches(ds, bs, num_threads=num_threads, rank=me.rank, world_size=me.world_size):
+            sizes.add(tuple(batch.shape[2:]))
             st.update(ext(batch.to(dev, non_blocking=True)))
             bar.update(batch.shape[0] * me.world_size)
     st.all_reduce_()
@@ -99,7 +116,7 @@ def dataset_stats(source: Union[str, os.PathLike], extractor: Union[str, Feature
     if st.count < 2:
         raise ValueError(f"{source}: only {st.count} readable images; statistics need at least 2")
     info = {**{k: str(v) for k, v in options.items()}, "dataset": str(source), "skipped": str(num_skipped),
-            "cache_key": key}
+            "cache_key": key, "image_resolution": _describe_sizes(sizes, resolution)}
     if cache and me.is_main:
         st.save(path, **info)
     st.info = {**info, "cached": False, "cache_file": str(path) if cache else None,
@@ -132,7 +149,7 @@ def testbed_stats(extractor: Union[str, FeatureExtractor], num: int, resolution:
     path = stats_cache_dir() / f"testbed{resolution}-{key[:20]}.npz"
     if cache and path.is_file():
         return _load_cached(path, dev)
-    bs = batch_size or default_batch_size(dev, cpu=64, cuda=256)
+    bs = default_batch_size(dev, cpu=64, cuda=256) if batch_size is None else _positive(batch_size, "batch_size")
     st = FeatureStats(ext.feature_dim, device=dev)
     me = distributed.info()
     from tqdm.auto import tqdm
@@ -143,7 +160,7 @@ def testbed_stats(extractor: Union[str, FeatureExtractor], num: int, resolution:
             bar.update(len(idx) * me.world_size)
     st.all_reduce_()
     info = {**{k: json.dumps(v, sort_keys=True) if isinstance(v, dict) else str(v) for k, v in options.items()},
-            "dataset": f"testbed@{resolution}", "cache_key": key}
+            "dataset": f"testbed@{resolution}", "cache_key": key, "image_resolution": str(int(resolution))}
     if cache and me.is_main:
         st.save(path, **info)
     st.info = {**info, "cached": False, "cache_file": str(path) if cache else None}

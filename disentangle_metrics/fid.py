@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
+import zipfile
 from pathlib import Path
 from typing import Any, Optional, Sequence, Union
 
@@ -32,8 +34,8 @@ from .device import DeviceLike, default_batch_size, describe, metric_precision, 
 from .features import DEFAULT_EXTRACTOR, FeatureExtractor, build_extractor
 from .features.inception import NVIDIA_WEIGHTS, PYTORCH_FID_WEIGHTS
 from .frechet import frechet_details
+from .registry import ScoreOptions, count_or_default, register_metric
 from .sources import GeneratorSource, to_uint8  # noqa: F401  (to_uint8 re-exported: it lived here)
-from .registry import ScoreOptions, register_metric
 from .results import MetricResult
 from .stats import FeatureStats, read_stats_info
 
@@ -82,8 +84,13 @@ def generator_stats(G: Any, ext: FeatureExtractor, num: int, batch_size: int, se
 
 
 def reference_stats(reference: Reference, ext: FeatureExtractor, device: torch.device, *, resolution: Optional[int],
-                    num_real: Optional[int], mirror: bool, seed: int, progress: bool) -> tuple[FeatureStats, str]:
-    """(statistics, description) of ``reference``: FeatureStats, a stats ``.npz``, or a dataset."""
+                    num_real: Optional[int], mirror: Optional[bool], seed: int, progress: bool) -> tuple[FeatureStats, str]:
+    """(statistics, description) of ``reference``: FeatureStats, a stats ``.npz``, or a dataset.
+
+    A stats file must have been computed as this run would compute it: the extractor, its weights,
+    the image resolution (``resolution``, the generator's) and, when ``mirror`` is not None, the
+    mirroring it records must match, else a ValueError names both values.
+    """
     if reference is None:
         raise ValueError("FID needs reference statistics: pass a stats .npz (make one with `dmetrics stats DATASET "
                          "--out stats.npz`) or a dataset (folder, zip, .npy/.npz images)")
@@ -92,11 +99,14 @@ def reference_stats(reference: Reference, ext: FeatureExtractor, device: torch.d
     if isinstance(reference, str) and reference == TESTBED_REFERENCE:
         if resolution is None:
             raise ValueError("reference='testbed' needs the generator's img_resolution to render the test bed at")
-        num = num_real or PAPER_NUM
+        num = count_or_default(num_real, PAPER_NUM, "num_real")
         st = testbed_stats(ext, num, resolution, device=device, progress=progress)
         return st, f"testbed at {resolution}x{resolution} (first {num} images, default config)"
     p = Path(reference)
     if p.suffix == ".npz" and p.is_file():
+        if not zipfile.is_zipfile(p):
+            raise ValueError(f"{p} is not a .npz file (not a zip archive): pass a stats file written by "
+                             "`dmetrics stats` or a dataset")
         with np.load(p, allow_pickle=False) as f:
             is_stats = {"mu", "sigma"} <= set(f.files)
         if is_stats:
@@ -107,22 +117,51 @@ def reference_stats(reference: Reference, ext: FeatureExtractor, device: torch.d
                 if k in saved and mine[k] is not None and saved[k] != str(mine[k]):
                     raise ValueError(f"{p} was computed with {k} {saved[k]}, but this run uses {mine[k]}; "
                                      "recompute the statistics with the same extractor and weights")
+            saved_res = saved.get("image_resolution") or (saved.get("resolution") if saved.get("resolution") != "None" else None)
+            if resolution is not None and saved_res not in (None, "unknown") and saved_res != str(resolution):
+                raise ValueError(f"{p} holds statistics of {saved_res}x{saved_res} images, but the generator makes "
+                                 f"{resolution}x{resolution} images; recompute them with `dmetrics stats DATASET "
+                                 f"--resolution {resolution} --out STATS.npz`")
+            if mirror is not None and "mirror" in saved and saved["mirror"] != str(bool(mirror)):
+                raise ValueError(f"{p} was computed with mirror={saved['mirror']}, but this run asks for "
+                                 f"mirror={bool(mirror)}; recompute the statistics with{'' if mirror else 'out'} --mirror "
+                                 "or drop the mirror option")
             return st, f"stats file {p}"
+    from .data.images import INTERRUPTED_EXPORT, interrupted_testbed_export
+    if interrupted_testbed_export(p):
+        warnings.warn(INTERRUPTED_EXPORT.format(path=p), RuntimeWarning, stacklevel=3)
     n_avail = None
     if num_real is not None:
         from .data.images import open_source
         n_avail = len(open_source(p))
-    st = dataset_stats(p, ext, num=min(num_real, n_avail) if num_real else None, mirror=mirror, resolution=resolution,
+    st = dataset_stats(p, ext, num=min(num_real, n_avail) if num_real else None, mirror=bool(mirror), resolution=resolution,
                        seed=seed, device=device, progress=progress)
     return st, f"dataset {p} ({st.count} images{', mirrored' if mirror else ''})"
 
 
+def rank_problem(count: int, dim: int, what: str) -> Optional[str]:
+    """Why statistics of ``count`` samples cannot have a full-rank covariance (rank <= count - 1), or None."""
+    if count > dim:
+        return None
+    return (f"{what}: {count} samples in a {dim}-d feature space give a covariance of rank at most "
+            f"{count - 1} < {dim}, so the FID is degenerate; use at least {dim + 1} (the paper: {PAPER_NUM})")
+
+
+def _rank_guard(problem: Optional[str], allow: bool, found: list[str]) -> None:
+    if problem is None:
+        return
+    if not allow:
+        raise ValueError(problem)
+    warnings.warn(problem, RuntimeWarning, stacklevel=3)
+    found.append(problem)
+
+
 def fid(G: Any, reference: Reference, num_gen: int = PAPER_NUM, batch_size: Optional[int] = None, seed: int = 0,
         device: DeviceLike = "auto", extractor: Union[str, FeatureExtractor] = DEFAULT_EXTRACTOR,
-        weights: Optional[str] = None, num_real: Optional[int] = PAPER_NUM, mirror: bool = False,
-        progress: bool = False, metric: Optional[str] = None, allow_hash_mismatch: bool = False, *,
-        truncation_psi: float = 1.0, truncation_cutoff: Optional[int] = None, class_label: Optional[int] = None,
-        labels: Any = None, force_fp32: bool = False) -> MetricResult:
+        weights: Optional[str] = None, num_real: Optional[int] = PAPER_NUM, mirror: Optional[bool] = None,
+        progress: bool = False, metric: Optional[str] = None, allow_hash_mismatch: bool = False,
+        allow_rank_deficient: bool = True, *, truncation_psi: float = 1.0, truncation_cutoff: Optional[int] = None,
+        class_label: Optional[int] = None, labels: Any = None, force_fp32: bool = False) -> MetricResult:
     """FID of ``G`` (see the module docstring) against ``reference`` (stats file, dataset or FeatureStats).
 
     The generator runs as its authors' FID code runs it: random noise, the checkpoint's precision
@@ -130,7 +169,11 @@ def fid(G: Any, reference: Reference, num_gen: int = PAPER_NUM, batch_size: Opti
     conditional generator. ``truncation_psi`` other than 1 appears in the name (``fid50k@psi0.7``).
 
     A dataset reference uses its first ``num_real`` images (all when fewer), resized to the
-    generator's resolution, flipped at random when ``mirror``; its statistics are cached.
+    generator's resolution, flipped at random when ``mirror``; its statistics are cached. A stats
+    file must match the run (extractor, weights, resolution; mirroring when ``mirror`` is given).
+    Both sides should have more samples than feature dimensions (a full-rank covariance): fewer
+    raise a ValueError when ``allow_rank_deficient`` is False (the registered ``fid50k``, hence
+    ``dmetrics score``), else a RuntimeWarning, and the reason goes to ``extras['rank_deficient']``.
     The result is named ``metric`` (default: by the generated count, :func:`count_name`) with the paper's
     extractor and ``metric@<extractor>`` otherwise.
     """
@@ -140,7 +183,10 @@ def fid(G: Any, reference: Reference, num_gen: int = PAPER_NUM, batch_size: Opti
     ext = extractor if isinstance(extractor, FeatureExtractor) else build_extractor(extractor, weights=weights,
                                                                                     device=dev, **extra)
     ext_name = getattr(ext, "registry_name", type(ext).__name__)
-    bs = batch_size or default_batch_size(dev, cpu=8, cuda=64)
+    bs = count_or_default(batch_size, default_batch_size(dev, cpu=8, cuda=64), "batch_size")
+    count_or_default(num_gen, PAPER_NUM, "num_gen")
+    rank_notes: list[str] = []
+    _rank_guard(rank_problem(num_gen, ext.feature_dim, "generated images"), allow_rank_deficient, rank_notes)
     if isinstance(G, GeneratorSource):
         if (truncation_psi, truncation_cutoff, class_label, labels, force_fp32) != (1.0, None, None, None, False):
             raise ValueError("fid() got a GeneratorSource and source options (truncation, labels, force_fp32): "
@@ -154,6 +200,8 @@ def fid(G: Any, reference: Reference, num_gen: int = PAPER_NUM, batch_size: Opti
                                         num_real=num_real, mirror=mirror, seed=seed, progress=progress)
         if ref.dim != ext.feature_dim:
             raise ValueError(f"reference statistics are {ref.dim}-d but extractor {ext_name} gives {ext.feature_dim}-d features")
+        if ref.count_known:
+            _rank_guard(rank_problem(ref.count, ref.dim, f"reference ({ref_desc})"), allow_rank_deficient, rank_notes)
         t1 = time.perf_counter()
         me = distributed.info()   # each process generates its global batches; sums are all-reduced
         gen = generator_stats(src, ext, num_gen, bs, seed=seed, device=dev, rank=me.rank, world_size=me.world_size,
@@ -166,14 +214,16 @@ def fid(G: Any, reference: Reference, num_gen: int = PAPER_NUM, batch_size: Opti
         metric=name, value=det.distance, values={name: det.distance},
         config=dict(num_gen=num_gen, batch_size=bs, extractor=ext_name, reference=ref_desc,
                     num_real=ref.count if ref.count_known else None,
-                    mirror=mirror, truncation_psi=src.truncation_psi, truncation_cutoff=src.truncation_cutoff,
+                    mirror=bool(mirror) if mirror is not None else str(ref.info.get("mirror")) == "True",
+                    truncation_psi=src.truncation_psi, truncation_cutoff=src.truncation_cutoff,
                     noise_mode="random", precision=src.describe()["precision"], labels=src.label_policy.describe(),
                     generator=src.describe()),
         seed=seed, num_samples=num_gen, wall_time_s=wall, device=describe(dev),
         weights={ext.weights_name: ext.weights_sha256} if ext.weights_name and ext.weights_sha256 else {},
         extras=dict(frechet=det.as_dict(), generate_s=t2 - t1, reference_s=t1 - t0,
                     images_per_s=num_gen / max(t2 - t1, 1e-9), reference_info={k: v for k, v in ref.info.items()
-                                                                               if k != "skipped_files"}))
+                                                                               if k != "skipped_files"},
+                    **({"rank_deficient": rank_notes} if rank_notes else {})))
 
 
 @register_metric("fid50k")
@@ -187,7 +237,9 @@ def fid50k(G: Any, opts: ScoreOptions) -> MetricResult:
     # --weights NAME=PATH: the extractor's name, or a registered Inception file name
     keys = (ext_name,) + ((PYTORCH_FID_WEIGHTS, NVIDIA_WEIGHTS) if ext_name == DEFAULT_EXTRACTOR else ())
     weights = next((opts.weights[k] for k in keys if k in opts.weights), None)
-    return fid(G, opts.reference, num_gen=opts.num_samples or PAPER_NUM, batch_size=opts.batch_size, seed=opts.seed,
+    return fid(G, opts.reference, num_gen=count_or_default(opts.num_samples, PAPER_NUM, "num_samples"), batch_size=opts.batch_size, seed=opts.seed,
                device=opts.device, extractor=ext_name, weights=weights, progress=opts.progress,
-               allow_hash_mismatch=opts.allow_hash_mismatch, truncation_psi=opts.truncation_psi,
-               truncation_cutoff=opts.truncation_cutoff, class_label=opts.class_label, labels=opts.labels)
+               num_real=count_or_default(opts.num_real, PAPER_NUM, "num_real"), mirror=opts.mirror,
+               allow_hash_mismatch=opts.allow_hash_mismatch, allow_rank_deficient=False,
+               truncation_psi=opts.truncation_psi, truncation_cutoff=opts.truncation_cutoff,
+               class_label=opts.class_label, labels=opts.labels)

@@ -36,8 +36,8 @@ from .device import describe, metric_precision, resolve_device, sync
 from .distances import DEFAULT_DISTANCE, Distance, build_distance
 from .precision_guard import check_eps_scaling
 from .protocol import conditioning, require_mapping
+from .registry import ScoreOptions, count_or_default, register_metric
 from .sources import GeneratorSource, box_downsample
-from .registry import ScoreOptions, register_metric
 from .results import MetricResult
 
 SPACES = ("z", "w")
@@ -238,7 +238,7 @@ def ppl(G: Any, space: str = "w", sampling: str = "end", num_samples: int = PAPE
     if cfg.space == "w":
         require_mapping(G, cfg.base_name)
     dev = resolve_device(device)
-    bs = int(batch_size or PAPER_BATCH_SIZE)
+    bs = int(PAPER_BATCH_SIZE if batch_size is None else batch_size)
     if bs < 1:
         raise ValueError(f"batch_size must be >= 1, got {bs}")
     start = time.perf_counter()
@@ -322,7 +322,7 @@ def _sample_distances(src: GeneratorSource, cfg: PPLConfig, dist: Distance, batc
 
 def _registered(space: str, samp: str) -> Callable[[Any, ScoreOptions], MetricResult]:
     def metric(G: Any, opts: ScoreOptions) -> MetricResult:
-        return ppl(G, space=space, sampling=samp, num_samples=opts.num_samples or PAPER_NUM_SAMPLES,
+        return ppl(G, space=space, sampling=samp, num_samples=count_or_default(opts.num_samples, PAPER_NUM_SAMPLES, "num_samples"),
                    distance=opts.distance, batch_size=opts.batch_size, seed=opts.seed, device=opts.device,
                    weights=opts.weights, allow_hash_mismatch=opts.allow_hash_mismatch, progress=opts.progress,
                    truncation_psi=opts.truncation_psi, truncation_cutoff=opts.truncation_cutoff,
@@ -354,8 +354,8 @@ def _renamed(res: MetricResult, name: str) -> MetricResult:
 def _registered_ada(name: str, space: str, samp: str, crop: bool) -> Callable[[Any, ScoreOptions], MetricResult]:
     def metric(G: Any, opts: ScoreOptions) -> MetricResult:
         dist = opts.distance or ADA_DISTANCE
-        res = ppl(G, space=space, sampling=samp, num_samples=opts.num_samples or ADA_NUM_SAMPLES, crop=crop,
-                  distance=dist, batch_size=opts.batch_size or ADA_BATCH_SIZE, seed=opts.seed, device=opts.device,
+        res = ppl(G, space=space, sampling=samp, num_samples=count_or_default(opts.num_samples, ADA_NUM_SAMPLES, "num_samples"), crop=crop,
+                  distance=dist, batch_size=count_or_default(opts.batch_size, ADA_BATCH_SIZE, "batch_size"), seed=opts.seed, device=opts.device,
                   mode="ada", weights=opts.weights, allow_hash_mismatch=opts.allow_hash_mismatch,
                   progress=opts.progress, truncation_psi=opts.truncation_psi, truncation_cutoff=opts.truncation_cutoff,
                   class_label=opts.class_label, labels=opts.labels)

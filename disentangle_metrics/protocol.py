@@ -157,6 +157,7 @@ class ValidationReport:
 
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)   # suspicious but scorable (a small overshoot of [-1, 1])
 
     @property
     def ok(self) -> bool:
@@ -164,7 +165,10 @@ class ValidationReport:
 
     def __str__(self) -> str:
         head = "generator follows the protocol" if self.ok else f"{len(self.problems)} protocol violation(s)"
-        return "\n".join([head] + [f"  - {p}" for p in self.problems] + [f"  note: {n}" for n in self.notes])
+        if self.ok and self.warnings:
+            head += f" ({len(self.warnings)} warning(s))"
+        return "\n".join([head] + [f"  - {p}" for p in self.problems] + [f"  warning: {w}" for w in self.warnings]
+                         + [f"  note: {n}" for n in self.notes])
 
 
 class GeneratorValidationError(ProtocolError):
@@ -176,12 +180,14 @@ class GeneratorValidationError(ProtocolError):
 
 
 def validate_generator(G: Any, *, device: Optional[torch.device | str] = None, seed: int = 0,
-                       range_tolerance: float = 1.5, raise_on_error: bool = False) -> ValidationReport:
+                       range_tolerance: float = 2.0, raise_on_error: bool = False) -> ValidationReport:
     """Draw two samples from ``G`` and report every way it breaks the protocol.
 
     Checks: required attributes are ints of sensible value; ``mapping`` returns
     [2, num_ws, w_dim]; ``synthesis`` returns a floating tensor [2, img_channels, R, R]; its
-    values are finite and within [-range_tolerance, range_tolerance]; two calls with the same z
+    values are finite and in [-1, 1] (see :func:`classify_range`: an output that looks like [0, 1]
+    or [0, 255], or goes beyond +-``range_tolerance``, is a violation; a smaller overshoot of [-1, 1]
+    is a warning, as the reference code clamps when quantising); two calls with the same z
     and ``noise_mode='const'`` give identical images (after ``reseed_noise`` with the same seed
     when the hook exists). Runs in ``torch.no_grad``.
     """
@@ -239,10 +245,11 @@ def validate_generator(G: Any, *, device: Optional[torch.device | str] = None, s
             rep.problems.append(f"non-finite values: {int((~finite).sum())} NaN/inf pixels in the images")
         vals = img[finite]
         if vals.numel():
-            lo, hi = float(vals.min()), float(vals.max())
-            if lo < -range_tolerance or hi > range_tolerance:
-                rep.problems.append(f"range: images must be in [-1, 1], got values in [{lo:.3g}, {hi:.3g}] "
-                                    "(a [0, 1] or [0, 255] output needs rescaling to [-1, 1])")
+            verdict, message = classify_range(float(vals.min()), float(vals.max()), range_tolerance)
+            if verdict == "violation":
+                rep.problems.append(message)
+            elif verdict == "warning":
+                rep.warnings.append(message)
         if img.shape == imgs[1].shape and not torch.equal(torch.nan_to_num(img), torch.nan_to_num(imgs[1])):
             diff = float((img - imgs[1]).abs().nan_to_num().max())
             rep.problems.append(f"non-determinism: two calls with the same ws and noise_mode='const' differ "
@@ -250,6 +257,29 @@ def validate_generator(G: Any, *, device: Optional[torch.device | str] = None, s
     if not has_mapping(G):
         rep.notes.append("no mapping network: only Z-space metrics apply")
     return _finish(rep, raise_on_error)
+
+
+def classify_range(lo: float, hi: float, tolerance: float = 2.0) -> tuple[str, str]:
+    """('ok' | 'warning' | 'violation', message) for images whose values span [lo, hi].
+
+    Violations: no negative value with a maximum in (0.5, 1] (looks like [0, 1]), a maximum above
+    ``tolerance`` with no value below -1 (looks like [0, 255]), or anything beyond +-``tolerance``.
+    A smaller overshoot of [-1, 1] is a warning: FID clamps it when quantising, PPL and
+    separability see the raw values.
+    """
+    span = f"values in [{lo:.3g}, {hi:.3g}]"
+    if lo >= 0 and 0.5 < hi <= 1 + 1e-6:
+        return "violation", (f"range: images must be in [-1, 1], got {span}, which looks like [0, 1] output: "
+                             "rescale with x * 2 - 1")
+    if hi > tolerance and lo >= -1:
+        return "violation", (f"range: images must be in [-1, 1], got {span}, which looks like [0, 255] output: "
+                             "rescale with x / 127.5 - 1")
+    if lo < -tolerance or hi > tolerance:
+        return "violation", f"range: images must be in [-1, 1], got {span} (beyond +-{tolerance:g})"
+    if lo < -1 or hi > 1:
+        return "warning", (f"range: {span} overshoot [-1, 1]; FID clamps when quantising to uint8, PPL and "
+                           "separability see the raw values")
+    return "ok", ""
 
 
 def _finish(rep: ValidationReport, raise_on_error: bool) -> ValidationReport:

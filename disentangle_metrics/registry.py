@@ -38,6 +38,22 @@ class ScoreOptions:
     ls_backend: str = "torch"               # separability's SVM solver: 'torch' (batched) or 'sklearn' (LinearSVC)
     progress: bool = True
 
+    def __post_init__(self) -> None:
+        # 0 is not "unset": a zero or negative count must never fall back to the paper's size
+        for name in ("num_samples", "num_real", "batch_size"):
+            v = getattr(self, name)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
+                raise ValueError(f"{name} must be a positive integer (or None for the metric's default), got {v!r}")
+
+
+def count_or_default(value: Optional[int], default: int, name: str) -> int:
+    """``value`` when given, else ``default``; a zero, negative or non-integer count is an error (never the default)."""
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return value
+
 
 MetricFn = Callable[[Any, ScoreOptions], MetricResult]
 METRICS: dict[str, MetricFn] = {}

@@ -1,4 +1,4 @@
-"""Metric results: one dataclass, one JSON line each, appended atomically to a results file."""
+"""Metric results: one dataclass, one JSON line each, appended with one locked O_APPEND write."""
 
 from __future__ import annotations
 
@@ -114,29 +114,71 @@ def atomic_write_bytes(path: os.PathLike | str, data: bytes) -> None:
 
 
 def append_result(path: os.PathLike | str, result: MetricResult, samples_dir: Optional[os.PathLike | str] = None) -> None:
-    """Append ``result`` as one JSON line to ``path`` atomically.
+    """Append ``result`` as one JSON line to ``path``; safe with any number of concurrent writers.
 
-    The new file (old lines plus the new one) is written beside the old and renamed over it, so a
-    crash leaves either the old or the new file, never a torn line. Per-sample arrays go to
-    ``samples_dir/<metric>-<created>.npz`` when ``samples_dir`` is given.
+    The line goes out in one ``write(2)`` on a descriptor opened with ``O_APPEND`` while holding an
+    exclusive ``fcntl.flock`` on the file: on one machine's local filesystem concurrent appends
+    never interleave or overwrite each other, and earlier lines are never rewritten, so ``kill -9``
+    can at worst cut the line being written short. A missing final newline (such a cut, or a file
+    edited by hand) is repaired before the new line, so a fragment never merges with a new line and
+    :func:`read_results` reports it. On NFS, ``flock`` is emulated with POSIX locks (Linux >= 2.6.12,
+    needs a working lock manager) and ``O_APPEND`` is not atomic across clients: write each
+    machine's results to its own file there. Per-sample arrays go to
+    ``samples_dir/<metric>-<created>.npz`` (written atomically) when ``samples_dir`` is given.
     """
     path = Path(path)
     if samples_dir is not None and result.samples:
         stamp = result.created.replace(":", "").replace("+", "Z")
         safe = re.sub(r"[^A-Za-z0-9_.@+-]", "_", result.metric)   # metric names may carry "module:name"
-        npz = Path(samples_dir) / f"{safe}-{stamp}.npz"
+        npz = Path(samples_dir) / f"{safe}-{stamp}-{os.getpid()}.npz"   # pid: parallel runs never collide
         import io
         buf = io.BytesIO()
         np.savez(buf, **result.samples)
         atomic_write_bytes(npz, buf.getvalue())
         result.samples_file = str(npz)
-    old = path.read_bytes() if path.exists() else b""
-    if old and not old.endswith(b"\n"):
-        old += b"\n"
-    atomic_write_bytes(path, old + result.to_json().encode() + b"\n")
+    line = result.to_json().encode() + b"\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o666)   # read: the last byte
+    try:
+        _lock(fd)
+        size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b"\n":
+            line = b"\n" + line
+        written = os.write(fd, line)
+        if written != len(line):   # a short write (disk full): say so rather than leave a silent fragment
+            raise OSError(f"{path}: only {written} of {len(line)} bytes of the result line were written (disk full?)")
+        os.fsync(fd)
+    finally:
+        os.close(fd)   # closing releases the lock
 
 
-def read_results(path: os.PathLike | str) -> list[MetricResult]:
-    """All results in a results file, in order."""
+def _lock(fd: int) -> None:
+    try:
+        import fcntl
+    except ImportError:   # Windows: no flock; O_APPEND alone still keeps single writes whole
+        return
+    fcntl.flock(fd, fcntl.LOCK_EX)
+
+
+def read_results(path: os.PathLike | str, *, strict: bool = False) -> list[MetricResult]:
+    """All results in a results file, in order.
+
+    A line that is not valid JSON (a write cut short by ``kill -9``) is skipped with a warning naming
+    the file and line number; ``strict=True`` raises instead.
+    """
+    import warnings
+    out = []
     with open(path) as f:
-        return [MetricResult.from_dict(json.loads(line)) for line in f if line.strip()]
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                d = json.loads(line)
+            except json.JSONDecodeError as exc:
+                if strict:
+                    raise ValueError(f"{path}, line {lineno}: not a JSON result line ({exc})") from None
+                warnings.warn(f"{path}, line {lineno}: skipped a broken result line (a write cut short?)",
+                              RuntimeWarning, stacklevel=2)
+                continue
+            out.append(MetricResult.from_dict(d))
+    return out

@@ -32,7 +32,9 @@ import torch
 from . import distributed
 from .device import resolve_device
 from .linear_svm import STATUS_FAILED, BatchedLinearSVC
-from .registry import register_metric
+from .registry import count_or_default, register_metric
+
+PAPER_NUM_SAMPLES = 200_000   # generated images; the 100,000 most confident are kept
 
 if TYPE_CHECKING:
     from .results import MetricResult
@@ -55,6 +57,7 @@ class SeparabilityResult:
     num_keep: int
     positive_fraction: np.ndarray               # [A] fraction of kept samples with label 1 (l < 0)
     svm_time_s: dict[str, float] = field(default_factory=dict)
+    degenerate: dict[str, str] = field(default_factory=dict)   # space -> why its score is NaN (too few class members)
 
     @property
     def converged(self) -> dict[str, np.ndarray]:
@@ -142,10 +145,16 @@ def separability_from_samples(latents: Mapping[str, ArrayLike], logits: ArrayLik
             raise ValueError(f"latents[{space!r}] contains NaN/inf values")
         spaces[space] = t
     num_keep = n // 2 if num_keep is None else int(num_keep)
+    for space, t in spaces.items():
+        require_enough_kept(num_keep, t.shape[1], space)
     L = L.to(dev)
     mask = keep_most_confident(L, num_keep)
     target = targets_from_logits(L)
     pos_frac = ((target == 1) & mask).double().sum(0) / num_keep
+    n_pos = ((target == 1) & mask).sum(0).cpu()
+    minority = torch.minimum(n_pos, num_keep - n_pos)
+    thin = [f"{names[a]} ({int(minority[a])} of {num_keep})" for a in range(A)
+            if 0 < int(minority[a]) < MIN_CLASS_MEMBERS]
 
     res = SeparabilityResult(scores={}, entropies={}, accuracy={}, status={}, n_iter={}, messages={},
                              attribute_names=names, num_samples=n, num_keep=num_keep,
@@ -166,6 +175,12 @@ def separability_from_samples(latents: Mapping[str, ArrayLike], logits: ArrayLik
         res.n_iter[space] = svm.n_iter_.copy()
         res.messages[space] = [str(m) for m in svm.messages_]
         res.scores[space] = float(2.0 ** np.sum(h))    # NaN when any attribute failed: never hidden
+        if thin:   # a class of one or a few kept samples is always separable: its H = 0 would be an artefact
+            res.scores[space] = float("nan")
+            res.degenerate[space] = (f"attribute(s) with fewer than {MIN_CLASS_MEMBERS} kept samples in one class: "
+                                     f"{', '.join(thin[:5])}; use more samples")
+            warnings.warn(f"linear separability, space {space!r}: score is NaN: {res.degenerate[space]}",
+                          RuntimeWarning, stacklevel=2)
         flagged = [f"{names[a]}: {svm.messages_[a]}" for a in range(A)
                    if svm.status_[a] not in ("converged", "single_class")]
         if flagged:
@@ -173,6 +188,26 @@ def separability_from_samples(latents: Mapping[str, ArrayLike], logits: ArrayLik
                           f"converge or failed ({'; '.join(flagged[:5])}); see the per-attribute status in the "
                           "result", RuntimeWarning, stacklevel=2)
     return res
+
+
+MIN_CLASS_MEMBERS = 3   # a class of 1 or 2 kept samples: NaN score (a class of 0 is fine: the label is constant, H = 0)
+
+
+def require_enough_kept(num_keep: int, dim: int, space: str) -> None:
+    """Refuse a fit that is separable whatever the labels: ``num_keep <= dim + 1`` points in general
+    position in ``dim`` dimensions can be split in every way by an affine hyperplane (H = 0, score 1).
+
+    Up to about ``2 (dim + 1)`` points most random labellings are still separable (Cover, 1965), so
+    such counts are warned about.
+    """
+    if num_keep <= dim + 1:
+        raise ValueError(f"linear separability in {space!r}: {num_keep} kept samples in {dim} dimensions are "
+                         f"separable whatever their labels (the score would be a perfect 1.0); keep more than "
+                         f"{dim + 1} (more than {2 * (dim + 1)} to be meaningful; the paper keeps 100,000 of 200,000)")
+    if num_keep <= 2 * (dim + 1):
+        warnings.warn(f"linear separability in {space!r}: only {num_keep} kept samples in {dim} dimensions; "
+                      f"random labels are separable this often (Cover 1965): keep well over {2 * (dim + 1)}",
+                      RuntimeWarning, stacklevel=3)
 
 
 # --------------------------------------------------------------------------------------------
@@ -245,7 +280,7 @@ def _gather_samples(smp: SampledLatents, num_samples: int, batch_size: int, me: 
         attribute_names=smp.attribute_names)
 
 
-def separability(G: Any, classifier: Any, num_samples: int = 200_000, num_keep: Optional[int] = None,
+def separability(G: Any, classifier: Any, num_samples: int = PAPER_NUM_SAMPLES, num_keep: Optional[int] = None,
                  spaces: Sequence[str] = ("z", "w"), batch_size: Optional[int] = None, seed: int = 0,
                  device: Any = "auto", backend: str = "torch", keep_samples: bool = False,
                  progress: bool = False, *, class_label: Optional[int] = None, labels: Any = None) -> "MetricResult":
@@ -271,7 +306,7 @@ def separability(G: Any, classifier: Any, num_samples: int = 200_000, num_keep: 
         spaces = tuple(s for s in spaces if s != "w")
     if not spaces:
         raise ValueError("no latent space left to score: a generator without mapping has only 'z'")
-    bs = batch_size or default_batch_size(dev, cpu=8, cuda=32)
+    bs = count_or_default(batch_size, default_batch_size(dev, cpu=8, cuda=32), "batch_size")
     t0 = time.perf_counter()
     with metric_precision():
         me = distributed.info()
@@ -301,6 +336,8 @@ def separability(G: Any, classifier: Any, num_samples: int = 200_000, num_keep: 
         "time_sampling_s": t_sample,
         "time_svm_s": res.svm_time_s,
     }
+    if res.degenerate:
+        extras["nan_reason"] = dict(res.degenerate)
     samples = {}
     if keep_samples:
         samples = {f"latents_{s}": smp.latents[s].cpu().numpy() for s in spaces}
@@ -326,7 +363,7 @@ def separability(G: Any, classifier: Any, num_samples: int = 200_000, num_keep: 
 @register_metric("ls")
 def _ls_metric(G: Any, opts: Any) -> "MetricResult":
     """Registered metric ``ls``: reports ``ls_z`` and (with a mapping network) ``ls_w``."""
-    n = opts.num_samples or 200_000
+    n = count_or_default(opts.num_samples, PAPER_NUM_SAMPLES, "num_samples")
     return separability(G, opts.classifier, num_samples=n, num_keep=n // 2, batch_size=opts.batch_size,
                         seed=opts.seed, device=opts.device, backend=opts.ls_backend, keep_samples=opts.keep_samples,
                         progress=opts.progress, class_label=opts.class_label, labels=opts.labels)

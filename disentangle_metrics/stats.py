@@ -137,6 +137,8 @@ def read_stats_file(path: Union[str, os.PathLike]) -> tuple[np.ndarray, np.ndarr
     """(mu, sigma, num or None) from a stats ``.npz``; errors name the file and what is wrong."""
     if not os.path.isfile(path):
         raise FileNotFoundError(f"statistics file {path} does not exist; create it with `dmetrics stats DATASET --out {path}`")
+    if not zipfile.is_zipfile(path):   # else numpy answers with a hint about allow_pickle
+        raise ValueError(f"{path}: not a .npz statistics file (not a zip archive); recreate it with `dmetrics stats`")
     try:
         with np.load(path, allow_pickle=False) as f:
             arrays = {k: f[k] for k in f.files}

@@ -18,11 +18,13 @@ config fields, and missing or unexpected state_dict keys are errors that name th
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import pickle
 import shutil
 import tempfile
+import typing
 from pathlib import Path
 from typing import Any, Optional
 
@@ -149,6 +151,13 @@ def model_from_record(record: dict[str, Any], source: str = "<record>") -> nn.Mo
     if kind not in KINDS:
         raise CheckpointError(f"{source}: unknown network kind {kind!r}; expected one of {', '.join(KINDS)}")
     cfg_cls, model_cls = KINDS[kind]
+    if not isinstance(record["config"], dict):
+        raise CheckpointError(f"{source}: 'config' must be a JSON object of {cfg_cls.__name__} fields, "
+                              f"got {type(record['config']).__name__}")
+    problems = config_problems(cfg_cls, record["config"])
+    if problems:
+        raise CheckpointError(f"{source}: invalid {kind} config: {'; '.join(problems)}. Fix config.json or "
+                              "re-create the checkpoint with save_checkpoint")
     try:
         cfg = make_config(cfg_cls, dict(record["config"]))
     except (TypeError, ValueError) as exc:
@@ -172,6 +181,51 @@ def model_from_record(record: dict[str, Any], source: str = "<record>") -> nn.Mo
     if len(devices) == 1:
         model.to(devices.pop())
     return model.eval()
+
+
+def config_problems(cls: type, values: dict[str, Any]) -> list[str]:
+    """Every missing field and every value of the wrong JSON type in ``values`` for dataclass ``cls``.
+
+    All fields are required: a missing one would silently take its default (e.g. ``latent_size``
+    512) and surface later as a confusing size mismatch. Unknown fields are left to ``make_config``.
+    """
+    hints = typing.get_type_hints(cls)
+    out = []
+    missing = [f.name for f in dataclasses.fields(cls) if f.name not in values]
+    if missing:
+        out.append(f"missing field(s) {', '.join(missing)}")
+    for name, v in values.items():
+        if name in hints and not _json_fits(v, hints[name]):
+            out.append(f"field {name!r} must be {_type_name(hints[name])}, got {type(v).__name__} {v!r}")
+    return out
+
+
+def _json_fits(v: Any, tp: Any) -> bool:
+    origin = typing.get_origin(tp)
+    if origin is typing.Union:
+        return any(_json_fits(v, a) for a in typing.get_args(tp))
+    if tp is type(None):
+        return v is None
+    if tp is bool:
+        return isinstance(v, bool)
+    if tp is int:
+        return isinstance(v, int) and not isinstance(v, bool)
+    if tp is float:
+        return isinstance(v, (int, float)) and not isinstance(v, bool)
+    if tp is str:
+        return isinstance(v, str)
+    if origin in (list, tuple):
+        args = typing.get_args(tp)
+        return isinstance(v, (list, tuple)) and (not args or all(_json_fits(x, args[0]) for x in v))
+    return True   # a type this check does not know: the dataclass and the network decide
+
+
+def _type_name(tp: Any) -> str:
+    if typing.get_origin(tp) is typing.Union:
+        return " or ".join(_type_name(a) for a in typing.get_args(tp))
+    if tp is type(None):
+        return "null"
+    return {bool: "true/false", int: "an integer", float: "a number", str: "a string"}.get(tp, str(tp).replace("typing.", ""))
 
 
 def _few(keys: list[str], n: int = 6) -> str:

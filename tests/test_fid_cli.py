@@ -13,23 +13,23 @@ from tests.fid_helpers import ToyGenerator  # noqa: F401  (also registers test-p
 
 def test_stats_then_score(tmp_path):
     G = ToyGenerator(shift=0.1)
-    imgs = to_uint8(G.synthesis(G.mapping(sampling.randn(0, range(30), [8]), None))).permute(0, 2, 3, 1).numpy()
+    imgs = to_uint8(G.synthesis(G.mapping(sampling.randn(0, range(120), [8]), None))).permute(0, 2, 3, 1).numpy()
     np.save(tmp_path / "real.npy", imgs)
     out = tmp_path / "stats.npz"
     r = CliRunner().invoke(main, ["stats", str(tmp_path / "real.npy"), "--out", str(out), "--extractor", "test-pixel-stats",
                                   "--mirror", "--device", "cpu", "--no-progress"])
     assert r.exit_code == 0, r.output
-    assert "30 images" in r.output
+    assert "120 images" in r.output
     with np.load(out) as f:  # what pytorch-fid reads
-        assert f["mu"].shape == (96,) and f["sigma"].shape == (96, 96) and int(f["num"]) == 30
+        assert f["mu"].shape == (96,) and f["sigma"].shape == (96, 96) and int(f["num"]) == 120
         assert str(f["extractor"]) == "test-pixel-stats" and str(f["mirror"]) == "True"
     results = tmp_path / "results.jsonl"
     r = CliRunner().invoke(main, ["score", "tests.fid_helpers:make_toy_generator", "--metrics", "fid50k", "--reference", str(out),
-                                  "--extractor", "test-pixel-stats", "--num-samples", "24", "--device", "cpu",
+                                  "--extractor", "test-pixel-stats", "--num-samples", "100", "--device", "cpu",
                                   "--out", str(results), "--no-progress"])
     assert r.exit_code == 0, r.output
     line = json.loads(results.read_text().splitlines()[0])
-    assert line["metric"] == "fid24@test-pixel-stats" and line["num_samples"] == 24 and line["value"] > 0
+    assert line["metric"] == "fid100@test-pixel-stats" and line["num_samples"] == 100 and line["value"] > 0
 
 
 def test_stats_errors_are_one_line(tmp_path):

@@ -82,11 +82,11 @@ def _write_dataset(path, G, n=40):
 
 def test_registered_metric_naming_and_dataset_reference(tmp_path):
     G = ToyGenerator()
-    data = _write_dataset(tmp_path / "real.npy", ToyGenerator(shift=0.1))
-    opts = ScoreOptions(device="cpu", num_samples=32, reference=str(data), extractor="test-pixel-stats", progress=False)
+    data = _write_dataset(tmp_path / "real.npy", ToyGenerator(shift=0.1), n=120)   # > 96 features: full rank
+    opts = ScoreOptions(device="cpu", num_samples=100, reference=str(data), extractor="test-pixel-stats", progress=False)
     res = get_metric("fid50k")(G, opts)
-    assert res.metric == "fid32@test-pixel-stats" and list(res.values) == ["fid32@test-pixel-stats"]
-    assert res.config["num_real"] == 40 and res.num_samples == 32
+    assert res.metric == "fid100@test-pixel-stats" and list(res.values) == ["fid100@test-pixel-stats"]
+    assert res.config["num_real"] == 120 and res.num_samples == 100
     again = get_metric("fid50k")(G, opts)
     assert again.extras["reference_info"]["cached"] is True and again.value == pytest.approx(res.value, rel=1e-7)
     # the same dataset as reference and as the generator's distribution: FID near 0 vs clearly > 0

@@ -323,7 +323,7 @@ def test_cli_score(tmp_path, sql2_registered):
     out = tmp_path / "results.jsonl"
     result = CliRunner().invoke(main, [
         "score", "tests.toy_generators_ppl:make_linear", "--metrics", "ppl_wend,ppl_zfull", "--num-samples", "24",
-        "--distance", sql2_registered, "--device", "cpu", "--out", str(out), "--samples-dir", str(tmp_path),
+        "--distance", sql2_registered, "--device", "cpu", "--out", str(out), "--samples-dir", str(tmp_path), "--no-check",
         "--no-progress"])
     assert result.exit_code == 0, result.output
     lines = [json.loads(x) for x in out.read_text().splitlines()]

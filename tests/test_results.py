@@ -37,20 +37,6 @@ def test_append_keeps_previous_lines_and_writes_samples(tmp_path):
     assert np.load(got[1].samples_file)["d"].tolist() == [1, 1, 1]
 
 
-def test_append_is_atomic_on_crash(tmp_path, monkeypatch):
-    path = tmp_path / "results.jsonl"
-    R.append_result(path, _res(1.0))
-    before = path.read_bytes()
-
-    def boom(src, dst):
-        raise OSError("disk full")
-    monkeypatch.setattr(os, "replace", boom)
-    with pytest.raises(OSError):
-        R.append_result(path, _res(2.0))
-    assert path.read_bytes() == before
-    assert os.listdir(tmp_path) == ["results.jsonl"]     # no temp file left behind
-
-
 def test_append_repairs_missing_trailing_newline(tmp_path):
     path = tmp_path / "r.jsonl"
     path.write_text(_res(1.0).to_json())

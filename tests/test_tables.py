@@ -152,7 +152,7 @@ def test_train_config_follows_the_scale(tmp_path):
 
 TINY = dataclasses.replace(SMOKE, name="smoke", resolution=16, kimg=0.064, fmap_base=64, fmap_max=8, latent_size=8,
                            batch=16, testbed_num=64, fid_num_gen=64, fid_num_real=64, ppl_samples=32,
-                           ls_samples=64, ls_keep=32, batch_metrics=32)
+                           ls_samples=256, ls_keep=128, batch_metrics=32)   # 128 kept: no class of 1-2 samples
 
 
 def test_pipeline_end_to_end_on_two_presets_then_resume(monkeypatch, tmp_path):

@@ -64,7 +64,8 @@ def _decode(data: bytes, name: str) -> np.ndarray:
             rgb = img.convert("RGB")
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise BadImageError(f"cannot read image {name}: {type(exc).__name__}: {exc}. Delete or replace the file, "
-                            "or pass skip_bad=True (CLI: --skip-bad) to skip unreadable files") from exc
+                            "or skip unreadable files: skip_bad=True, on the command line `dmetrics stats DATASET "
+                            "--skip-bad --out STATS.npz` (then pass STATS.npz as --reference)") from exc
     return np.asarray(rgb, dtype=np.uint8)
 
 
@@ -174,6 +175,9 @@ class ArraySource(ImageSource):
         self.path = Path(path)
         try:
             if self.path.suffix == ".npz":
+                if not zipfile.is_zipfile(self.path):   # else numpy answers with a hint about allow_pickle
+                    raise BadImageError(f"{self.path} is not a .npz archive (not a zip file); save images with "
+                                        "np.savez(path, images=uint8_array) or use a .npy file")
                 with np.load(self.path, allow_pickle=False) as f:
                     keys = list(f.files)
                     if array_key is None and len(keys) != 1:
@@ -228,6 +232,17 @@ def _array_layout(shape: Sequence[int], layout: str, path: Path) -> str:
     if nhwc == nchw:
         raise BadImageError(f"{path}: cannot tell NHWC from NCHW for shape {tuple(shape)}; pass layout='NHWC' or 'NCHW'")
     return "NHWC" if nhwc else "NCHW"
+
+
+def interrupted_testbed_export(path: PathLike) -> bool:
+    """True for a `dmetrics testbed export` folder without its label file, which the export writes last."""
+    p = Path(path)
+    return p.is_dir() and (p / "testbed_config.json").is_file() and not (p / "list_attr_celeba.txt").is_file()
+
+
+INTERRUPTED_EXPORT = ("{path} looks like an interrupted `dmetrics testbed export` (testbed_config.json without "
+                      "list_attr_celeba.txt, which the export writes last): images may be missing; rerun the "
+                      "export with --overwrite")
 
 
 def open_source(path: PathLike, array_key: Optional[str] = None, layout: str = "auto") -> ImageSource:

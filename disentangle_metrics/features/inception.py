@@ -112,13 +112,32 @@ def load_inception_state_dict(net: FIDInceptionV3, path: Union[str, os.PathLike]
 
 
 def _resolve(weights: Union[str, os.PathLike, None], allow_hash_mismatch: bool) -> tuple[Path, str, str]:
-    """(path, registered name, sha256) of the weights to load."""
+    """(path, registered name, sha256) of the weights to load.
+
+    Without an explicit file: pytorch-fid's file wherever the resolution order finds it, else
+    NVIDIA's TorchScript file wherever found (``$DMETRICS_WEIGHTS_DIR``, the cache), else
+    pytorch-fid's download or the missing-file error. ``allow_hash_mismatch`` holds on every path.
+    """
     if weights is None:
-        path = W.resolve(PYTORCH_FID_WEIGHTS)
+        for name in (PYTORCH_FID_WEIGHTS, NVIDIA_WEIGHTS):
+            found = next((p for p in W.candidate_paths(W.get_spec(name)) if p.is_file()), None)
+            if found is not None:
+                return _identify(found, allow_hash_mismatch)
+        try:
+            path = W.resolve(PYTORCH_FID_WEIGHTS, allow_hash_mismatch=allow_hash_mismatch)
+        except W.MissingWeightsError as exc:
+            nv = W.get_spec(NVIDIA_WEIGHTS)
+            raise W.MissingWeightsError(f"{exc}\n  NVIDIA's TorchScript Inception ({nv.filename}, {nv.url}) is used "
+                                        "instead when it is found in those folders.") from None
         return path, PYTORCH_FID_WEIGHTS, W.sha256_of(path)
     p = Path(weights)
     if not p.is_file():
         raise W.MissingWeightsError(f"Inception weights file {p} does not exist")
+    return _identify(p, allow_hash_mismatch)
+
+
+def _identify(p: Path, allow_hash_mismatch: bool) -> tuple[Path, str, str]:
+    """The format from the file's content, not its name; then the hash check of that registered file."""
     name = NVIDIA_WEIGHTS if is_torchscript(p) else PYTORCH_FID_WEIGHTS
     return p, name, W.verify(W.get_spec(name), p, allow_hash_mismatch)
 
