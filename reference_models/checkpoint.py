@@ -183,15 +183,22 @@ def model_from_record(record: dict[str, Any], source: str = "<record>") -> nn.Mo
     return model.eval()
 
 
+# Fields added to the configs after checkpoints were first written. Their defaults reproduce what
+# older files meant (the official truncation defaults only feed run_official / mapping_official,
+# and D_basic's down-sampling order), so a file without them is complete.
+ADDED_LATER = frozenset({"truncation_psi", "truncation_cutoff", "downscale_after_act"})
+
+
 def config_problems(cls: type, values: dict[str, Any]) -> list[str]:
     """Every missing field and every value of the wrong JSON type in ``values`` for dataclass ``cls``.
 
-    All fields are required: a missing one would silently take its default (e.g. ``latent_size``
-    512) and surface later as a confusing size mismatch. Unknown fields are left to ``make_config``.
+    All fields but :data:`ADDED_LATER` are required: a missing one would silently take its default
+    (e.g. ``latent_size`` 512) and surface later as a confusing size mismatch. Unknown fields are
+    left to ``make_config``.
     """
     hints = typing.get_type_hints(cls)
     out = []
-    missing = [f.name for f in dataclasses.fields(cls) if f.name not in values]
+    missing = [f.name for f in dataclasses.fields(cls) if f.name not in values and f.name not in ADDED_LATER]
     if missing:
         out.append(f"missing field(s) {', '.join(missing)}")
     for name, v in values.items():

@@ -1,6 +1,7 @@
 """Issue 15, item 9: the small CLI traps, each a clear message instead of a surprise."""
 
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -104,3 +105,25 @@ def test_interrupted_testbed_export_as_fid_reference_warns(tmp_path):
     os.remove(out / "list_attr_celeba.txt")
     with pytest.warns(RuntimeWarning, match="interrupted"):
         fid(ToyGenerator(resolution=16), str(out), num_gen=4, num_real=4, extractor="test-pixel-stats", device="cpu")
+
+
+def test_checkpoints_written_before_the_official_truncation_fields_still_load(tmp_path):
+    """The shipped demo checkpoint predates truncation_psi/truncation_cutoff: it must load with their defaults,
+    while a missing architectural field is still named."""
+    import json
+    import shutil
+
+    from reference_models import load_checkpoint
+    from reference_models.checkpoint import CheckpointError
+
+    src = Path(__file__).resolve().parents[1] / "reference_models" / "pretrained" / "mini-f-mixing90"
+    assert "truncation_psi" not in json.loads((src / "config.json").read_text())["config"]
+    G = load_checkpoint(src)
+    assert G.cfg.truncation_psi == 0.7 and G.cfg.truncation_cutoff == 8
+    bad = tmp_path / "bad"
+    shutil.copytree(src, bad)
+    cfg = json.loads((bad / "config.json").read_text())
+    del cfg["config"]["latent_size"]
+    (bad / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(CheckpointError, match="latent_size"):
+        load_checkpoint(bad)
