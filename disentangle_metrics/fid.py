@@ -21,18 +21,18 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, Optional, Sequence, Union
 
 import numpy as np
 import torch
 
-from . import distributed, sampling
+from . import distributed
 from .dataset_stats import dataset_stats, extractor_identity, testbed_stats
 from .device import DeviceLike, default_batch_size, describe, metric_precision, resolve_device
 from .features import DEFAULT_EXTRACTOR, FeatureExtractor, build_extractor
 from .features.inception import NVIDIA_WEIGHTS, PYTORCH_FID_WEIGHTS
 from .frechet import frechet_details
-from .protocol import conditioning, module_device
+from .sources import GeneratorSource, to_uint8  # noqa: F401  (to_uint8 re-exported: it lived here)
 from .registry import ScoreOptions, register_metric
 from .results import MetricResult
 from .stats import FeatureStats, read_stats_info
@@ -53,42 +53,31 @@ def count_name(num_gen: int) -> str:
     return f"fid{num_gen // 1000}k" if num_gen % 1000 == 0 else f"fid{num_gen}"
 
 
-def to_uint8(images: torch.Tensor) -> torch.Tensor:
-    """[-1, 1] float images -> uint8 as the reference does: x * 127.5 + 128, clamp to [0, 255], truncate."""
-    return (images * 127.5 + 128).clamp(0, 255).to(torch.uint8)
-
-
-def metric_name(base: str, extractor: str) -> str:
-    """``base`` for the paper's extractor, ``base@extractor`` for any other."""
-    return base if extractor == DEFAULT_EXTRACTOR else f"{base}@{extractor}"
+def metric_name(base: str, extractor: str, tags: Sequence[str] = ()) -> str:
+    """``base`` for the paper's extractor and no tags, else ``base@tag+tag`` (extractor first, then e.g. ``psi0.7``)."""
+    parts = ([] if extractor == DEFAULT_EXTRACTOR else [extractor]) + list(tags)
+    return base + (f"@{'+'.join(parts)}" if parts else "")
 
 
 def generator_stats(G: Any, ext: FeatureExtractor, num: int, batch_size: int, seed: int = 0,
                     device: DeviceLike = "auto", rank: int = 0, world_size: int = 1,
-                    progress: bool = False) -> FeatureStats:
-    """Feature statistics of ``num`` generated images (this rank's share of the global batches)."""
+                    progress: bool = False, **source_options: Any) -> FeatureStats:
+    """Feature statistics of ``num`` generated images (this rank's share of the global batches).
+
+    ``G`` is a generator or a :class:`~.sources.GeneratorSource`; ``source_options`` (truncation,
+    labels, precision) build the source of a generator. The caller's generator is not modified.
+    """
     dev = resolve_device(device)
-    if isinstance(G, torch.nn.Module) and module_device(G) not in (None, dev):
-        G = G.to(dev)
+    src = G if isinstance(G, GeneratorSource) else GeneratorSource(G, device=dev, **source_options)
     from tqdm.auto import tqdm
     st = FeatureStats(ext.feature_dim, device=dev)
     with torch.inference_mode(), tqdm(total=num, desc="fid generate", unit="img", disable=not progress) as bar:
-        finite = torch.ones((), dtype=torch.bool, device=dev)
-        for b, idx in sampling.batch_ranges(num, batch_size, rank, world_size):
-            z = sampling.randn(seed, idx, [G.z_dim], sampling.Stream.Z, device=dev)
-            ws = G.mapping(z, conditioning(G, len(idx), dev), truncation_psi=1)
-            with sampling.seeded(seed, b, sampling.Stream.NOISE, dev):
-                img = G.synthesis(ws, noise_mode="random")
-            if img.ndim != 4 or img.shape[1] not in (1, 3):
-                raise ValueError(f"synthesis returned shape {tuple(img.shape)}; FID needs [N, 1 or 3, H, W] images")
-            finite &= torch.isfinite(img).all()   # checked once at the end: no per-batch sync
-            u8 = to_uint8(img)
+        for batch in src.batches(num, batch_size, seed=seed, rank=rank, world_size=world_size):
+            u8 = batch.images
             if u8.shape[1] == 1:
                 u8 = u8.expand(-1, 3, -1, -1)
             st.update(ext(u8))
-            bar.update(len(idx))
-    if not bool(finite):
-        raise ValueError("the generator produced NaN or inf pixels; FID would be meaningless")
+            bar.update(len(batch.index))
     return st
 
 
@@ -131,8 +120,14 @@ def reference_stats(reference: Reference, ext: FeatureExtractor, device: torch.d
 def fid(G: Any, reference: Reference, num_gen: int = PAPER_NUM, batch_size: Optional[int] = None, seed: int = 0,
         device: DeviceLike = "auto", extractor: Union[str, FeatureExtractor] = DEFAULT_EXTRACTOR,
         weights: Optional[str] = None, num_real: Optional[int] = PAPER_NUM, mirror: bool = False,
-        progress: bool = False, metric: Optional[str] = None, allow_hash_mismatch: bool = False) -> MetricResult:
+        progress: bool = False, metric: Optional[str] = None, allow_hash_mismatch: bool = False, *,
+        truncation_psi: float = 1.0, truncation_cutoff: Optional[int] = None, class_label: Optional[int] = None,
+        labels: Any = None, force_fp32: bool = False) -> MetricResult:
     """FID of ``G`` (see the module docstring) against ``reference`` (stats file, dataset or FeatureStats).
+
+    The generator runs as its authors' FID code runs it: random noise, the checkpoint's precision
+    (``force_fp32=False``), labels by ``class_label``/``labels`` (:mod:`~.conditioning`) for a
+    conditional generator. ``truncation_psi`` other than 1 appears in the name (``fid50k@psi0.7``).
 
     A dataset reference uses its first ``num_real`` images (all when fewer), resized to the
     generator's resolution, flipped at random when ``mirror``; its statistics are cached.
@@ -146,6 +141,8 @@ def fid(G: Any, reference: Reference, num_gen: int = PAPER_NUM, batch_size: Opti
                                                                                     device=dev, **extra)
     ext_name = getattr(ext, "registry_name", type(ext).__name__)
     bs = batch_size or default_batch_size(dev, cpu=8, cuda=64)
+    src = GeneratorSource(G, device=dev, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff,
+                          class_label=class_label, labels=labels, force_fp32=force_fp32)
     with metric_precision(), torch.inference_mode():
         ref, ref_desc = reference_stats(reference, ext, dev, resolution=getattr(G, "img_resolution", None),
                                         num_real=num_real, mirror=mirror, seed=seed, progress=progress)
@@ -153,17 +150,19 @@ def fid(G: Any, reference: Reference, num_gen: int = PAPER_NUM, batch_size: Opti
             raise ValueError(f"reference statistics are {ref.dim}-d but extractor {ext_name} gives {ext.feature_dim}-d features")
         t1 = time.perf_counter()
         me = distributed.info()   # each process generates its global batches; sums are all-reduced
-        gen = generator_stats(G, ext, num_gen, bs, seed=seed, device=dev, rank=me.rank, world_size=me.world_size,
+        gen = generator_stats(src, ext, num_gen, bs, seed=seed, device=dev, rank=me.rank, world_size=me.world_size,
                               progress=progress and me.is_main).all_reduce_()
         t2 = time.perf_counter()
         det = frechet_details(gen.mean(), gen.cov(), ref.mean(), ref.cov(), device=dev)
     wall = time.perf_counter() - t0
-    name = metric_name(metric or count_name(num_gen), ext_name)
+    name = metric_name(metric or count_name(num_gen), ext_name, src.name_tags())
     return MetricResult(
         metric=name, value=det.distance, values={name: det.distance},
         config=dict(num_gen=num_gen, batch_size=bs, extractor=ext_name, reference=ref_desc,
                     num_real=ref.count if ref.count_known else None,
-                    mirror=mirror, truncation_psi=1.0, noise_mode="random"),
+                    mirror=mirror, truncation_psi=src.truncation_psi, truncation_cutoff=src.truncation_cutoff,
+                    noise_mode="random", precision=src.describe()["precision"], labels=src.label_policy.describe(),
+                    generator=src.describe()),
         seed=seed, num_samples=num_gen, wall_time_s=wall, device=describe(dev),
         weights={ext.weights_name: ext.weights_sha256} if ext.weights_name and ext.weights_sha256 else {},
         extras=dict(frechet=det.as_dict(), generate_s=t2 - t1, reference_s=t1 - t0,
@@ -184,4 +183,5 @@ def fid50k(G: Any, opts: ScoreOptions) -> MetricResult:
     weights = next((opts.weights[k] for k in keys if k in opts.weights), None)
     return fid(G, opts.reference, num_gen=opts.num_samples or PAPER_NUM, batch_size=opts.batch_size, seed=opts.seed,
                device=opts.device, extractor=ext_name, weights=weights, progress=opts.progress,
-               allow_hash_mismatch=opts.allow_hash_mismatch)
+               allow_hash_mismatch=opts.allow_hash_mismatch, truncation_psi=opts.truncation_psi,
+               truncation_cutoff=opts.truncation_cutoff, class_label=opts.class_label, labels=opts.labels)

@@ -31,18 +31,15 @@ Noise held fixed across images (needed by PPL, whose two ends of a pair must see
 
 from __future__ import annotations
 
-import inspect
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional, Protocol, runtime_checkable
+from typing import Any, Optional, Protocol, runtime_checkable
 
 import torch
 
-NOISE_MODES = ("random", "const", "none")
-_REQUIRED_INTS = ("z_dim", "w_dim", "num_ws", "img_resolution", "img_channels")
-
-
-class ProtocolError(TypeError):
-    """An object does not follow the generator protocol."""
+from .adapters import (  # re-exported: the adapters were first defined here
+    NOISE_MODES, REQUIRED_INTS as _REQUIRED_INTS, CallableGenerator, NvidiaAdapter, ProtocolError, RosinalityAdapter,
+    _check_noise_mode, as_generator, follows_protocol as _follows_protocol, generator_kind, nvidia_kind,
+)
 
 
 class NoMappingError(ValueError):
@@ -80,15 +77,23 @@ def require_mapping(G: Any, metric: str) -> None:
         )
 
 
-def conditioning(G: Any, n: int, device: torch.device) -> torch.Tensor:
-    """The conditioning tensor for ``n`` samples: an empty [n, 0] tensor when unconditional."""
+def conditioning(G: Any, n: int, device: torch.device, *, policy: Any = None, seed: int = 0,
+                 indices: Optional[Any] = None) -> torch.Tensor:
+    """The conditioning tensor for ``n`` samples: an empty [n, 0] tensor when unconditional.
+
+    A conditional generator (``c_dim > 0``) gets the labels of ``indices`` (default ``range(n)``)
+    from ``policy`` (a :class:`~disentangle_metrics.conditioning.LabelPolicy`; default: one-hot
+    classes uniform over ``c_dim``), seeded per sample by ``seed``.
+    """
     c_dim = int(getattr(G, "c_dim", 0))
-    if c_dim:
-        raise NotImplementedError(
-            f"generator has c_dim={c_dim}: the StyleGAN metrics are defined for unconditional "
-            "generators; pass a wrapper that fixes the class label."
-        )
-    return torch.zeros([n, 0], device=device)
+    if not c_dim:
+        return torch.zeros([n, 0], device=device)
+    from .conditioning import label_policy
+    pol = policy if policy is not None else label_policy(c_dim)
+    idx = range(n) if indices is None else indices
+    if len(idx) != n:
+        raise ValueError(f"conditioning: {len(idx)} indices for {n} samples")
+    return pol.draw(seed, idx, device)
 
 
 def prepare_shared_noise(G: Any, generator: torch.Generator) -> str:
@@ -115,123 +120,25 @@ def module_device(G: Any) -> Optional[torch.device]:
 
 
 # --------------------------------------------------------------------------------------------
-# Adapters
+# Precision (the adapters themselves live in .adapters)
 
 
-class RosinalityAdapter(torch.nn.Module):
-    """Adapts rosinality's StyleGAN ports (``get_latent``, ``forward(styles, input_is_latent=True,
-    noise=..., randomize_noise=...)``, returning ``(image, latent)``) to the protocol."""
+def synthesis_kwargs(G: Any, force_fp32: bool) -> dict:
+    """Extra keyword arguments of ``G.synthesis`` for the precision a metric needs.
 
-    def __init__(self, net: Any, z_dim: Optional[int] = None) -> None:
-        super().__init__()
-        self.module = net
-        self.z_dim = int(z_dim or getattr(net, "style_dim"))
-        self.w_dim = int(getattr(net, "style_dim", self.z_dim))
-        self.num_ws = int(getattr(net, "n_latent"))
-        self.img_resolution = int(getattr(net, "size"))
-        self.img_channels = 3
-        self.c_dim = 0
-        self.has_mapping = True
-
-    def mapping(self, z: torch.Tensor, c: Optional[torch.Tensor] = None, truncation_psi: float = 1.0) -> torch.Tensor:
-        w = self.module.get_latent(z)
-        ws = w.unsqueeze(1).repeat(1, self.num_ws, 1)
-        if truncation_psi != 1:
-            avg = self.module.mean_latent(4096).reshape(1, 1, -1)
-            ws = avg + truncation_psi * (ws - avg)
-        return ws
-
-    def _stored_noise(self) -> list[torch.Tensor]:
-        noises = getattr(self.module, "noises", None)
-        if noises is None:
-            return []
-        return [getattr(noises, f"noise_{i}") for i in range(int(self.module.num_layers))]
-
-    def reseed_noise(self, generator: torch.Generator) -> None:
-        """Redraw the stored noise buffers from ``generator``."""
-        for buf in self._stored_noise():
-            buf.copy_(torch.randn(buf.shape, generator=generator, device=generator.device).to(buf))
-
-    def synthesis(self, ws: torch.Tensor, noise_mode: str = "random") -> torch.Tensor:
-        _check_noise_mode(noise_mode)
-        if noise_mode == "none":
-            noise = [torch.zeros_like(b) for b in self._stored_noise()]
-            img, _ = self.module([ws], input_is_latent=True, noise=noise, randomize_noise=False)
-        else:
-            img, _ = self.module([ws], input_is_latent=True, randomize_noise=(noise_mode == "random"))
-        return img
-
-
-class CallableGenerator(torch.nn.Module):
-    """A plain callable ``z -> images`` as a Z-only generator (no mapping network, no noise)."""
-
-    def __init__(self, fn: Callable[[torch.Tensor], torch.Tensor], z_dim: int, img_resolution: int, img_channels: int = 3) -> None:
-        super().__init__()
-        self.fn = fn
-        if isinstance(fn, torch.nn.Module):
-            self.module = fn
-        self.z_dim = self.w_dim = int(z_dim)
-        self.num_ws = 1
-        self.img_resolution = int(img_resolution)
-        self.img_channels = int(img_channels)
-        self.c_dim = 0
-        self.has_mapping = False
-
-    def mapping(self, z: torch.Tensor, c: Optional[torch.Tensor] = None, truncation_psi: float = 1.0) -> torch.Tensor:
-        if truncation_psi != 1:
-            raise ValueError("a plain callable generator has no W space to truncate in")
-        return z.unsqueeze(1)
-
-    def synthesis(self, ws: torch.Tensor, noise_mode: str = "random") -> torch.Tensor:
-        _check_noise_mode(noise_mode)
-        return self.fn(ws[:, 0])
-
-
-def _check_noise_mode(noise_mode: str) -> None:
-    if noise_mode not in NOISE_MODES:
-        raise ValueError(f"noise_mode must be one of {NOISE_MODES}, got {noise_mode!r}")
-
-
-def _follows_protocol(obj: Any) -> bool:
-    return all(hasattr(obj, a) for a in _REQUIRED_INTS) and callable(getattr(obj, "mapping", None)) \
-        and callable(getattr(obj, "synthesis", None))
-
-
-def as_generator(obj: Any, *, z_dim: Optional[int] = None, img_resolution: Optional[int] = None,
-                 img_channels: int = 3) -> Any:
-    """Return ``obj`` as a protocol generator.
-
-    - objects that already follow the protocol are returned unchanged;
-    - rosinality-style ports (``get_latent`` and ``forward(styles, input_is_latent=...)``) are
-      wrapped in :class:`RosinalityAdapter`;
-    - plain callables ``z -> images`` are wrapped in :class:`CallableGenerator` (Z metrics only);
-      ``z_dim`` and ``img_resolution`` must then be given.
+    Generators whose synthesis has a reduced-precision path declare ``supports_force_fp32 = True``
+    and get ``force_fp32``; for any other generator this is empty (they run as they are).
     """
-    if _follows_protocol(obj):
-        if not hasattr(obj, "c_dim"):
-            raise ProtocolError(f"{type(obj).__name__} follows the protocol but has no c_dim; set c_dim = 0 "
-                                "for an unconditional generator")
-        return obj
-    if callable(getattr(obj, "get_latent", None)) and _accepts(obj, "input_is_latent"):
-        return RosinalityAdapter(obj, z_dim=z_dim)
-    if callable(obj):
-        if z_dim is None or img_resolution is None:
-            raise ProtocolError(
-                f"{type(obj).__name__} is a plain callable z -> images; pass z_dim= and img_resolution= "
-                "to as_generator so the metrics know how to sample it")
-        return CallableGenerator(obj, z_dim=z_dim, img_resolution=img_resolution, img_channels=img_channels)
-    raise ProtocolError(
-        f"cannot use {type(obj).__name__} as a generator: it has neither the protocol's attributes "
-        f"({', '.join(_REQUIRED_INTS)}, c_dim, mapping, synthesis), nor rosinality's get_latent/forward, "
-        "nor is it callable")
+    return {"force_fp32": bool(force_fp32)} if getattr(G, "supports_force_fp32", False) else {}
 
 
-def _accepts(obj: Any, kwarg: str) -> bool:
-    fn = getattr(obj, "forward", obj)
-    try:
-        return kwarg in inspect.signature(fn).parameters
-    except (TypeError, ValueError):
-        return False
+def precision_used(G: Any, force_fp32: bool, device: torch.device | str = "cpu") -> str:
+    """In words, the precision ``G``'s synthesis computes in under ``force_fp32`` (recorded in results)."""
+    fn = getattr(G, "precision", None)
+    if callable(fn):
+        return str(fn(force_fp32, device))
+    dtypes = sorted({str(p.dtype).replace("torch.", "") for p in G.parameters()}) if isinstance(G, torch.nn.Module) else []
+    return (f"{'/'.join(dtypes)} parameters" if dtypes else "unknown") + " (generator's own code; not adapted)"
 
 
 # --------------------------------------------------------------------------------------------

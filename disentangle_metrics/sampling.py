@@ -31,6 +31,9 @@ class Stream(IntEnum):
     NOISE = 4       # per-minibatch noise realisation
     MIX = 5
     DATA = 6
+    LABEL = 7       # the conditioning label of a sample (conditional generators)
+    PROBE = 8       # the few latents of the precision check (kept apart from the metric's own samples)
+    PROBE_END = 9
 
 
 def _splitmix64(x: np.ndarray) -> np.ndarray:
