@@ -9,7 +9,8 @@ from pathlib import Path
 import click
 
 from disentangle_metrics import distributed as dist_env
-from disentangle_metrics.registry import ScoreOptions, get_metric, list_metrics
+from disentangle_metrics.registry import ScoreOptions, list_metrics, metric_info, resolve_name
+from disentangle_metrics.scoring import is_image_path, score_iter
 from disentangle_metrics.results import append_result
 
 from .loading import load_generator, load_object
@@ -32,6 +33,8 @@ def _parse_weights(items: tuple[str, ...]) -> dict[str, str]:
 @click.option("--reference", default=None, help="FID reference: a stats .npz or a dataset (folder, zip, .npy).")
 @click.option("--classifier", default=None, help="Separability classifier: checkpoint, package.module:factory, or testbed (the shipped test-bed classifier).")
 @click.option("--num-samples", type=int, default=None, help="Override the paper's sample count (quick runs).")
+@click.option("--num-real", type=int, default=None, help="FID/KID/PR: use at most this many real images.")
+@click.option("--mirror/--no-mirror", default=None, help="FID/KID/PR legacy names: random x-flips of the reals.")
 @click.option("--batch-size", type=int, default=None)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", default="auto", show_default=True)
@@ -51,10 +54,13 @@ def _parse_weights(items: tuple[str, ...]) -> dict[str, str]:
 @click.option("--nproc", type=int, default=1, show_default=True,
               help="Processes on this machine (relaunches under torchrun; one per GPU).")
 def score(generator: str, metric_names: str, reference: str | None, classifier: str | None,
-          num_samples: int | None, batch_size: int | None, seed: int, device: str, extractor: str,
+          num_samples: int | None, num_real: int | None, mirror: bool | None, batch_size: int | None, seed: int, device: str, extractor: str,
           distance: str | None, weights_items: tuple[str, ...], out_path: str, samples_dir: str | None,
           ls_backend: str, trust_pickle: bool, allow_hash_mismatch: bool, no_progress: bool, nproc: int) -> None:
     """Compute METRICS for GENERATOR and append them to the results file.
+
+    GENERATOR may be a folder, zip or .npz of generated images for the image-only metrics
+    (fid*, kid*, pr*, is*); asked together they share one pass over the images.
 
     Under torchrun (detected from its environment variables) every process computes its share of
     the samples and rank 0 writes the results; `--nproc N` starts such a run on this machine.
@@ -64,23 +70,23 @@ def score(generator: str, metric_names: str, reference: str | None, classifier: 
     dist_info = dist_env.init_from_env()
     names = [n.strip() for n in metric_names.split(",") if n.strip()]
     try:
-        fns = [(n, get_metric(n)) for n in names]
+        for n in names:
+            resolve_name(n)
     except KeyError as exc:
         raise click.ClickException(str(exc.args[0]))
-    try:
-        G = load_generator(generator, trust_pickle=trust_pickle, device="cpu")
+    try:   # a folder / zip / .npz of images is the generated side of the image-only metrics
+        G = generator if is_image_path(generator) else load_generator(generator, trust_pickle=trust_pickle, device="cpu")
         clf = load_object(classifier, trust_pickle=trust_pickle) if classifier else None
     except Exception as exc:  # surfaced as a one-line message naming the file
         raise click.ClickException(f"{type(exc).__name__}: {exc}")
     opts = ScoreOptions(device=device, seed=seed, batch_size=batch_size, num_samples=num_samples,
-                        reference=reference, classifier=clf, extractor=extractor, distance=distance,
+                        num_real=num_real, mirror=mirror, reference=reference, classifier=clf, extractor=extractor, distance=distance,
                         weights=_parse_weights(weights_items), allow_hash_mismatch=allow_hash_mismatch,
                         keep_samples=samples_dir is not None, ls_backend=ls_backend, progress=not no_progress)
     failed = False
-    for name, fn in fns:
-        try:
-            res = fn(G, opts)
-        except Exception as exc:  # one metric failing must not lose the others' results
+    for name, res in score_iter(G, names, opts):   # FID/KID/PR/IS share one pass over the images
+        if isinstance(res, Exception):  # one metric failing must not lose the others' results
+            exc = res
             failed = True
             click.echo(f"{name:16s} FAILED: {type(exc).__name__}: {exc}", err=True)
             continue
@@ -115,7 +121,24 @@ def _relaunch_under_torchrun(nproc: int) -> None:
 
 
 @click.command("metrics")
-def metrics_cmd() -> None:
-    """List the registered metrics."""
+@click.option("--names", "names_only", is_flag=True, help="Only the names, one a line.")
+@click.option("--extractors", "show_extractors", is_flag=True, help="List the feature extractors instead.")
+def metrics_cmd(names_only: bool, show_extractors: bool) -> None:
+    """Describe every registered metric: what it computes, default counts, what it needs.
+
+    Also accepted: another generated count (fid10k, kid10k_full, pr10k3, is10k), an extractor
+    suffix on FID/KID (fid50k@testbed) and ls_z / ls_w (both computed by ls).
+    """
+    if show_extractors:
+        from disentangle_metrics.features import EXTRACTORS, list_extractors
+        for n in list_extractors():
+            doc = (EXTRACTORS[n].__doc__ or "").strip().splitlines()
+            click.echo(f"{n:28s} {doc[0] if doc else ''}")
+        return
     for n in list_metrics():
-        click.echo(n)
+        info = metric_info(n)
+        if names_only or info is None:
+            click.echo(n)
+            continue
+        click.echo(f"{n}\n    {info.what}\n    generated {info.num_gen}, real {info.num_real}; needs {info.needs}"
+                   f"\n    anchor: {info.anchor}")
