@@ -174,27 +174,21 @@ def compute(generated: Any, metrics: Sequence[ImageMetric], opts: ScoreOptions) 
         c.stats |= m.kind == "fid"
         c.all |= m.kind != "fid"
     bs = opts.batch_size or default_batch_size(dev, cpu=8, cuda=64)
+    need_real = [m for m in metrics if m.max_real != 0]
+    _check_reference(need_real, opts)       # before generating anything
     results: list[MetricResult] = []
     with metric_precision(), torch.inference_mode():
         gen = FP.collect(FP.source_batches(src, num_gen, bs, opts.seed), extractors, gen_cap, num_gen, dev,
                          opts.progress, "generated features")
         t_gen = time.perf_counter()
         real: dict[bool, tuple[dict[str, FP.Features], str]] = {}
-        need_real = [m for m in metrics if m.max_real != 0]
         for mirror in sorted({_mirror(m, opts) for m in need_real}):
             group = [m for m in need_real if _mirror(m, opts) == mirror]
             stats_ref = load_stats_reference(opts.reference, dev)
             if stats_ref is not None:
-                bad = [m.name for m in group if m.kind != "fid"]
-                if bad:
-                    raise ValueError(f"{', '.join(bad)} need real images, not a statistics file ({opts.reference}): "
-                                     "pass the dataset (folder, zip, .npz of images) as the reference")
                 real[mirror] = ({ext_of[m.name]: FP.Features(stats=stats_ref, count=stats_ref.count) for m in group},
                                 f"stats file {opts.reference}")
                 continue
-            if opts.reference is None:
-                raise ValueError(f"{', '.join(m.name for m in group)} need real images: pass reference= (a dataset "
-                                 "folder, zip or .npz of images; FID also takes a stats .npz)")
             caps = {e: FP.Capture() for e in extractors}
             for m in group:
                 caps[ext_of[m.name]].all = True     # rows may use different real counts: slices of one pass
@@ -210,7 +204,8 @@ def compute(generated: Any, metrics: Sequence[ImageMetric], opts: ScoreOptions) 
                        num_gen, opts, dev)
             name = result_name(m, num_gen, e, src.name_tags())
             res.metric = name
-            res.values = {name + k: v for k, v in res.values.items()}
+            head, at, tags = name.partition("@")     # kid50k_full_std@testbed: the suffix before the tags
+            res.values = {head + k + at + tags: v for k, v in res.values.items()}
             res.config.update(num_gen=num_gen, batch_size=bs, extractor=e, generated=src.describe(),
                               constants=dict(m.params), full=m.full, anchor_row=m.name)
             res.seed, res.num_samples, res.device = opts.seed, num_gen, describe(dev)
@@ -221,6 +216,19 @@ def compute(generated: Any, metrics: Sequence[ImageMetric], opts: ScoreOptions) 
                               shared_with=[x.name for x in metrics])
             results.append(res)
     return results
+
+
+def _check_reference(need_real: Sequence[ImageMetric], opts: ScoreOptions) -> None:
+    for m in need_real:
+        _mirror(m, opts)
+    if need_real and opts.reference is None:
+        raise ValueError(f"{', '.join(m.name for m in need_real)} need real images: pass reference= (a dataset "
+                         "folder, zip or .npz of images; FID also takes a stats .npz)")
+    if load_stats_reference(opts.reference, "cpu") is not None:
+        bad = [m.name for m in need_real if m.kind != "fid"]
+        if bad:
+            raise ValueError(f"{', '.join(bad)} need real images, not a statistics file ({opts.reference}): "
+                             "pass the dataset (folder, zip, .npz of images) as the reference")
 
 
 def _mirror(m: ImageMetric, opts: ScoreOptions) -> bool:
