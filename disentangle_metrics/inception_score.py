@@ -11,7 +11,9 @@ takes the probabilities of NVIDIA's Inception (``no_output_bias=True``: softmax 
 logits without the output bias); torch-fidelity's ``isc`` the softmax of its ``logits_unbiased``,
 the same numbers. torch-fidelity shuffles the rows first (``samples_shuffle``, RandomState(2020)
 permutation); stylegan2-ada does not, and neither does this function unless ``shuffle_seed`` is given.
-Computed in float64 (torch-fidelity too; stylegan2-ada in float32 NumPy).
+Element-wise work in float32 (stylegan2-ada's NumPy code is float32; torch-fidelity float64), every
+sum in float64, and no log-probability matrix: sum_y p log p = sum_y e z / sum e - log sum e with
+z = logits - max and e = exp(z), and the split term mean_i sum_y p_iy log q_y = sum_y q_y log q_y.
 """
 
 from __future__ import annotations
@@ -36,17 +38,36 @@ class ISResult:
     splits: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0))
 
 
-def _split_scores(log_p: torch.Tensor, num_splits: int) -> np.ndarray:
-    n = log_p.shape[0]
-    p = log_p.exp()
+_CHUNK = 4096   # rows at a time: temporaries stay small (large fresh tensors cost more in page faults than in arithmetic)
+
+
+def _chunk_terms(x: torch.Tensor, is_logits: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """(sum over rows of p, per-row sum_y p log p) of a chunk of logits or probabilities."""
+    if not is_logits:
+        # p log p with 0 log 0 = 0: log of max(p, smallest normal) is finite, so a zero p contributes 0
+        return x.sum(0), torch.linalg.vecdot(x, x.clamp_min(torch.finfo(x.dtype).tiny).log()).double()
+    z = x - x.max(1, keepdim=True).values
+    e = z.exp()
+    s = e.sum(1)
+    # sum_y p log p = sum_y p (z - log s) = (e . z) / s - log s: no log-probability matrix
+    p_log_p = torch.linalg.vecdot(e, z).double() / s.double() - s.double().log()
+    return (1 / s) @ e, p_log_p
+
+
+def _split_scores(t: torch.Tensor, num_splits: int, is_logits: bool) -> np.ndarray:
+    # the split term mean_i sum_y p_iy log q_y equals sum_y q_y log q_y: per split only the marginal q
+    n = t.shape[0]
     scores = []
-    for s in range(num_splits):
-        lo, hi = s * n // num_splits, (s + 1) * n // num_splits
-        lp, pp = log_p[lo:hi], p[lo:hi]
-        log_marginal = pp.mean(0, keepdim=True).log()
-        # p log p -> 0 as p -> 0: a zero probability contributes nothing (not 0 * -inf = nan)
-        kl = torch.where(pp > 0, pp * (lp - log_marginal), torch.zeros((), dtype=pp.dtype, device=pp.device))
-        scores.append(kl.sum(1).mean().exp())
+    for k in range(num_splits):
+        lo, hi = k * n // num_splits, (k + 1) * n // num_splits
+        q_sum = torch.zeros(t.shape[1], dtype=torch.float64, device=t.device)
+        plp_sum = torch.zeros((), dtype=torch.float64, device=t.device)
+        for c in range(lo, hi, _CHUNK):
+            qs, plp = _chunk_terms(t[c:min(c + _CHUNK, hi)], is_logits)
+            q_sum += qs.double()
+            plp_sum += plp.sum()
+        q = q_sum / (hi - lo)
+        scores.append((plp_sum / (hi - lo) - torch.special.xlogy(q, q).sum()).exp())
     return torch.stack(scores).cpu().numpy()
 
 
@@ -66,12 +87,8 @@ def inception_score_from_logits(logits: Optional[ArrayLike] = None, *, probs: Op
         raise ValueError(f"Inception Score: num_splits={num_splits} must be between 1 and the number of images ({t.shape[0]})")
     if shuffle_seed is not None:
         t = t[torch.from_numpy(np.random.RandomState(shuffle_seed).permutation(t.shape[0])).to(t.device)]
-    t = t.double()
-    if logits is not None:
-        log_p = torch.log_softmax(t, 1)
-    else:
-        if (t < 0).any() or not torch.allclose(t.sum(1), torch.ones((), dtype=t.dtype, device=t.device), atol=1e-3):
-            raise ValueError("Inception Score: probs= rows must be non-negative and sum to 1; pass raw scores as logits=")
-        log_p = t.log()
-    scores = _split_scores(log_p, num_splits)
+    t = t.float()
+    if probs is not None and (t.min() < 0 or (t.sum(1) - 1).abs().max() > 1e-3):
+        raise ValueError("Inception Score: probs= rows must be non-negative and sum to 1; pass raw scores as logits=")
+    scores = _split_scores(t, num_splits, is_logits=logits is not None)
     return ISResult(mean=float(scores.mean()), std=float(scores.std()), num_splits=num_splits, splits=scores)
