@@ -5,35 +5,121 @@ GENERATOR is one of:
   checkpoint ``.pt``), loaded with ``torch.load(weights_only=True)``: no code runs;
 - ``package.module:factory``: a Python callable returning a generator (called without arguments);
 - a foreign pickle (``.pkl``, or a ``.pt`` that needs code to unpickle): refused unless
-  ``trust_pickle=True`` (``--trust-pickle``), because unpickling runs arbitrary code.
+  ``trust_pickle=True`` (``--trust-pickle``), because unpickling runs arbitrary code. Such files
+  need their authors' code importable: ``code_path`` (``--code-path DIR``, prepended to
+  ``sys.path``) or ``PYTHONPATH``. stylegan2-ada-pytorch / StyleGAN3 snapshots (``G_ema``) come
+  back as their ``Generator`` and are adapted (``as_generator``); rosinality's training
+  checkpoints (``g_ema`` state_dict + ``args``) are rebuilt with rosinality's ``model.Generator``.
+
+Which route fits which file is read from the pickle's opcodes (no code runs) and named in the
+refusal message.
 """
 
 from __future__ import annotations
 
 import importlib
 import pickle
+import pickletools
+import re
+import sys
+import zipfile
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable, Optional
 
 import torch
 
 from disentangle_metrics.protocol import as_generator
 
 
+# Top-level modules a foreign pickle may need, the repository they come from and how to get them.
+NVIDIA_REPOS = "NVlabs/stylegan2-ada-pytorch or NVlabs/stylegan3"
+KNOWN_MODULES = {
+    "torch_utils": NVIDIA_REPOS, "dnnlib": NVIDIA_REPOS, "training": NVIDIA_REPOS, "legacy": NVIDIA_REPOS,
+    "model": "rosinality/stylegan2-pytorch", "op": "rosinality/stylegan2-pytorch",
+}
+PIP_MODULES = {"requests": "requests (NVIDIA's dnnlib imports it)", "scipy": "scipy", "psutil": "psutil"}
+
+ROUTES = (
+    "Which route fits which file: NVIDIA's StyleGAN (v1) TensorFlow pickles (dnnlib.tflib): "
+    "`dmetrics convert-official PKL --out DIR`, no code runs; stylegan2-ada-pytorch / StyleGAN3 pickles "
+    f"(torch_utils.persistence): --trust-pickle --code-path <a clone of {NVIDIA_REPOS}>; rosinality's "
+    "stylegan2-pytorch checkpoints (.pt with g_ema): --trust-pickle --code-path <a clone of rosinality/stylegan2-pytorch>. "
+    "See the README section \"Scoring a stylegan2-ada / StyleGAN3 / rosinality checkpoint\".")
+
+
 class UntrustedPickleError(RuntimeError):
     """A pickle that would run code was given without --trust-pickle."""
 
 
+class MissingCodeError(ModuleNotFoundError):
+    """A trusted pickle needs a module that is not importable."""
+
+
+def pickle_kind(path: Path) -> str:
+    """What a pickle holds, from its opcodes alone (nothing is executed): a short description."""
+    names = set(_pickle_strings(path))
+    joined = " ".join(names)
+    if "dnnlib.tflib" in joined:
+        return "an NVIDIA TensorFlow pickle (dnnlib.tflib): StyleGAN v1 ones convert with `dmetrics convert-official`"
+    if "torch_utils" in joined or any(n.startswith(("training.networks", "training.training_loop")) for n in names):
+        return f"a stylegan2-ada-pytorch / StyleGAN3 pickle (torch_utils.persistence): needs {NVIDIA_REPOS}"
+    if "g_ema" in names:
+        return "a rosinality stylegan2-pytorch checkpoint (g_ema): needs rosinality/stylegan2-pytorch"
+    return "a pickle of unknown origin"
+
+
+def _pickle_strings(path: Path, limit: int = 200_000) -> Iterable[str]:
+    """Module names and short strings of a pickle (a torch zip file: its data.pkl), up to ``limit`` opcodes."""
+    try:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as zf:
+                member = next((n for n in zf.namelist() if n.endswith("data.pkl")), None)
+                data = zf.read(member) if member else b""
+        else:
+            data = path.read_bytes()
+        for i, (op, arg, _pos) in enumerate(pickletools.genops(data)):
+            if i >= limit:
+                break
+            if isinstance(arg, str) and len(arg) < 200:
+                yield arg.split(" ")[0] if op.name == "GLOBAL" else arg
+    except (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile):
+        return  # a malformed or exotic pickle: its kind is then reported as unknown
+
+
 def _refuse(path: Path, why: str) -> UntrustedPickleError:
     return UntrustedPickleError(
-        f"{path} is a pickle that runs code when loaded ({why}). Unpickling a file from an untrusted "
-        "source can execute anything. Convert it to a state_dict + JSON checkpoint "
-        "(`dmetrics convert-official` for NVIDIA's StyleGAN pickles), or, if you trust the file, "
-        "pass --trust-pickle.")
+        f"{path} is a pickle that runs code when loaded ({why}); it looks like {pickle_kind(path)}. Unpickling a "
+        "file from an untrusted source can execute anything: pass --trust-pickle only if you trust it. " + ROUTES)
 
 
-def load_generator(spec: str, trust_pickle: bool = False, device: str | torch.device = "cpu") -> Any:
+def _missing_code(path: Path, exc: ModuleNotFoundError) -> MissingCodeError:
+    top = (exc.name or "").split(".")[0]
+    if top in PIP_MODULES:
+        return MissingCodeError(f"{path} needs the Python package {PIP_MODULES[top]}, which is not installed: "
+                                f"pip install {top}")
+    repo = KNOWN_MODULES.get(top)
+    where = f"it belongs to {repo}" if repo else f"the file looks like {pickle_kind(path)}"
+    return MissingCodeError(
+        f"{path} needs the module {exc.name!r} to load ({where}). Clone that repository and pass "
+        "--code-path DIR (its root folder), or put it on PYTHONPATH. " + ROUTES)
+
+
+def add_code_path(code_path: Optional[Iterable[str]]) -> None:
+    """Prepend each folder of ``code_path`` to ``sys.path`` (the CLI's --code-path), refusing missing ones."""
+    for d in reversed(list(code_path or ())):
+        p = Path(d)
+        if not p.is_dir():
+            raise FileNotFoundError(f"--code-path {d}: no such folder (give the root of a clone of the generator's "
+                                    "repository, e.g. stylegan2-ada-pytorch/)")
+        if str(p.resolve()) not in sys.path:
+            sys.path.insert(0, str(p.resolve()))
+
+
+def load_generator(spec: str, trust_pickle: bool = False, device: str | torch.device = "cpu",
+                   code_path: Optional[Iterable[str]] = None) -> Any:
     """Load the generator named by ``spec`` (see module docstring) and return it in eval mode."""
+    add_code_path(code_path)
     G = as_generator(load_object(spec, trust_pickle=trust_pickle))
     if isinstance(G, torch.nn.Module):
         G = G.to(device).eval().requires_grad_(False)
@@ -91,13 +177,43 @@ def _from_checkpoint(path: Path, trust_pickle: bool) -> Any:
 
 def _from_pickle(path: Path) -> Any:
     # Only reached after the user said --trust-pickle: both readers below execute code from the file.
-    if path.suffix in (".pkl", ".pickle"):
-        with open(path, "rb") as f:
-            obj = pickle.load(f)  # stylegan2-ada's .pkl files are plain pickles
-    else:
-        obj = torch.load(path, map_location="cpu", weights_only=False)
+    try:
+        if path.suffix in (".pkl", ".pickle"):
+            with open(path, "rb") as f:
+                obj = pickle.load(f)  # stylegan2-ada's .pkl files are plain pickles
+        else:
+            obj = torch.load(path, map_location="cpu", weights_only=False)
+    except ModuleNotFoundError as exc:
+        raise _missing_code(path, exc) from None
     if isinstance(obj, dict):
         for key in ("G_ema", "Gs", "g_ema", "G"):  # stylegan2-ada / rosinality conventions
             if key in obj:
-                return obj[key]
+                net = obj[key]
+                if isinstance(net, Mapping) and all(isinstance(v, torch.Tensor) for v in net.values()):
+                    return _build_rosinality(path, net, obj.get("args"))
+                return net
     return obj
+
+
+def _build_rosinality(path: Path, state: Mapping[str, torch.Tensor], args: Any) -> Any:
+    """rosinality's ``model.Generator`` rebuilt from a training checkpoint's ``g_ema`` state_dict."""
+    try:
+        model = importlib.import_module("model")
+    except ModuleNotFoundError as exc:
+        raise _missing_code(path, exc) from None
+    if not hasattr(model, "Generator"):
+        raise MissingCodeError(f"{path}: the module 'model' on the path ({getattr(model, '__file__', '?')}) has no "
+                               "Generator; --code-path must point at a clone of rosinality/stylegan2-pytorch")
+    styles = sorted(int(m.group(1)) for k in state if (m := re.fullmatch(r"style\.(\d+)\.weight", k)))
+    convs = {int(m.group(1)) for k in state if (m := re.fullmatch(r"convs\.(\d+)\.conv\.weight", k))}
+    if not styles or not convs:
+        raise ValueError(f"{path}: g_ema is not a rosinality stylegan2 Generator state_dict (no style.N / convs.N keys)")
+    size = int(getattr(args, "size", 2 ** (len(convs) // 2 + 2)))
+    style_dim = int(getattr(args, "latent", state[f"style.{styles[0]}.weight"].shape[1]))
+    n_mlp = int(getattr(args, "n_mlp", len(styles)))
+    cm = getattr(args, "channel_multiplier", None)
+    if cm is None:
+        cm = state["convs.6.conv.weight"].shape[1] // 256 if "convs.6.conv.weight" in state else 2
+    G = model.Generator(size, style_dim, n_mlp, channel_multiplier=int(cm))
+    G.load_state_dict(state)
+    return G

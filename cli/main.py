@@ -59,18 +59,34 @@ def weights_add(path: str, name: str | None, allow_hash_mismatch: bool) -> None:
 @main.command("check")
 @click.argument("generator")
 @click.option("--trust-pickle", is_flag=True, help="Allow loading a pickle (runs code from the file).")
+@click.option("--code-path", "code_path", multiple=True, type=click.Path(file_okay=False),
+              help="Folder prepended to sys.path for a trusted pickle's code; repeatable.")
 @click.option("--device", default="cpu", show_default=True)
-def check(generator: str, trust_pickle: bool, device: str) -> None:
-    """Validate GENERATOR against the generator protocol; exit 1 on violations."""
+def check(generator: str, trust_pickle: bool, code_path: tuple[str, ...], device: str) -> None:
+    """Validate GENERATOR against the generator protocol and PPL's precision check; exit 1 on violations."""
+    from disentangle_metrics.precision_guard import eps_scaling
     from disentangle_metrics.protocol import validate_generator
+    from disentangle_metrics.sources import GeneratorSource
     try:
-        G = load_generator(generator, trust_pickle=trust_pickle, device=device)
+        G = load_generator(generator, trust_pickle=trust_pickle, device=device, code_path=code_path)
     except Exception as exc:  # shown to the user as a one-line error, not a traceback
         raise click.ClickException(f"{type(exc).__name__}: {exc}")
     report = validate_generator(G, device=device)
     click.echo(f"{generator}: z_dim={G.z_dim} w_dim={G.w_dim} num_ws={G.num_ws} "
-               f"resolution={G.img_resolution} channels={G.img_channels} "
+               f"resolution={G.img_resolution} channels={G.img_channels} c_dim={G.c_dim} "
                f"mapping={'yes' if getattr(G, 'has_mapping', True) else 'no'}")
+    if report.ok:
+        # The check PPL runs before measuring, with PPL's settings (float32 where the generator has a switch).
+        ppl_src = GeneratorSource(G, device=device, force_fp32=True)
+        rep = eps_scaling(ppl_src)
+        prec = ppl_src.describe()["precision"]
+        click.echo(f"adapter: {ppl_src.adapter}; PPL runs it in {prec}: eps^2 scaling "
+                   f"{'ok' if rep.ok else 'FAILS'} (d(2eps)/d(eps) = {rep.pooled_ratio:.3g}, about 4 expected)")
+        fid_prec = GeneratorSource(G, device=device).describe()["precision"]
+        if fid_prec != prec:
+            click.echo(f"FID-type metrics run it as its checkpoint says: {fid_prec}")
+        if not rep.ok:
+            report.problems.append(f"PPL precision check: {rep.message}")
     click.echo(str(report))
     sys.exit(0 if report.ok else 1)
 

@@ -48,6 +48,16 @@ def _parse_weights(items: tuple[str, ...]) -> dict[str, str]:
 @click.option("--ls-backend", type=click.Choice(["torch", "sklearn"]), default="torch", show_default=True,
               help="Separability SVM solver: the batched torch solver or scikit-learn's LinearSVC (slow, for checks).")
 @click.option("--trust-pickle", is_flag=True, help="Allow loading pickles (runs code from the file).")
+@click.option("--code-path", "code_path", multiple=True, type=click.Path(file_okay=False),
+              help="Folder prepended to sys.path for a trusted pickle's code (a clone of stylegan2-ada-pytorch, "
+                   "stylegan3 or rosinality's stylegan2-pytorch); repeatable.")
+@click.option("--truncation-psi", type=float, default=1.0, show_default=True,
+              help="Truncation in W for FID-type metrics and PPL; values other than 1 appear in the metric name.")
+@click.option("--truncation-cutoff", type=int, default=None, help="Truncate only the layers below this index.")
+@click.option("--class-label", type=int, default=None, help="Conditional generators: one fixed class for every sample.")
+@click.option("--labels", "labels_path", default=None,
+              help="Conditional generators: a labelled dataset (folder/zip with dataset.json, or .npy) whose label "
+                   "distribution is drawn from (default: uniform over classes).")
 @click.option("--allow-hash-mismatch", is_flag=True,
               help="Use weight files whose sha256 differs from the registry (recorded in the results).")
 @click.option("--no-progress", is_flag=True)
@@ -56,7 +66,9 @@ def _parse_weights(items: tuple[str, ...]) -> dict[str, str]:
 def score(generator: str, metric_names: str, reference: str | None, classifier: str | None,
           num_samples: int | None, num_real: int | None, mirror: bool | None, batch_size: int | None, seed: int, device: str, extractor: str,
           distance: str | None, weights_items: tuple[str, ...], out_path: str, samples_dir: str | None,
-          ls_backend: str, trust_pickle: bool, allow_hash_mismatch: bool, no_progress: bool, nproc: int) -> None:
+          ls_backend: str, trust_pickle: bool, code_path: tuple[str, ...], truncation_psi: float,
+          truncation_cutoff: int | None, class_label: int | None, labels_path: str | None,
+          allow_hash_mismatch: bool, no_progress: bool, nproc: int) -> None:
     """Compute METRICS for GENERATOR and append them to the results file.
 
     GENERATOR may be a folder, zip or .npz of generated images for the image-only metrics
@@ -75,14 +87,17 @@ def score(generator: str, metric_names: str, reference: str | None, classifier: 
     except KeyError as exc:
         raise click.ClickException(str(exc.args[0]))
     try:   # a folder / zip / .npz of images is the generated side of the image-only metrics
-        G = generator if is_image_path(generator) else load_generator(generator, trust_pickle=trust_pickle, device="cpu")
+        G = generator if is_image_path(generator) else load_generator(generator, trust_pickle=trust_pickle,
+                                                                       device="cpu", code_path=code_path)
         clf = load_object(classifier, trust_pickle=trust_pickle) if classifier else None
     except Exception as exc:  # surfaced as a one-line message naming the file
         raise click.ClickException(f"{type(exc).__name__}: {exc}")
     opts = ScoreOptions(device=device, seed=seed, batch_size=batch_size, num_samples=num_samples,
                         num_real=num_real, mirror=mirror, reference=reference, classifier=clf, extractor=extractor, distance=distance,
                         weights=_parse_weights(weights_items), allow_hash_mismatch=allow_hash_mismatch,
-                        keep_samples=samples_dir is not None, ls_backend=ls_backend, progress=not no_progress)
+                        keep_samples=samples_dir is not None, ls_backend=ls_backend, progress=not no_progress,
+                        truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff, class_label=class_label,
+                        labels=labels_path)
     failed = False
     for name, res in score_iter(G, names, opts):   # FID/KID/PR/IS share one pass over the images
         if isinstance(res, Exception):  # one metric failing must not lose the others' results

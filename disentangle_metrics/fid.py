@@ -141,8 +141,14 @@ def fid(G: Any, reference: Reference, num_gen: int = PAPER_NUM, batch_size: Opti
                                                                                     device=dev, **extra)
     ext_name = getattr(ext, "registry_name", type(ext).__name__)
     bs = batch_size or default_batch_size(dev, cpu=8, cuda=64)
-    src = GeneratorSource(G, device=dev, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff,
-                          class_label=class_label, labels=labels, force_fp32=force_fp32)
+    if isinstance(G, GeneratorSource):
+        if (truncation_psi, truncation_cutoff, class_label, labels, force_fp32) != (1.0, None, None, None, False):
+            raise ValueError("fid() got a GeneratorSource and source options (truncation, labels, force_fp32): "
+                             "set them on the source instead")
+        src = G
+    else:
+        src = GeneratorSource(G, device=dev, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff,
+                              class_label=class_label, labels=labels, force_fp32=force_fp32)
     with metric_precision(), torch.inference_mode():
         ref, ref_desc = reference_stats(reference, ext, dev, resolution=getattr(G, "img_resolution", None),
                                         num_real=num_real, mirror=mirror, seed=seed, progress=progress)

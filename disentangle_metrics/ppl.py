@@ -23,20 +23,20 @@ so its numbers differ from the paper's there; below 512 both modes agree.
 
 from __future__ import annotations
 
-import copy
 import re
 import time
 from dataclasses import asdict, dataclass
-from typing import Any, Callable, Mapping, Optional, Union
+from typing import Any, Callable, Mapping, Optional, Sequence, Union
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from . import distributed, sampling
 from .device import describe, metric_precision, resolve_device, sync
 from .distances import DEFAULT_DISTANCE, Distance, build_distance
-from .protocol import conditioning, prepare_shared_noise, require_mapping
+from .precision_guard import check_eps_scaling
+from .protocol import conditioning, require_mapping
+from .sources import GeneratorSource, box_downsample
 from .registry import ScoreOptions, register_metric
 from .results import MetricResult
 
@@ -98,18 +98,26 @@ def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
 
 
 def endpoint_ws(G: Any, z0: torch.Tensor, z1: torch.Tensor, t: torch.Tensor, space: str,
-                epsilon: float) -> torch.Tensor:
+                epsilon: float, *, c: Optional[torch.Tensor] = None) -> torch.Tensor:
     """ws of both ends of every pair, [2N, num_ws, w_dim]: rows [0, N) at t, rows [N, 2N) at t + eps.
 
-    One mapping call for all of them (Z: on the slerped latents; W: on z0 and z1, then lerp).
+    One mapping call for all of them (Z: on the slerped latents; W: on z0 and z1, then lerp); no
+    truncation. ``c`` [N, c_dim]: the pairs' labels (both ends share them; default unconditional).
     """
     n = z0.shape[0]
+    c = conditioning(G, n, z0.device) if c is None else c
+    return _endpoint_ws(lambda z, cc: G.mapping(z, cc, truncation_psi=1), z0, z1, c, t, space, epsilon)
+
+
+def _endpoint_ws(mapping: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], z0: torch.Tensor, z1: torch.Tensor,
+                 c: torch.Tensor, t: torch.Tensor, space: str, epsilon: float) -> torch.Tensor:
+    n = z0.shape[0]
     t = t.reshape(n, 1)
-    c = conditioning(G, 2 * n, z0.device)
+    cc = torch.cat([c, c])
     if space == "z":
         zt = torch.cat([slerp(z0, z1, t), slerp(z0, z1, t + epsilon)])
-        return G.mapping(zt, c, truncation_psi=1)
-    w0, w1 = G.mapping(torch.cat([z0, z1]), c, truncation_psi=1).chunk(2)
+        return mapping(zt, cc)
+    w0, w1 = mapping(torch.cat([z0, z1]), cc).chunk(2)
     tw = t.reshape(n, 1, 1).to(w0.dtype)
     return torch.cat([torch.lerp(w0, w1, tw), torch.lerp(w0, w1, tw + epsilon)])
 
@@ -134,12 +142,7 @@ def crop_and_downsample(img: torch.Tensor, crop: bool = True, mode: str = "tf",
         factor = full // 256
     else:
         raise ValueError(f"mode must be 'tf' or 'ada', got {mode!r}")
-    if factor > 1:
-        if img.shape[2] % factor:
-            raise ValueError(f"cannot box-downsample a {img.shape[2]}x{img.shape[2]} image by {factor}: the size "
-                             "must be a multiple of the factor (the reference's reshape requires it)")
-        img = F.avg_pool2d(img, kernel_size=factor)
-    return img
+    return box_downsample(img, factor)
 
 
 @dataclass(frozen=True)
@@ -175,13 +178,6 @@ def filter_outliers(distances: np.ndarray, lower: float = 1.0, upper: float = 99
 # The metric
 
 
-def _prepare_generator(G: Any, device: torch.device, dtype: torch.dtype) -> Any:
-    """A private copy of G on ``device`` in ``dtype`` (PPL redraws noise buffers; the caller's G is left as is)."""
-    if isinstance(G, torch.nn.Module):
-        G = copy.deepcopy(G).to(device=device, dtype=dtype).eval().requires_grad_(False)
-    return G
-
-
 def _resolve_distance(distance: DistanceArg, device: torch.device, dtype: torch.dtype,
                       weight_paths: Mapping[str, str], allow_hash_mismatch: bool) -> tuple[str, Distance]:
     if distance is None or isinstance(distance, str):
@@ -199,7 +195,7 @@ def _resolve_distance(distance: DistanceArg, device: torch.device, dtype: torch.
                     f"got {type(distance).__name__}")
 
 
-def _metric_name(cfg: PPLConfig, distance_name: str) -> str:
+def _metric_name(cfg: PPLConfig, distance_name: str, extra_tags: Sequence[str] = ()) -> str:
     tags = []
     if distance_name != DEFAULT_DISTANCE:
         tags.append(distance_name)
@@ -207,6 +203,7 @@ def _metric_name(cfg: PPLConfig, distance_name: str) -> str:
         tags.append(cfg.mode)
     if not cfg.crop:
         tags.append("nocrop")
+    tags.extend(extra_tags)
     return cfg.base_name + (f"@{'+'.join(tags)}" if tags else "")
 
 
@@ -214,8 +211,17 @@ def ppl(G: Any, space: str = "w", sampling: str = "end", num_samples: int = PAPE
         epsilon: float = PAPER_EPSILON, crop: bool = True, distance: DistanceArg = None,
         batch_size: Optional[int] = None, seed: int = 0, device: str | torch.device = "auto", mode: str = "tf",
         *, dtype: torch.dtype = torch.float32, weights: Optional[Mapping[str, str]] = None,
-        allow_hash_mismatch: bool = False, progress: bool = False) -> MetricResult:
+        allow_hash_mismatch: bool = False, progress: bool = False, truncation_psi: float = 1.0,
+        truncation_cutoff: Optional[int] = None, class_label: Optional[int] = None, labels: Any = None,
+        precision_check: bool = True) -> MetricResult:
     """Perceptual path length of generator ``G`` (see the module docstring for the formula).
+
+    The generator always runs in float32 (``force_fp32`` for stylegan2-ada / StyleGAN3, as their PPL
+    does), whatever its checkpoint says. ``precision_check`` first verifies on a few pairs that the
+    image distance scales like eps^2 (:mod:`~.precision_guard`) and stops with
+    :class:`~.precision_guard.PrecisionError` when the generator quantises internally.
+    ``truncation_psi`` other than 1 (not the paper's definition) appears in the name
+    (``ppl_wend@psi0.7``); ``class_label``/``labels`` choose a conditional generator's labels.
 
     ``distance``: a registered name (default ``lpips-vgg``), a :class:`Distance`, or any callable
     ``(img0, img1) -> [N]`` on the cropped, resized images in [-1, 1]. ``batch_size`` pairs form one
@@ -237,18 +243,24 @@ def ppl(G: Any, space: str = "w", sampling: str = "end", num_samples: int = PAPE
         raise ValueError(f"batch_size must be >= 1, got {bs}")
     start = time.perf_counter()
     with metric_precision(), torch.no_grad():
-        Gd = _prepare_generator(G, dev, dtype)
+        src = GeneratorSource(G, device=dev, dtype=dtype, force_fp32=True, truncation_psi=truncation_psi,
+                              truncation_cutoff=truncation_cutoff, class_label=class_label, labels=labels)
         dist_name, dist = _resolve_distance(distance, dev, dtype, weights or {}, allow_hash_mismatch)
-        d_all, t_all, sample_time = _sample_distances(Gd, cfg, dist, bs, seed, dev, dtype, progress)
+        guard = check_eps_scaling(src, epsilon=cfg.epsilon, seed=seed, space=cfg.space, dtype=dtype) \
+            if precision_check else None
+        d_all, t_all, sample_time = _sample_distances(src, cfg, dist, bs, seed, dev, dtype, progress)
     d_np = d_all.cpu().numpy()          # results reach the host once, after the loop
     filt = filter_outliers(d_np)
     wall = time.perf_counter() - start
-    name = _metric_name(cfg, dist_name)
+    name = _metric_name(cfg, dist_name, src.name_tags())
+    gen = src.describe()
     return MetricResult(
         metric=name, value=filt.mean, values={name: filt.mean},
         config={**asdict(cfg), "distance": dist_name, "batch_size": bs, "dtype": str(dtype).replace("torch.", ""),
-                "noise": "per-minibatch reseed_noise" if callable(getattr(G, "reseed_noise", None)) else "generator const noise",
-                "percentiles": [1, 99]},
+                "noise": gen["noise_hook"], "percentiles": [1, 99], "precision": gen["precision"],
+                "truncation_psi": src.truncation_psi, "truncation_cutoff": src.truncation_cutoff,
+                "labels": src.label_policy.describe(), "generator": gen,
+                "precision_check": guard.as_dict() if guard else "skipped (precision_check=False)"},
         seed=seed, num_samples=cfg.num_samples, wall_time_s=wall, device=describe(dev), weights=dict(dist.weights),
         extras={"lo": filt.lo, "hi": filt.hi, "num_kept": int(filt.kept.sum()), "num_below_lo": filt.num_low,
                 "num_above_hi": filt.num_high, "mean_unfiltered": float(d_np.astype(np.float64).mean()),
@@ -257,8 +269,8 @@ def ppl(G: Any, space: str = "w", sampling: str = "end", num_samples: int = PAPE
     )
 
 
-def _sample_distances(G: Any, cfg: PPLConfig, dist: Distance, batch_size: int, seed: int, dev: torch.device,
-                      dtype: torch.dtype, progress: bool) -> tuple[torch.Tensor, torch.Tensor, float]:
+def _sample_distances(src: GeneratorSource, cfg: PPLConfig, dist: Distance, batch_size: int, seed: int,
+                      dev: torch.device, dtype: torch.dtype, progress: bool) -> tuple[torch.Tensor, torch.Tensor, float]:
     """Per-sample distances [num_samples] and t [num_samples] on ``dev``, filled per global batch.
 
     Everything stays on the device; under torch.distributed each process runs its own global
@@ -270,24 +282,23 @@ def _sample_distances(G: Any, cfg: PPLConfig, dist: Distance, batch_size: int, s
     n = cfg.num_samples
     d_all = torch.full([n], float("nan"), device=dev, dtype=torch.float64)
     t_all = torch.zeros([n], device=dev, dtype=dtype)
-    channels = int(getattr(G, "img_channels", 3))
     me = distributed.info()
     sync(dev)
     start = time.perf_counter()
     with tqdm(total=n, unit="samples", desc=cfg.base_name, disable=not (progress and me.is_main), leave=False) as bar:
         for b, idx in sampling.batch_ranges(n, batch_size, me.rank, me.world_size):
             rows = np.arange(idx.start, idx.stop)
-            z0 = sampling.randn(seed, rows, [G.z_dim], sampling.Stream.Z, dev).to(dtype)
-            z1 = sampling.randn(seed, rows, [G.z_dim], sampling.Stream.Z_END, dev).to(dtype)
+            z0 = src.latents(seed, rows, sampling.Stream.Z).to(dtype)
+            z1 = src.latents(seed, rows, sampling.Stream.Z_END).to(dtype)
             if cfg.sampling == "full":
                 t = sampling.rand(seed, rows, sampling.Stream.T, device=dev).to(dtype)
             else:
                 t = torch.zeros([len(rows)], device=dev, dtype=dtype)
-            ws = endpoint_ws(G, z0, z1, t, cfg.space, cfg.epsilon)
-            noise_mode = prepare_shared_noise(G, sampling.batch_generator(seed, b, sampling.Stream.NOISE, dev))
-            img = G.synthesis(ws, noise_mode=noise_mode)
-            img = crop_and_downsample(img.to(dtype), cfg.crop, cfg.mode, getattr(G, "img_resolution", None))
-            if channels == 1:
+            c = src.labels(seed, rows).to(dtype)
+            ws = _endpoint_ws(src.mapping, z0, z1, c, t, cfg.space, cfg.epsilon)
+            img = src.synthesis(ws, seed=seed, batch_index=b, noise="shared")
+            img = crop_and_downsample(img.to(dtype), cfg.crop, cfg.mode, src.resolution)
+            if src.channels == 1:
                 img = img.repeat(1, 3, 1, 1)
             img0, img1 = img.chunk(2)
             d = dist(img0, img1)
@@ -313,7 +324,9 @@ def _registered(space: str, samp: str) -> Callable[[Any, ScoreOptions], MetricRe
     def metric(G: Any, opts: ScoreOptions) -> MetricResult:
         return ppl(G, space=space, sampling=samp, num_samples=opts.num_samples or PAPER_NUM_SAMPLES,
                    distance=opts.distance, batch_size=opts.batch_size, seed=opts.seed, device=opts.device,
-                   weights=opts.weights, allow_hash_mismatch=opts.allow_hash_mismatch, progress=opts.progress)
+                   weights=opts.weights, allow_hash_mismatch=opts.allow_hash_mismatch, progress=opts.progress,
+                   truncation_psi=opts.truncation_psi, truncation_cutoff=opts.truncation_cutoff,
+                   class_label=opts.class_label, labels=opts.labels)
     metric.__name__ = f"ppl_{space}{samp}"
     metric.__doc__ = (f"PPL in {space.upper()} space, {samp} path: {PAPER_NUM_SAMPLES} samples, eps 1e-4, crop, "
                       "LPIPS-VGG (the paper's ppl_" + f"{space}{samp}).")
@@ -323,3 +336,42 @@ def _registered(space: str, samp: str) -> Callable[[Any, ScoreOptions], MetricRe
 for _space in SPACES:
     for _samp in SAMPLINGS:
         register_metric(f"ppl_{_space}{_samp}")(_registered(_space, _samp))
+
+
+# --------------------------------------------------------------------------------------------
+# stylegan2-ada-pytorch's definitions, under names that cannot be mistaken for the paper's
+
+ADA_NUM_SAMPLES = 50_000     # their metric_main.py: num_samples=50000 ...
+ADA_BATCH_SIZE = 2           # ... batch_size=2: two pairs per noise draw
+ADA_DISTANCE = "lpips-vgg-nvidia"   # their vgg16.pt
+
+
+def _renamed(res: MetricResult, name: str) -> MetricResult:
+    res.metric, res.values = name, {name: res.value}
+    return res
+
+
+def _registered_ada(name: str, space: str, samp: str, crop: bool) -> Callable[[Any, ScoreOptions], MetricResult]:
+    def metric(G: Any, opts: ScoreOptions) -> MetricResult:
+        dist = opts.distance or ADA_DISTANCE
+        res = ppl(G, space=space, sampling=samp, num_samples=opts.num_samples or ADA_NUM_SAMPLES, crop=crop,
+                  distance=dist, batch_size=opts.batch_size or ADA_BATCH_SIZE, seed=opts.seed, device=opts.device,
+                  mode="ada", weights=opts.weights, allow_hash_mismatch=opts.allow_hash_mismatch,
+                  progress=opts.progress, truncation_psi=opts.truncation_psi, truncation_cutoff=opts.truncation_cutoff,
+                  class_label=opts.class_label, labels=opts.labels)
+        base, _, tags = name.partition("@")
+        extra = ([] if res.config["distance"] == ADA_DISTANCE else [res.config["distance"]]) + \
+            ([tags] if tags else []) + [t for t in res.metric.partition("@")[2].split("+") if t.startswith("psi")]
+        res.config["definition"] = f"stylegan2-ada-pytorch {base}"
+        return _renamed(res, base + (f"@{'+'.join(extra)}" if extra else ""))
+    metric.__name__ = name.replace("@", "_")
+    metric.__doc__ = (f"stylegan2-ada-pytorch's {name.partition('@')[0]}: {ADA_NUM_SAMPLES} samples, eps 1e-4, "
+                      f"{space.upper()} {samp}, crop {'on' if crop else 'off'} with the factor from the full "
+                      f"resolution, {ADA_BATCH_SIZE} pairs per noise draw, their vgg16.pt LPIPS.")
+    return metric
+
+
+register_metric("ppl2_wend")(_registered_ada("ppl2_wend", "w", "end", crop=False))
+for _space in SPACES:
+    for _samp in SAMPLINGS:
+        register_metric(f"ppl_{_space}{_samp}@ada")(_registered_ada(f"ppl_{_space}{_samp}@ada", _space, _samp, crop=True))

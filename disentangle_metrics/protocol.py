@@ -25,7 +25,13 @@ Noise held fixed across images (needed by PPL, whose two ends of a pair must see
   noise is shared by every image of every minibatch. Both ends of a pair still share noise, which
   is what PPL needs; only the variety of noise across minibatches is lost.
 
-:func:`as_generator` adapts common shapes of generator to this protocol and
+Precision: optional ``supports_force_fp32 = True`` means ``synthesis(ws, noise_mode, force_fp32=)``
+switches a reduced-precision path off; PPL passes ``force_fp32=True`` (:func:`synthesis_kwargs`),
+FID-type metrics leave the generator as its checkpoint says. Conditional generators (``c_dim > 0``)
+get labels from :mod:`~disentangle_metrics.conditioning` (:func:`conditioning`).
+
+:func:`as_generator` adapts common shapes of generator to this protocol (the adapters live in
+:mod:`~disentangle_metrics.adapters`: stylegan2-ada-pytorch / StyleGAN3, rosinality, callables) and
 :func:`validate_generator` checks an object against it, reporting every violation at once.
 """
 

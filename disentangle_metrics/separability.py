@@ -190,50 +190,45 @@ class SampledLatents:
 
 def sample_latents_and_logits(G: Any, classifier: Any, num_samples: int, spaces: Sequence[str] = ("z", "w"),
                               batch_size: int = 16, seed: int = 0, device: Any = "auto", rank: int = 0,
-                              world_size: int = 1, progress: bool = False) -> SampledLatents:
+                              world_size: int = 1, progress: bool = False, **source_options: Any) -> SampledLatents:
     """Generate ``num_samples`` images (no truncation, random noise) and classify them.
+
+    ``G`` is a generator or a :class:`~.sources.GeneratorSource`; ``source_options`` (labels of a
+    conditional generator) build the source of a generator. The caller's generator is not modified.
 
     z ~ N(0, I) from :mod:`~disentangle_metrics.sampling` (per-sample seeds), w = ``mapping(z)[:, -1]``,
     images box-downsampled to 256 when larger. This rank fills only the rows of its global batches
     (``batch_ranges``), so a gather of the per-rank tensors onto rank 0 reassembles the full set.
     """
-    from . import sampling
     from .attribute_classifier import as_attribute_classifier, box_downsample, infer_names
-    from .protocol import conditioning, module_device
+    from .sources import GeneratorSource
 
     dev = resolve_device(device)
     for s in spaces:
         if s not in ("z", "w"):
             raise ValueError(f"unknown latent space {s!r}; use 'z' and/or 'w'")
-    if isinstance(G, torch.nn.Module) and module_device(G) not in (None, dev):
-        import copy
-        G = copy.deepcopy(G).to(dev)
-    if isinstance(G, torch.nn.Module):
-        G = G.eval().requires_grad_(False)
+    src = G if isinstance(G, GeneratorSource) else GeneratorSource(G, device=dev, **source_options)
     clf = as_attribute_classifier(classifier).to(dev)
-    out_lat = {s: torch.zeros(num_samples, G.z_dim if s == "z" else G.w_dim, device=dev) for s in spaces}
+    out_lat = {s: torch.zeros(num_samples, src.z_dim if s == "z" else src.w_dim, device=dev) for s in spaces}
     logits: Optional[torch.Tensor] = None
-    ranges = list(sampling.batch_ranges(num_samples, batch_size, rank, world_size))
-    it: Any = ranges
+    num_batches = len(range(rank, (num_samples + batch_size - 1) // batch_size, world_size))
+    it: Any = src.batches(num_samples, batch_size, seed=seed, rank=rank, world_size=world_size, keep_ws=True,
+                          keep_float=True)
     if progress:
         from tqdm import tqdm
-        it = tqdm(ranges, desc="ls", unit="batch")
+        it = tqdm(it, desc="ls", unit="batch", total=num_batches)
     with torch.no_grad():
-        for b, idx in it:
-            z = sampling.randn(seed, idx, [G.z_dim], sampling.Stream.Z, device=dev)
-            ws = G.mapping(z, conditioning(G, len(idx), dev), truncation_psi=1)
-            with sampling.seeded(seed, b, sampling.Stream.NOISE, dev):
-                img = G.synthesis(ws, noise_mode="random")
-            out = clf(box_downsample(img.float()))
+        for batch in it:
+            out = clf(box_downsample(batch.float_images.float()))
             if logits is None:
                 infer_names(clf, out.shape[1])
                 logits = torch.zeros(num_samples, out.shape[1], device=dev)
-            rows = slice(idx.start, idx.stop)
+            rows = slice(batch.index.start, batch.index.stop)
             logits[rows] = out
             if "z" in out_lat:
-                out_lat["z"][rows] = z
+                out_lat["z"][rows] = batch.z
             if "w" in out_lat:
-                out_lat["w"][rows] = ws[:, -1].float()
+                out_lat["w"][rows] = batch.ws[:, -1].float()
     if logits is None:
         raise ValueError(f"rank {rank} of {world_size} got no minibatch of {num_samples} samples (batch size {batch_size})")
     return SampledLatents(latents=out_lat, logits=logits, attribute_names=list(clf.names))
@@ -253,15 +248,15 @@ def _gather_samples(smp: SampledLatents, num_samples: int, batch_size: int, me: 
 def separability(G: Any, classifier: Any, num_samples: int = 200_000, num_keep: Optional[int] = None,
                  spaces: Sequence[str] = ("z", "w"), batch_size: Optional[int] = None, seed: int = 0,
                  device: Any = "auto", backend: str = "torch", keep_samples: bool = False,
-                 progress: bool = False) -> "MetricResult":
+                 progress: bool = False, *, class_label: Optional[int] = None, labels: Any = None) -> "MetricResult":
     """The paper's linear separability of ``G``: ``ls_z`` and ``ls_w`` = 2 ** sum_a H_a(Y | X).
 
     ``num_keep`` defaults to ``num_samples // 2`` (paper: 200,000 and 100,000). A generator without
     a mapping network (``has_mapping=False``) is scored in Z only. ``keep_samples`` puts the raw
     latents and logits into ``MetricResult.samples`` (large: 200k x 512 floats per space).
+    ``class_label``/``labels``: the labels of a conditional generator (:mod:`~.conditioning`).
     """
     from .device import default_batch_size, describe, metric_precision
-    from .protocol import has_mapping
     from .results import MetricResult
 
     if classifier is None:
@@ -270,7 +265,9 @@ def separability(G: Any, classifier: Any, num_samples: int = 200_000, num_keep: 
     if num_samples < 2:
         raise ValueError(f"num_samples must be >= 2, got {num_samples}")
     dev = resolve_device(device)
-    if not has_mapping(G):
+    from .sources import GeneratorSource
+    src = GeneratorSource(G, device=dev, class_label=class_label, labels=labels)
+    if not src.has_mapping:
         spaces = tuple(s for s in spaces if s != "w")
     if not spaces:
         raise ValueError("no latent space left to score: a generator without mapping has only 'z'")
@@ -278,7 +275,7 @@ def separability(G: Any, classifier: Any, num_samples: int = 200_000, num_keep: 
     t0 = time.perf_counter()
     with metric_precision():
         me = distributed.info()
-        smp = sample_latents_and_logits(G, classifier, num_samples, spaces, bs, seed, dev, rank=me.rank,
+        smp = sample_latents_and_logits(src, classifier, num_samples, spaces, bs, seed, dev, rank=me.rank,
                                         world_size=me.world_size, progress=progress and me.is_main)
         if me.world_size > 1:
             smp = _gather_samples(smp, num_samples, bs, me, dev)
@@ -319,7 +316,8 @@ def separability(G: Any, classifier: Any, num_samples: int = 200_000, num_keep: 
                                 "batch_size": bs, "backend": backend,
                                 "images_downsampled_to": 256,
                                 "classifier_resolution": getattr(classifier, "resolution", None),
-                                "truncation_psi": 1.0, "noise_mode": "random"},
+                                "truncation_psi": 1.0, "noise_mode": "random",
+                                "precision": src.describe()["precision"], "labels": src.label_policy.describe()},
                         seed=seed, num_samples=num_samples, wall_time_s=time.perf_counter() - t0,
                         device=describe(dev), weights={f"classifier{suffix}": sha} if sha else {},
                         extras=extras, samples=samples)
@@ -331,5 +329,5 @@ def _ls_metric(G: Any, opts: Any) -> "MetricResult":
     n = opts.num_samples or 200_000
     return separability(G, opts.classifier, num_samples=n, num_keep=n // 2, batch_size=opts.batch_size,
                         seed=opts.seed, device=opts.device, backend=opts.ls_backend, keep_samples=opts.keep_samples,
-                        progress=opts.progress)
+                        progress=opts.progress, class_label=opts.class_label, labels=opts.labels)
 
