@@ -46,7 +46,9 @@ def _chunk_terms(x: torch.Tensor, is_logits: bool) -> tuple[torch.Tensor, torch.
     if not is_logits:
         # p log p with 0 log 0 = 0: log of max(p, smallest normal) is finite, so a zero p contributes 0
         return x.sum(0), torch.linalg.vecdot(x, x.clamp_min(torch.finfo(x.dtype).tiny).log()).double()
-    z = x - x.max(1, keepdim=True).values
+    # -inf logits (the log of a zero probability, NVIDIA's file returns probabilities) become the
+    # lowest finite value: exp gives 0 and 0 * z stays 0 instead of 0 * -inf = nan
+    z = (x - x.max(1, keepdim=True).values).clamp_min_(torch.finfo(x.dtype).min)
     e = z.exp()
     s = e.sum(1)
     # sum_y p log p = sum_y p (z - log s) = (e . z) / s - log s: no log-probability matrix

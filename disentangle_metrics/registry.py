@@ -128,6 +128,8 @@ def metric_info(name: str) -> Optional[MetricInfo]:
     """The description of registered metric ``name`` (None when it registered none)."""
     _load_builtin_metrics()
     base, _ = resolve_name(name)
+    if base.startswith("ppl_") and base.endswith("@ada"):
+        base = "ppl2_wend"
     return METRIC_INFO.get(base) or _BUILTIN_INFO.get(base if not base.startswith("ppl_") else "ppl_*")
 
 
@@ -139,6 +141,9 @@ _BUILTIN_INFO = {
     "ppl_*": MetricInfo("perceptual path length: E[d(G(lerp/slerp(t)), G(...(t + eps))) / eps^2], LPIPS-VGG, "
                         "1st/99th percentile filter", "100k", "-", "generator (latents)",
                         "NVlabs/stylegan metrics/perceptual_path_length.py"),
+    "ppl2_wend": MetricInfo("stylegan2-ada-pytorch's path length in W, end points, no crop, their vgg16.pt LPIPS "
+                            "(ppl_*@ada: their legacy variants)", "50k", "-", "generator (latents)",
+                            "stylegan2-ada-pytorch metrics/perceptual_path_length.py"),
     "ls": MetricInfo("linear separability: 2 ** sum_attr H(classifier label | linear-SVM prediction); values ls_z, ls_w",
                      "200k (keep 100k)", "-", "generator (latents) + attribute classifier",
                      "NVlabs/stylegan metrics/linear_separability.py"),

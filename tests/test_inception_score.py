@@ -41,6 +41,15 @@ def test_known_answers():
     assert np.allclose(r.splits, 8.0)
 
 
+def test_zero_probabilities_contribute_nothing():
+    probs = torch.softmax(_logits(n=200, c=50), 1)
+    probs[:, :5] = 0
+    probs /= probs.sum(1, keepdim=True)
+    from_probs = inception_score_from_logits(probs=probs, num_splits=4)
+    from_log = inception_score_from_logits(probs.log(), num_splits=4)      # -inf logits
+    assert np.isfinite(from_probs.mean) and from_log.mean == pytest.approx(from_probs.mean, rel=1e-6)
+
+
 def test_errors():
     with pytest.raises(ValueError, match="exactly one"):
         inception_score_from_logits()
