@@ -181,8 +181,13 @@ def fid50k(G: Any, opts: ScoreOptions) -> MetricResult:
     """The paper's FID: 50k generated vs the first 50k real images.
 
     ``opts.num_samples`` overrides the generated count, and the result is then named by it
-    (``fid10k``, ``fid2500``), never ``fid50k``.
+    (``fid10k``, ``fid2500``), never ``fid50k``. ``opts.num_real`` and ``opts.mirror`` choose the real
+    images; ``G`` may be a folder / zip / ``.npz`` of generated images.
     """
+    from .scoring import is_image_path
+    if is_image_path(G) or type(G).__name__ == "ImageSource":   # generated images: the shared image-metric path
+        from . import image_metrics
+        return image_metrics.compute(G, [image_metrics.FID50K], opts)[0]
     ext_name = opts.extractor or DEFAULT_EXTRACTOR
     # --weights NAME=PATH: the extractor's name, or a registered Inception file name
     keys = (ext_name,) + ((PYTORCH_FID_WEIGHTS, NVIDIA_WEIGHTS) if ext_name == DEFAULT_EXTRACTOR else ())
@@ -190,4 +195,5 @@ def fid50k(G: Any, opts: ScoreOptions) -> MetricResult:
     return fid(G, opts.reference, num_gen=opts.num_samples or PAPER_NUM, batch_size=opts.batch_size, seed=opts.seed,
                device=opts.device, extractor=ext_name, weights=weights, progress=opts.progress,
                allow_hash_mismatch=opts.allow_hash_mismatch, truncation_psi=opts.truncation_psi,
-               truncation_cutoff=opts.truncation_cutoff, class_label=opts.class_label, labels=opts.labels)
+               truncation_cutoff=opts.truncation_cutoff, class_label=opts.class_label, labels=opts.labels,
+               num_real=PAPER_NUM if opts.num_real is None else opts.num_real, mirror=bool(opts.mirror))

@@ -144,3 +144,16 @@ def test_full_rows_refuse_mirror_and_stats_refuse_kid(tmp_path, nvidia_standins,
         IM.compute(G, _small(["kid50k"]), _opts(nvidia_standins, path))
     with pytest.raises(ValueError, match="need real images: pass reference="):
         IM.compute(G, _small(["kid50k"]), _opts(nvidia_standins, None))
+
+
+def test_registered_fid50k_reads_num_real_and_mirror_and_takes_folders(tmp_path, real_folder):
+    G = ToyGenerator(seed=2)
+    kw = dict(device="cpu", batch_size=8, num_samples=24, reference=str(real_folder), extractor="test-pixel-stats",
+              progress=False)
+    fid50k = get_metric("fid50k")
+    few = fid50k(G, ScoreOptions(num_real=20, **kw))
+    flipped = fid50k(G, ScoreOptions(num_real=20, mirror=True, **kw))
+    assert few.config["num_real"] == 20 and flipped.config["mirror"] is True and few.value != flipped.value
+    folder = _export(G, tmp_path / "gen", 24)
+    from_folder = fid50k(str(folder), ScoreOptions(num_real=20, **kw))
+    assert from_folder.metric == few.metric and from_folder.value == pytest.approx(few.value, rel=1e-9)

@@ -81,3 +81,16 @@ def test_errors():
         precision_recall_from_features(a, b)
     with pytest.raises(ValueError, match="32-d but real ones 4-d"):
         precision_recall_from_features(torch.zeros(10, 32), torch.zeros(10, 4))
+
+
+@pytest.mark.gpu
+def test_cuda_equals_cpu():
+    from disentangle_metrics.kid import kid_from_features
+    a, b = _overlapping(n_gen=3000, n_real=2500, dim=256)
+    cpu = precision_recall_from_features(a, b, device="cpu", row_batch_size=1024)
+    gpu = precision_recall_from_features(a, b, device="cuda", row_batch_size=1024)
+    assert gpu.precision == pytest.approx(cpu.precision, abs=2 / len(a))
+    assert gpu.recall == pytest.approx(cpu.recall, abs=2 / len(b))
+    k_cpu = kid_from_features(a.relu(), b.relu(), num_subsets=5, seed=0, device="cpu")
+    k_gpu = kid_from_features(a.relu(), b.relu(), num_subsets=5, seed=0, device="cuda")
+    assert k_gpu.mean == pytest.approx(k_cpu.mean, rel=1e-4)
