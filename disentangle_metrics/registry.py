@@ -93,13 +93,17 @@ def resolve_name(name: str) -> tuple[str, dict[str, Any]]:
 
     Accepts the registered names, the names results carry: a sample count other than 50k
     (``fid10k``, ``kid2500_full``, ``pr10k3``, ``is10k``: num_samples), an extractor suffix on FID/KID
-    (``fid50k@testbed``: extractor), and ``ls_z`` / ``ls_w`` (both come from ``ls``).
+    (``fid50k@testbed``: extractor), a distance suffix on PPL (``ppl_wend@testbed-lpips``: distance),
+    and ``ls_z`` / ``ls_w`` (both come from ``ls``).
     """
     _load_builtin_metrics()
     if name in METRICS:
         return name, {}
     if name in _ALIASES:
         return _ALIASES[name], {}
+    head, at, tag = name.partition("@")
+    if at and head.startswith("ppl") and head in METRICS:     # ppl_wend@testbed-lpips: the distance
+        return head, {"distance": tag}
     m = _COUNTED.match(name)
     if m:
         kind, digits, k, three, full, ext = m.groups()
@@ -115,7 +119,7 @@ def resolve_name(name: str) -> tuple[str, dict[str, Any]]:
         if base in METRICS and (kind != "pr" or three):
             return base, overrides
     raise KeyError(f"unknown metric {name!r}; known: {', '.join(sorted(METRICS)) or '(none)'} "
-                   "(also: another count as fid10k or kid10k_full, fid50k@EXTRACTOR, ls_z, ls_w)")
+                   "(also: another count as fid10k or kid10k_full, fid50k@EXTRACTOR, ppl_wend@DISTANCE, ls_z, ls_w)")
 
 
 def list_metrics() -> list[str]:

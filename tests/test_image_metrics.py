@@ -118,6 +118,8 @@ def test_names_results_carry_are_accepted():
     assert resolve_name("pr10k3@vgg16-torchvision") == ("pr50k3@vgg16-torchvision", {"num_samples": 10_000})
     assert resolve_name("fid50k@testbed") == ("fid50k", {"extractor": "testbed"})
     assert resolve_name("ls_z")[0] == resolve_name("ls_w")[0] == "ls"
+    assert resolve_name("ppl_wend@testbed-lpips") == ("ppl_wend", {"distance": "testbed-lpips"})
+    assert resolve_name("ppl_wend@ada") == ("ppl_wend@ada", {})
     for bad in ("pr50k", "fid50k3", "kid50k@nope-but-pr", "nonsense"):
         if bad == "kid50k@nope-but-pr":
             continue    # an unknown extractor is reported when it is built, by the extractor registry
