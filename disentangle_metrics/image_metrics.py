@@ -57,7 +57,9 @@ class ImageMetric:
 
 
 _KID = dict(num_subsets=100, max_subset_size=1000)
-_PR = dict(nhood_size=3, row_batch_size=10_000, col_batch_size=10_000)
+# distance blocks: None = the device's default (10000 x 10000 on CUDA as stylegan2-ada; smaller on CPU); block
+# sizes change memory and speed, never the answer
+_PR = dict(nhood_size=3, row_batch_size=None, col_batch_size=None)
 TABLE: dict[str, ImageMetric] = {m.name: m for m in [
     ImageMetric("fid50k_full", "fid", 50_000, ALL, True, DEFAULT_EXTRACTOR,
                 "FID, 50k generated vs every real image, no x-flips"),
