@@ -71,8 +71,15 @@ class _Blocks:
     def __init__(self, round_fp16: bool) -> None:
         self.round_fp16 = round_fp16
 
-    def __call__(self, a: torch.Tensor, a_sq: torch.Tensor, b: torch.Tensor, b_sq: torch.Tensor) -> torch.Tensor:
-        d = torch.addmm(a_sq[:, None] + b_sq[None, :], a, b.T, alpha=-2).clamp_min_(0).sqrt_()
+    def __call__(self, a: torch.Tensor, a_sq: torch.Tensor, b: torch.Tensor, b_sq: torch.Tensor,
+                 same: bool = False) -> torch.Tensor:
+        if same and a.device.type == "cpu":
+            # a block against itself: NumPy's a @ a.T calls BLAS syrk, half the multiply-adds of torch.mm
+            an = a.numpy()
+            d = torch.from_numpy(an @ an.T).mul_(-2).add_(a_sq[:, None]).add_(a_sq[None, :])
+        else:
+            d = torch.addmm(a_sq[:, None] + b_sq[None, :], a, b.T, alpha=-2)
+        d = d.clamp_min_(0).sqrt_()
         # float16 distances as stylegan2-ada's float16 cdist returns (rounding is monotonic, so a
         # k-th smallest of rounded values is the rounded k-th smallest)
         return d.half().float() if self.round_fp16 else d
@@ -96,7 +103,7 @@ def _radii(f: torch.Tensor, sq: torch.Tensor, k: int, bs: int, dist: _Blocks) ->
         i1 = min(i0 + bs, n)
         for j0 in starts[bi:]:                       # upper triangle of blocks; the lower by symmetry
             j1 = min(j0 + bs, n)
-            d = dist(f[i0:i1], sq[i0:i1], f[j0:j1], sq[j0:j1])
+            d = dist(f[i0:i1], sq[i0:i1], f[j0:j1], sq[j0:j1], same=j0 == i0)
             best[i0:i1] = _merge_smallest(best[i0:i1], d, 1, kk)
             if j0 != i0:
                 best[j0:j1] = _merge_smallest(best[j0:j1], d, 0, kk)

@@ -59,8 +59,8 @@ def test_block_sizes_do_not_change_the_answer_and_bound_memory(monkeypatch):
     seen = []
     orig = PR._Blocks.__call__
 
-    def spy(self, x, x_sq, y, y_sq):
-        d = orig(self, x, x_sq, y, y_sq)
+    def spy(self, x, x_sq, y, y_sq, same=False):
+        d = orig(self, x, x_sq, y, y_sq, same)
         seen.append(tuple(d.shape))
         return d
     monkeypatch.setattr(PR._Blocks, "__call__", spy)
