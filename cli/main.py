@@ -122,9 +122,10 @@ from .testbed import testbed  # noqa: E402
 from .train import train_cmd  # noqa: E402
 from .classifier import train_classifier_cmd  # noqa: E402
 from .tables import tables_cmd  # noqa: E402
+from .compare import compare_cmd  # noqa: E402
 
 for _cmd in (demo, score, metrics_cmd, stats, distances_cmd, testbed, train_cmd, convert_official_cmd, init_model_cmd,
-             train_classifier_cmd, tables_cmd):
+             train_classifier_cmd, tables_cmd, compare_cmd):
     main.add_command(_cmd)
 
 if __name__ == "__main__":

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import re
 import sys
 from pathlib import Path
 from typing import Any, Optional
@@ -13,7 +12,8 @@ import click
 
 import disentangle_metrics
 from disentangle_metrics import distributed as dist_env
-from disentangle_metrics.registry import ScoreOptions, get_metric, list_metrics
+from disentangle_metrics.registry import ScoreOptions, list_metrics, metric_info, resolve_name
+from disentangle_metrics.scoring import is_image_path, score_iter
 from disentangle_metrics.results import append_result
 
 from .loading import load_generator, load_object
@@ -52,35 +52,24 @@ def _parse_weights(items: tuple[str, ...]) -> dict[str, str]:
     return out
 
 
-def _parse_metric_names(text: str, tags: tuple[Optional[str], ...] = ()) -> list[tuple[str, str, Optional[int]]]:
-    """(name as asked, registered name, sample count the name implies) for each comma-separated name.
+def _parse_metric_names(text: str) -> list[tuple[str, str, dict[str, Any]]]:
+    """(name as asked, registered name, ScoreOptions overrides the name implies) per comma-separated name.
 
-    Besides registered names, the names results carry are accepted: ``fid10k``/``fid2500`` (the
-    count-named FID) and ``ls_z``/``ls_w`` (both come from ``ls``). A ``name@tag`` as results carry
-    it is accepted when ``tag`` is one of ``tags`` (the --extractor, --distance, --classifier given).
+    Names are resolved by :func:`~disentangle_metrics.registry.resolve_name`: registered names and
+    the names results carry (``fid10k``, ``kid10k_full``, ``fid50k@testbed``, ``ppl_wend@testbed-lpips``,
+    ``ls_z``/``ls_w``).
     """
     names = [n.strip() for n in text.split(",") if n.strip()]
     if not names:
         raise click.BadParameter(f"no metric name in {text!r}; e.g. --metrics fid50k,ppl_wend (see `dmetrics metrics`)",
                                  param_hint="--metrics")
-    known = set(list_metrics())
     out = []
     for asked in names:
-        base, _, tag = asked.partition("@")
-        m = re.fullmatch(r"fid(\d+)(k?)", base)
-        if tag and tag not in tags:
-            raise click.BadParameter(f"{asked!r}: the @{tag} part is chosen by --extractor, --distance or "
-                                     f"--classifier; ask for {base!r} and pass the option (e.g. --extractor {tag})",
-                                     param_hint="--metrics")
-        if asked in known or (tag and base in known):
-            out.append((asked, base, None))
-        elif m and "fid50k" in known and int(m.group(1)) > 0:
-            out.append((asked, "fid50k", int(m.group(1)) * (1000 if m.group(2) else 1)))
-        elif base in ("ls_z", "ls_w") and "ls" in known:
-            out.append((asked, "ls", None))
-        else:
-            raise click.BadParameter(f"unknown metric {asked!r}; known: {', '.join(sorted(known))} "
-                                     "(also fidNk, e.g. fid10k, and ls_z/ls_w)", param_hint="--metrics")
+        try:
+            base, over = resolve_name(asked)
+        except KeyError as exc:
+            raise click.BadParameter(str(exc.args[0]), param_hint="--metrics") from None
+        out.append((asked, base, over))
     return out
 
 
@@ -121,9 +110,11 @@ def _done_keys(out_path: str) -> set[str]:
                    "(the procedural test bed rendered at the generator's resolution).")
 @click.option("--classifier", default=None, help="Separability classifier: checkpoint, package.module:factory, or testbed (the shipped test-bed classifier).")
 @click.option("--num-samples", type=click.IntRange(min=1), default=None,
-              help="Override the paper's generated sample count (quick runs; FID is then named by the count).")
+              help="Override the paper's generated sample count (quick runs; the name then carries the count).")
 @click.option("--num-real", type=click.IntRange(min=1), default=None,
-              help="FID: real images for the reference statistics of a dataset or testbed (default: the paper's 50,000).")
+              help="FID/KID/PR: real images for the reference statistics of a dataset or testbed "
+                   "(default: the metric's, e.g. 50,000 for fid50k).")
+@click.option("--mirror/--no-mirror", default=None, help="FID/KID/PR legacy names: random x-flips of the reals.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
@@ -157,15 +148,18 @@ def _done_keys(out_path: str) -> set[str]:
 @click.option("--nproc", type=int, default=1, show_default=True,
               help="Processes on this machine (relaunches under torchrun; one per GPU).")
 def score(generator: str, metric_names: str, reference: str | None, classifier: str | None,
-          num_samples: int | None, num_real: int | None, batch_size: int | None, seed: int, device: str,
-          extractor: str, distance: str | None, weights_items: tuple[str, ...], out_path: str,
+          num_samples: int | None, num_real: int | None, mirror: bool | None, batch_size: int | None, seed: int,
+          device: str, extractor: str, distance: str | None, weights_items: tuple[str, ...], out_path: str,
           samples_dir: str | None, ls_backend: str, trust_pickle: bool, code_path: tuple[str, ...],
           truncation_psi: float, truncation_cutoff: int | None, class_label: int | None, labels_path: str | None,
           allow_hash_mismatch: bool, resume: bool, no_check: bool, progress: bool, nproc: int) -> None:
     """Compute METRICS for GENERATOR and append them to the results file.
 
     GENERATOR is a checkpoint folder or .pt, a package.module:factory, or (with --trust-pickle) a
-    pickle. The generator is checked against the protocol first (shapes, range, determinism).
+    pickle; it is checked against the protocol first (shapes, range, determinism). It may also be a
+    folder, zip or .npz of generated images for the image-only metrics (fid*, kid*, pr*, is*);
+    asked together, those share one pass over the images.
+
     Under torchrun (detected from its environment variables) every process computes its share of
     the samples and rank 0 writes the results; `--nproc N` starts such a run on this machine.
     """
@@ -177,32 +171,36 @@ def score(generator: str, metric_names: str, reference: str | None, classifier: 
     check_device(device)
     weights = _parse_weights(weights_items)
     dist_info = dist_env.init_from_env()
-    try:
-        G = load_generator(generator, trust_pickle=trust_pickle, device="cpu", code_path=code_path)
+    images_only = is_image_path(generator)
+    try:   # a folder / zip / .npz of images is the generated side of the image-only metrics
+        G = generator if images_only else load_generator(generator, trust_pickle=trust_pickle, device="cpu",
+                                                         code_path=code_path)
         clf = load_object(classifier, trust_pickle=trust_pickle) if classifier else None
     except Exception as exc:  # surfaced as a one-line message naming the file
         raise click.ClickException(f"{type(exc).__name__}: {exc}")
     # parsed after loading: a package.module:factory generator may register metrics when imported
-    parsed = _parse_metric_names(metric_names, (extractor, distance, classifier))
-    fns = [(asked, name, n_implied, get_metric(name)) for asked, name, n_implied in parsed]
-    check = _protocol_check(G, generator, no_check)
+    parsed = _parse_metric_names(metric_names)
+    check = "not applicable (generated images)" if images_only else _protocol_check(G, generator, no_check)
     prov = generator_provenance(generator, G)
     try:
         base = ScoreOptions(device=device, seed=seed, batch_size=batch_size, num_samples=num_samples,
-                            num_real=num_real, reference=reference, classifier=clf, extractor=extractor,
-                            distance=distance, weights=weights, allow_hash_mismatch=allow_hash_mismatch,
-                            keep_samples=samples_dir is not None, ls_backend=ls_backend, progress=progress,
-                            truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff,
-                            class_label=class_label, labels=labels_path)
+                            num_real=num_real, mirror=mirror, reference=reference, classifier=clf,
+                            extractor=extractor, distance=distance, weights=weights,
+                            allow_hash_mismatch=allow_hash_mismatch, keep_samples=samples_dir is not None,
+                            ls_backend=ls_backend, progress=progress, truncation_psi=truncation_psi,
+                            truncation_cutoff=truncation_cutoff, class_label=class_label, labels=labels_path)
     except ValueError as exc:
         raise click.ClickException(str(exc))
     done = _done_keys(out_path) if resume else set()
-    failed, written, skipped = False, 0, 0
-    for asked, name, n_implied, fn in fns:
-        if n_implied is not None and num_samples is not None and n_implied != num_samples:
-            raise click.BadParameter(f"{asked!r} means {n_implied} samples but --num-samples is {num_samples}",
-                                     param_hint="--metrics")
-        opts = dataclasses.replace(base, num_samples=n_implied) if n_implied is not None else base
+    skipped = 0
+    todo: dict[str, tuple[dict, str]] = {}   # name asked -> (request, resume key)
+    for asked, name, over in parsed:
+        for k, v in over.items():   # a name that implies an option (fid10k, fid50k@testbed) must agree with it
+            given = getattr(base, k)
+            if given is not None and given != v and not (k == "extractor" and given == ScoreOptions.extractor):
+                raise click.BadParameter(f"{asked!r} means {k}={v!r} but --{k.replace('_', '-')} is {given!r}",
+                                         param_hint="--metrics")
+        opts = dataclasses.replace(base, **over)
         request = request_config(name, opts, classifier)
         key = resume_key(request, prov["sha256"], disentangle_metrics.__version__)
         if key in done:
@@ -210,16 +208,17 @@ def score(generator: str, metric_names: str, reference: str | None, classifier: 
             click.echo(f"{asked:16s} skipped: already in {out_path} (same generator, configuration and version; "
                        "drop --resume to recompute)")
             continue
-        n_used = opts.num_samples
         paper = _paper_count(name)
-        if n_used is not None and paper is not None and n_used < paper:
-            click.echo(f"note: {asked} with {n_used} samples instead of the paper's {paper}: a quick estimate, "
-                       "not comparable with published numbers", err=True)
-        try:
-            res = fn(G, opts)
-        except Exception as exc:  # one metric failing must not lose the others' results
+        if opts.num_samples is not None and paper is not None and opts.num_samples < paper:
+            click.echo(f"note: {asked} with {opts.num_samples} samples instead of the paper's {paper}: a quick "
+                       "estimate, not comparable with published numbers", err=True)
+        todo[asked] = (request, key)
+    failed, written = False, 0
+    for asked, res in score_iter(G, list(todo), base):   # FID/KID/PR/IS share one pass over the images
+        request, key = todo[asked]
+        if isinstance(res, Exception):  # one metric failing must not lose the others' results
             failed = True
-            click.echo(f"{asked:16s} FAILED: {type(exc).__name__}: {exc}", err=True)
+            click.echo(f"{asked:16s} FAILED: {type(res).__name__}: {res}", err=True)
             continue
         res.extras.setdefault("generator", generator)
         res.extras.update(generator_sha256=prov["sha256"], generator_files=prov["files"],
@@ -229,7 +228,7 @@ def score(generator: str, metric_names: str, reference: str | None, classifier: 
             continue
         append_result(out_path, res, samples_dir=samples_dir)
         written += 1
-        for k, v in (res.values or {name: res.value}).items():
+        for k, v in (res.values or {asked: res.value}).items():
             shown = f"{v:.4f}" if isinstance(v, float) and math.isfinite(v) else str(v)
             click.echo(f"{k:16s} {shown:>14s}   ({res.num_samples} samples, {res.wall_time_s or 0:.1f} s)")
     if dist_info.is_main:
@@ -259,7 +258,24 @@ def _relaunch_under_torchrun(nproc: int) -> None:
 
 
 @click.command("metrics")
-def metrics_cmd() -> None:
-    """List the registered metrics."""
+@click.option("--names", "names_only", is_flag=True, help="Only the names, one a line.")
+@click.option("--extractors", "show_extractors", is_flag=True, help="List the feature extractors instead.")
+def metrics_cmd(names_only: bool, show_extractors: bool) -> None:
+    """Describe every registered metric: what it computes, default counts, what it needs.
+
+    Also accepted: another generated count (fid10k, kid10k_full, pr10k3, is10k), an extractor
+    suffix on FID/KID (fid50k@testbed) and ls_z / ls_w (both computed by ls).
+    """
+    if show_extractors:
+        from disentangle_metrics.features import EXTRACTORS, list_extractors
+        for n in list_extractors():
+            doc = (EXTRACTORS[n].__doc__ or "").strip().splitlines()
+            click.echo(f"{n:28s} {doc[0] if doc else ''}")
+        return
     for n in list_metrics():
-        click.echo(n)
+        info = metric_info(n)
+        if names_only or info is None:
+            click.echo(n)
+            continue
+        click.echo(f"{n}\n    {info.what}\n    generated {info.num_gen}, real {info.num_real}; needs {info.needs}"
+                   f"\n    anchor: {info.anchor}")

@@ -231,8 +231,13 @@ def fid50k(G: Any, opts: ScoreOptions) -> MetricResult:
     """The paper's FID: 50k generated vs the first 50k real images.
 
     ``opts.num_samples`` overrides the generated count, and the result is then named by it
-    (``fid10k``, ``fid2500``), never ``fid50k``.
+    (``fid10k``, ``fid2500``), never ``fid50k``. ``opts.num_real`` and ``opts.mirror`` choose the real
+    images; ``G`` may be a folder / zip / ``.npz`` of generated images.
     """
+    from .scoring import is_image_path
+    if is_image_path(G) or type(G).__name__ == "ImageSource":   # generated images: the shared image-metric path
+        from . import image_metrics
+        return image_metrics.compute(G, [image_metrics.FID50K], opts)[0]
     ext_name = opts.extractor or DEFAULT_EXTRACTOR
     # --weights NAME=PATH: the extractor's name, or a registered Inception file name
     keys = (ext_name,) + ((PYTORCH_FID_WEIGHTS, NVIDIA_WEIGHTS) if ext_name == DEFAULT_EXTRACTOR else ())

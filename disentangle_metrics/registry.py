@@ -8,6 +8,7 @@ name (``fid50k@testbed``) so it cannot be mistaken for the paper's number.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
@@ -59,23 +60,82 @@ MetricFn = Callable[[Any, ScoreOptions], MetricResult]
 METRICS: dict[str, MetricFn] = {}
 
 
-def register_metric(name: str) -> Callable[[MetricFn], MetricFn]:
-    """Decorator: register ``fn`` under ``name``."""
+@dataclass(frozen=True)
+class MetricInfo:
+    """What ``dmetrics metrics`` prints about a metric."""
+
+    what: str                 # what it computes (one line, with its formula's name)
+    num_gen: str              # generated samples by default
+    num_real: str = "-"       # real images by default ('-': none)
+    needs: str = "generator"  # 'images' (a generator or a folder/zip/.npz of its images), 'generator' (latents), ...
+    anchor: str = ""          # whose code defines it
+
+
+METRIC_INFO: dict[str, MetricInfo] = {}
+
+
+def register_metric(name: str, info: Optional[MetricInfo] = None) -> Callable[[MetricFn], MetricFn]:
+    """Decorator: register ``fn`` under ``name`` (with its description ``info``)."""
     def wrap(fn: MetricFn) -> MetricFn:
         if name in METRICS:
             raise ValueError(f"metric {name!r} is registered twice")
         METRICS[name] = fn
+        if info is not None:
+            METRIC_INFO[name] = info
         return fn
     return wrap
 
 
 def get_metric(name: str) -> MetricFn:
-    """The registered metric ``name`` (KeyError listing the known names otherwise)."""
+    """The registered metric ``name``, or an alias of one (:func:`resolve_name`); KeyError listing the known names."""
+    base, overrides = resolve_name(name)
+    fn = METRICS[base]
+    if not overrides:
+        return fn
+
+    def with_overrides(G: Any, opts: ScoreOptions) -> MetricResult:
+        from dataclasses import replace
+        return fn(G, replace(opts, **overrides))
+    with_overrides.__doc__ = fn.__doc__
+    return with_overrides
+
+
+_COUNTED = re.compile(r"^(fid|kid|pr|is)(\d+)(k?)(3?)(_full)?(?:@(.+))?$")
+_ALIASES = {"ls_z": "ls", "ls_w": "ls"}   # ls computes both spaces in one run (values ls_z, ls_w)
+
+
+def resolve_name(name: str) -> tuple[str, dict[str, Any]]:
+    """(registered name, ScoreOptions overrides) for ``name``.
+
+    Accepts the registered names, the names results carry: a sample count other than 50k
+    (``fid10k``, ``kid2500_full``, ``pr10k3``, ``is10k``: num_samples), an extractor suffix on FID/KID
+    (``fid50k@testbed``: extractor), a distance suffix on PPL (``ppl_wend@testbed-lpips``: distance),
+    and ``ls_z`` / ``ls_w`` (both come from ``ls``).
+    """
     _load_builtin_metrics()
-    try:
-        return METRICS[name]
-    except KeyError:
-        raise KeyError(f"unknown metric {name!r}; known: {', '.join(sorted(METRICS)) or '(none)'}") from None
+    if name in METRICS:
+        return name, {}
+    if name in _ALIASES:
+        return _ALIASES[name], {}
+    head, at, tag = name.partition("@")
+    if at and head.startswith("ppl") and head in METRICS:     # ppl_wend@testbed-lpips: the distance
+        return head, {"distance": tag}
+    m = _COUNTED.match(name)
+    if m:
+        kind, digits, k, three, full, ext = m.groups()
+        count = int(digits) * (1000 if k else 1)
+        base = f"{kind}50k{'3' if three else ''}{full or ''}"
+        overrides: dict[str, Any] = {} if count == 50_000 else {"num_samples": count}
+        if ext is not None and f"{base}@{ext}" in METRICS:
+            base = f"{base}@{ext}"
+        elif ext is not None and kind in ("fid", "kid"):
+            overrides["extractor"] = ext
+        elif ext is not None:
+            base = ""
+        if base in METRICS and (kind != "pr" or three):
+            return base, overrides
+    raise KeyError(f"unknown metric {name!r}; known: {', '.join(sorted(METRICS)) or '(none)'} "
+                   "(also: another count as fid10k or kid10k_full, fid50k@EXTRACTOR, ppl_wend@DISTANCE, ls_z, ls_w)")
 
 
 def list_metrics() -> list[str]:
@@ -84,10 +144,36 @@ def list_metrics() -> list[str]:
     return sorted(METRICS)
 
 
+def metric_info(name: str) -> Optional[MetricInfo]:
+    """The description of registered metric ``name`` (None when it registered none)."""
+    _load_builtin_metrics()
+    base, _ = resolve_name(name)
+    if base.startswith("ppl_") and base.endswith("@ada"):
+        base = "ppl2_wend"
+    return METRIC_INFO.get(base) or _BUILTIN_INFO.get(base if not base.startswith("ppl_") else "ppl_*")
+
+
+# Descriptions of the metrics registered before MetricInfo existed (fid.py, ppl.py, separability.py).
+_BUILTIN_INFO = {
+    "fid50k": MetricInfo("FID = |mu_g - mu_r|^2 + tr(S_g + S_r - 2 (S_g S_r)^1/2), Inception pool3 (2048-d)",
+                         "50k", "50k (first; --mirror flips)", "images + reference (dataset or stats .npz)",
+                         "NVlabs/stylegan metrics/frechet_inception_distance.py"),
+    "ppl_*": MetricInfo("perceptual path length: E[d(G(lerp/slerp(t)), G(...(t + eps))) / eps^2], LPIPS-VGG, "
+                        "1st/99th percentile filter", "100k", "-", "generator (latents)",
+                        "NVlabs/stylegan metrics/perceptual_path_length.py"),
+    "ppl2_wend": MetricInfo("stylegan2-ada-pytorch's path length in W, end points, no crop, their vgg16.pt LPIPS "
+                            "(ppl_*@ada: their legacy variants)", "50k", "-", "generator (latents)",
+                            "stylegan2-ada-pytorch metrics/perceptual_path_length.py"),
+    "ls": MetricInfo("linear separability: 2 ** sum_attr H(classifier label | linear-SVM prediction); values ls_z, ls_w",
+                     "200k (keep 100k)", "-", "generator (latents) + attribute classifier",
+                     "NVlabs/stylegan metrics/linear_separability.py"),
+}
+
+
 def _load_builtin_metrics() -> None:
     # Importing the metric modules registers them; done lazily so `import disentangle_metrics` stays light.
     import importlib
-    for mod in ("fid", "ppl", "separability"):
+    for mod in ("fid", "ppl", "separability", "image_metrics"):
         try:
             importlib.import_module(f"disentangle_metrics.{mod}")
         except ModuleNotFoundError as exc:

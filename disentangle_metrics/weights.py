@@ -107,7 +107,9 @@ register(WeightSpec(
     url="https://nvlabs-fi-cdn.nvidia.com/stylegan2-ada-pytorch/pretrained/metrics/vgg16.pt",
     sha256=None,
     format=WeightsFormat.TORCHSCRIPT,
-    description="LPIPS-VGG16 (vgg16_zhang_perceptual) as NVIDIA's TorchScript file",
+    description="LPIPS-VGG16 (vgg16_zhang_perceptual) as NVIDIA's TorchScript file; PPL's alternative and "
+                "precision/recall's features (return_features=True). NVIDIA publishes no sha256; genforce's "
+                "perceptual_model.py checks b437eb095feaeb0b83eb3fa11200ebca4548ee39a07fb944a417ddc516cc07c3 (unverified here)",
 ))
 register(WeightSpec(
     name="testbed-classifier",

@@ -23,6 +23,8 @@ from ..device import DeviceLike, resolve_device
 KNOWN_MODULES: tuple[str, ...] = (
     "disentangle_metrics.features.inception",
     "disentangle_metrics.features.testbed",
+    "disentangle_metrics.features.vgg16",
+    "disentangle_metrics.features.inception_logits",
 )
 
 DEFAULT_EXTRACTOR = "inception-v3-tf"

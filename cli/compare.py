@@ -1,0 +1,101 @@
+"""`dmetrics compare A B`: FID (and KID / precision-recall / IS on request) between two image sets."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import click
+
+KINDS = ("fid", "kid", "pr", "is")
+
+
+@click.command("compare")
+@click.argument("generated", type=click.Path(exists=True))
+@click.argument("reference", type=click.Path(exists=True))
+@click.option("--metrics", "kinds", default="fid", show_default=True,
+              help="Comma-separated subset of fid,kid,pr,is (one shared pass over each side).")
+@click.option("--num", type=int, default=None, help="Use the first NUM images of GENERATED (default: all).")
+@click.option("--num-real", type=int, default=None, help="Use at most NUM_REAL images of REFERENCE (default: all).")
+@click.option("--extractor", default="inception-v3-tf", show_default=True, help="FID/KID feature extractor.")
+@click.option("--pr-extractor", type=click.Choice(["vgg16-nvidia", "vgg16-torchvision"]), default="vgg16-nvidia",
+              show_default=True, help="Precision/recall features (vgg16-torchvision is a substitute, named so).")
+@click.option("--weights", "weights_items", multiple=True, help="NAME=PATH for an extractor's weights file.")
+@click.option("--kid-subset-size", type=int, default=1000, show_default=True)
+@click.option("--kid-subsets", type=int, default=100, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of KID's subsets.")
+@click.option("--batch-size", type=int, default=None)
+@click.option("--device", default="auto", show_default=True)
+@click.option("--allow-hash-mismatch", is_flag=True)
+@click.option("--out", "out_path", type=click.Path(dir_okay=False), default=None, help="Also append results here.")
+@click.option("--no-progress", is_flag=True)
+def compare_cmd(generated: str, reference: str, kinds: str, num: int | None, num_real: int | None, extractor: str,
+                pr_extractor: str, weights_items: tuple[str, ...], kid_subset_size: int, kid_subsets: int, seed: int,
+                batch_size: int | None, device: str, allow_hash_mismatch: bool, out_path: str | None,
+                no_progress: bool) -> None:
+    """Compare GENERATED with REFERENCE, like `python -m pytorch_fid A B`.
+
+    Each is a folder, zip or .npz of images; for FID either may also be a statistics .npz
+    (`dmetrics stats`). All images are used unless --num / --num-real; REFERENCE images are resized
+    to GENERATED's resolution. IS is computed on GENERATED.
+    """
+    from disentangle_metrics import image_metrics as IM
+    from disentangle_metrics.registry import ScoreOptions
+    from disentangle_metrics.results import append_result
+    from disentangle_metrics.sources import ImageSource
+    from disentangle_metrics.weights import WeightsError
+
+    from .score import _parse_weights
+    wanted = [k.strip() for k in kinds.split(",") if k.strip()]
+    bad = sorted(set(wanted) - set(KINDS))
+    if bad or not wanted:
+        raise click.BadParameter(f"--metrics takes a subset of {','.join(KINDS)}, got {kinds!r}")
+    try:
+        gen_stats = IM.load_stats_reference(generated, device="cpu")
+        if gen_stats is not None:
+            results = [_stats_fid(gen_stats, generated, reference, wanted)]
+        else:
+            src = ImageSource(generated, device=device)
+            n = num or src.num_available
+            rows = _rows(wanted, pr_extractor, kid_subset_size, kid_subsets)
+            opts = ScoreOptions(device=device, seed=seed, batch_size=batch_size, num_samples=n, num_real=num_real,
+                                reference=reference, extractor=extractor, weights=_parse_weights(weights_items),
+                                allow_hash_mismatch=allow_hash_mismatch, progress=not no_progress)
+            results = IM.compute(src, rows, opts)
+    except (ValueError, KeyError, OSError, WeightsError) as exc:
+        raise click.ClickException(f"{type(exc).__name__}: {exc}")
+    for res in results:
+        res.extras.update(generated=generated, compared_with=reference)
+        for k, v in res.values.items():
+            shown = f"{v:.6g}" if isinstance(v, float) and math.isfinite(v) else str(v)
+            click.echo(f"{k:24s} {shown:>14s}")
+        if out_path:
+            append_result(out_path, res)
+    if out_path:
+        click.echo(f"results appended to {Path(out_path).resolve()}")
+
+
+def _rows(wanted: list[str], pr_extractor: str, kid_subset_size: int, kid_subsets: int) -> list:
+    from disentangle_metrics import image_metrics as IM
+    pr_key = "pr50k3_full" + ("" if pr_extractor == "vgg16-nvidia" else f"@{pr_extractor}")
+    base = {"fid": IM.TABLE["fid50k_full"],
+            "kid": IM.with_params(IM.TABLE["kid50k_full"], max_subset_size=kid_subset_size, num_subsets=kid_subsets),
+            "pr": IM.TABLE[pr_key], "is": IM.TABLE["is50k"]}
+    # every real image (no cap of the stylegan2-ada rows); names are built from the count used
+    from dataclasses import replace
+    return [replace(base[k], max_real=IM.ALL) if base[k].max_real != 0 else base[k] for k in wanted]
+
+
+def _stats_fid(gen_stats, generated: str, reference: str, wanted: list[str]):
+    from disentangle_metrics import image_metrics as IM
+    from disentangle_metrics.frechet import frechet_details
+    from disentangle_metrics.results import MetricResult
+    if wanted != ["fid"]:
+        raise ValueError(f"{generated} is a statistics file: only FID can be computed from it (KID, PR and IS need images)")
+    ref = IM.load_stats_reference(reference, device="cpu")
+    if ref is None:
+        raise ValueError(f"{generated} is a statistics file: REFERENCE must be one too (make it with `dmetrics stats "
+                         f"{reference} --out ref.npz`)")
+    det = frechet_details(gen_stats.mean(), gen_stats.cov(), ref.mean(), ref.cov())
+    return MetricResult(metric="fid", value=det.distance, values={"fid": det.distance},
+                        config=dict(generated=generated, reference=reference), extras=dict(frechet=det.as_dict()))

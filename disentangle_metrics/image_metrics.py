@@ -1,0 +1,344 @@
+"""The image-only metrics (FID, KID, precision/recall, IS): one table row per metric, one shared pass.
+
+Each row holds the constants of stylegan2-ada-pytorch's ``metrics/metric_main.py`` (the anchor;
+``_full`` = all real images up to a cap, no x-flips; the legacy names keep the dataset's
+mirror setting, here ``ScoreOptions.mirror``). :func:`compute` runs any set of rows on one
+generated side, a generator or a folder / zip / ``.npz`` of its images, with one pass over the
+generated images and one over the real images per mirror setting; features are computed once per
+extractor (:mod:`.feature_pass`). Each row's numbers come from the stand-alone statistics
+(:func:`~.kid.kid_from_features`, :func:`~.precision_recall.precision_recall_from_features`,
+:func:`~.inception_score.inception_score_from_logits`, :func:`~.frechet.frechet_details`).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import zipfile
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+import numpy as np
+import torch
+
+from . import feature_pass as FP
+from .device import default_batch_size, describe, metric_precision, resolve_device
+from .features import DEFAULT_EXTRACTOR, FeatureExtractor, build_extractor
+from .features.inception import NVIDIA_WEIGHTS, PYTORCH_FID_WEIGHTS
+from .features.inception_logits import LOGITS_EXTRACTOR
+from .fid import rank_problem, reference_stats
+from .frechet import frechet_details
+from .inception_score import inception_score_from_logits
+from .kid import kid_from_features
+from .precision_recall import precision_recall_from_features
+from .registry import ScoreOptions, count_or_default
+from .results import MetricResult
+from .stats import FeatureStats
+
+ALL = None   # max_real: every real image
+
+
+@dataclass(frozen=True)
+class ImageMetric:
+    """One metric's constants (stylegan2-ada-pytorch's metric_main.py row)."""
+
+    name: str
+    kind: str                          # 'fid' | 'kid' | 'pr' | 'is'
+    num_gen: int
+    max_real: Optional[int]            # real images used, at most (ALL: every one); 0: none needed
+    full: bool                         # True: x-flips never (the _full metrics)
+    extractor: str
+    what: str
+    params: dict = field(default_factory=dict, hash=False, compare=False)
+    substitute: bool = False           # computed with a network other than the anchor's: named name@extractor
+
+    @property
+    def needs(self) -> str:
+        return "images" if self.max_real == 0 else "images + real images (dataset; FID: or a stats .npz)"
+
+
+_KID = dict(num_subsets=100, max_subset_size=1000)
+# distance blocks: None = the device's default (10000 x 10000 on CUDA as stylegan2-ada; smaller on CPU); block
+# sizes change memory and speed, never the answer
+_PR = dict(nhood_size=3, row_batch_size=None, col_batch_size=None)
+TABLE: dict[str, ImageMetric] = {m.name: m for m in [
+    ImageMetric("fid50k_full", "fid", 50_000, ALL, True, DEFAULT_EXTRACTOR,
+                "FID, 50k generated vs every real image, no x-flips"),
+    ImageMetric("kid50k_full", "kid", 50_000, 1_000_000, True, DEFAULT_EXTRACTOR,
+                "KID (cubic-kernel unbiased MMD^2, 100 subsets of 1000), 50k generated vs up to 1M reals", _KID),
+    ImageMetric("kid50k", "kid", 50_000, 50_000, False, DEFAULT_EXTRACTOR,
+                "KID as kid50k_full, 50k reals (legacy; the dataset's mirror setting)", _KID),
+    ImageMetric("pr50k3_full", "pr", 50_000, 200_000, True, "vgg16-nvidia",
+                "precision and recall, k=3, NVIDIA VGG16 features, 50k generated vs up to 200k reals", _PR),
+    ImageMetric("pr50k3", "pr", 50_000, 50_000, False, "vgg16-nvidia",
+                "precision and recall as pr50k3_full, 50k reals (legacy)", _PR),
+    ImageMetric("pr50k3_full@vgg16-torchvision", "pr", 50_000, 200_000, True, "vgg16-torchvision",
+                "pr50k3_full on torchvision's VGG16 fc2+ReLU (torch-fidelity's features; not the paper's network)",
+                _PR, substitute=True),
+    ImageMetric("pr50k3@vgg16-torchvision", "pr", 50_000, 50_000, False, "vgg16-torchvision",
+                "pr50k3 on torchvision's VGG16 fc2+ReLU (not the paper's network)", _PR, substitute=True),
+    ImageMetric("is50k", "is", 50_000, 0, True, LOGITS_EXTRACTOR,
+                "Inception Score, 50k generated, 10 splits, 1008 logits without output bias", dict(num_splits=10)),
+]}
+# The paper's fid50k (registered by fid.py) as a row, so that it joins a shared pass in score().
+FID50K = ImageMetric("fid50k", "fid", 50_000, 50_000, False, DEFAULT_EXTRACTOR,
+                     "the paper's FID, 50k generated vs the first 50k reals")
+
+
+def count_tag(num: int) -> str:
+    """``50k`` for 50,000, ``2500`` for 2,500: metric names carry the generated count."""
+    return f"{num // 1000}k" if num % 1000 == 0 else str(num)
+
+
+def result_name(m: ImageMetric, num_gen: int, extractor: str, tags: Sequence[str]) -> str:
+    """The row's name with the generated count actually used, extractor and source tags."""
+    base = m.name.split("@")[0].replace("50k", count_tag(num_gen), 1)
+    parts = [] if (m.substitute or extractor == m.extractor) else [extractor]
+    if m.substitute:
+        parts = [m.extractor]
+    parts += list(tags)
+    return base + (f"@{'+'.join(parts)}" if parts else "")
+
+
+def _weights_for(ext_name: str, weights: dict[str, str]) -> Optional[str]:
+    keys = (ext_name,) + ((PYTORCH_FID_WEIGHTS, NVIDIA_WEIGHTS, DEFAULT_EXTRACTOR)
+                          if ext_name in (DEFAULT_EXTRACTOR, LOGITS_EXTRACTOR) else ())
+    return next((weights[k] for k in keys if k in weights), None)
+
+
+def _generated_source(generated: Any, opts: ScoreOptions, device: torch.device) -> Any:
+    from .sources import GeneratorSource, ImageSource, open_source
+    if isinstance(generated, (GeneratorSource, ImageSource)):
+        return generated
+    if isinstance(generated, (str, os.PathLike)):
+        return open_source(generated, device=device)
+    return open_source(generated, device=device, truncation_psi=opts.truncation_psi,
+                       truncation_cutoff=opts.truncation_cutoff, class_label=opts.class_label, labels=opts.labels)
+
+
+def _real_pass(reference: Any, extractors: dict[str, FeatureExtractor], capture: dict[str, FP.Capture], num: Optional[int],
+               mirror: bool, resolution: int, seed: int, device: torch.device, batch_size: int,
+               progress: bool) -> tuple[dict[str, FP.Features], str]:
+    if isinstance(reference, str) and reference == "testbed":
+        if mirror:
+            raise ValueError("reference='testbed' has no mirror option; drop mirror")
+        n = 50_000 if num is None else num
+        res = FP.collect(FP.testbed_batches(n, resolution, batch_size, device), extractors, capture, n, device,
+                         progress, "real features (testbed)")
+        return res, f"testbed at {resolution}x{resolution} (first {n} images, default config)"
+    n, batches = FP.dataset_batches(reference, num, resolution=resolution, mirror=mirror, seed=seed,
+                                    batch_size=batch_size, device=device)
+    res = FP.collect(batches, extractors, capture, n, device, progress, f"real features {Path(reference).name}")
+    return res, f"dataset {reference} ({n} images{', mirrored' if mirror else ''})"
+
+
+def load_stats_reference(reference: Any, device: Any) -> Optional[FeatureStats]:
+    """``reference`` as FeatureStats when it is one or a stats .npz (mu, sigma), else None (images)."""
+    if isinstance(reference, FeatureStats):
+        return reference
+    if isinstance(reference, (str, os.PathLike)) and Path(reference).suffix == ".npz" and Path(reference).is_file():
+        if not zipfile.is_zipfile(reference):
+            raise ValueError(f"{reference} is not a .npz file (not a zip archive): pass a stats file written by "
+                             "`dmetrics stats` or a dataset")
+        with np.load(reference, allow_pickle=False) as f:
+            if {"mu", "sigma"} <= set(f.files):
+                return FeatureStats.load(reference, device=device)
+    return None
+
+
+def _stats_of(all_feats: torch.Tensor, dim: int, device: torch.device) -> FeatureStats:
+    st = FeatureStats(dim, device=device)
+    for chunk in all_feats.split(4096):
+        st.update(chunk)
+    return st
+
+
+def compute(generated: Any, metrics: Sequence[ImageMetric], opts: ScoreOptions) -> list[MetricResult]:
+    """Every row of ``metrics`` on ``generated`` (generator, image path or source) in one shared pass.
+
+    ``opts.num_samples`` replaces the generated count (the names then carry it), ``opts.num_real``
+    caps the real count, ``opts.mirror`` flips the reals of the legacy rows (a ``_full`` row refuses
+    it), ``opts.extractor`` replaces FID's and KID's Inception (named ``@extractor``), ``opts.weights``
+    maps an extractor or weights name to a file.
+    """
+    t0 = time.perf_counter()
+    dev = resolve_device(opts.device)
+    if not metrics:
+        return []
+    src = _generated_source(generated, opts, dev)
+    num_gen = count_or_default(opts.num_samples, max(m.num_gen for m in metrics), "num_samples")
+    if getattr(src, "num_available", None) is not None and src.num_available < num_gen:
+        raise ValueError(f"{num_gen} generated images needed but {getattr(src, 'path', 'the source')} holds "
+                         f"{src.num_available}; pass a smaller num_samples (--num-samples)")
+    ext_of = {m.name: (opts.extractor or m.extractor) if m.kind in ("fid", "kid") else m.extractor for m in metrics}
+    extra = {"allow_hash_mismatch": True} if opts.allow_hash_mismatch else {}
+    extractors = {e: build_extractor(e, weights=_weights_for(e, opts.weights), device=dev, **extra)
+                  for e in dict.fromkeys(ext_of.values())}
+    gen_cap = {e: FP.Capture() for e in extractors}
+    for m in metrics:
+        c = gen_cap[ext_of[m.name]]
+        c.stats |= m.kind == "fid"
+        c.all |= m.kind != "fid"
+    bs = count_or_default(opts.batch_size, default_batch_size(dev, cpu=8, cuda=64), "batch_size")
+    need_real = [m for m in metrics if m.max_real != 0]
+    _check_reference(need_real, opts)       # before generating anything
+    for m in metrics:                       # a degenerate covariance is refused before generating anything
+        if m.kind == "fid":
+            problem = rank_problem(num_gen, extractors[ext_of[m.name]].feature_dim, "generated images")
+            if problem:
+                raise ValueError(problem)
+    results: list[MetricResult] = []
+    with metric_precision(), torch.inference_mode():
+        gen = FP.collect(FP.source_batches(src, num_gen, bs, opts.seed), extractors, gen_cap, num_gen, dev,
+                         opts.progress, "generated features")
+        t_gen = time.perf_counter()
+        real: dict[bool, tuple[dict[str, FP.Features], str]] = {}
+        # FID rows take their reference statistics from fid.reference_stats: cached dataset statistics, and
+        # a stats file checked against the run (extractor, weights, resolution, mirroring) as fid50k does
+        fid_refs: dict[tuple, tuple[FeatureStats, str]] = {}
+        for m in need_real:
+            if m.kind == "fid":
+                key = (ext_of[m.name], _stats_mirror(m, opts), _max_real([m], opts))
+                if key not in fid_refs:
+                    fid_refs[key] = reference_stats(opts.reference, extractors[key[0]], dev, resolution=src.resolution,
+                                                    num_real=key[2], mirror=key[1], seed=opts.seed,
+                                                    progress=opts.progress)
+                    ref = fid_refs[key][0]
+                    problem = ref.count_known and rank_problem(ref.count, ref.dim, f"reference ({fid_refs[key][1]})")
+                    if problem:
+                        raise ValueError(problem)
+        for mirror in sorted({_mirror(m, opts) for m in need_real if m.kind != "fid"}):
+            group = [m for m in need_real if m.kind != "fid" and _mirror(m, opts) == mirror]
+            caps = {e: FP.Capture() for e in extractors}
+            for m in group:
+                caps[ext_of[m.name]].all = True     # rows may use different real counts: slices of one pass
+            used = {e: x for e, x in extractors.items() if caps[e].all}
+            caps = {e: caps[e] for e in used}
+            real[mirror] = _real_pass(opts.reference, used, caps, _max_real(group, opts), mirror, src.resolution,
+                                      opts.seed, dev, bs, opts.progress)
+        t_real = time.perf_counter()
+        for m in metrics:
+            t1 = time.perf_counter()
+            e = ext_of[m.name]
+            if m.kind == "fid":
+                ref, rdesc = fid_refs[(e, _stats_mirror(m, opts), _max_real([m], opts))]
+                real_side = ({e: FP.Features(stats=ref, count=ref.count)}, rdesc)
+            else:
+                real_side = real.get(_mirror(m, opts)) if m.max_real != 0 else None
+            res = _one(m, gen[e], real_side, e, extractors[e], num_gen, opts, dev)
+            name = result_name(m, num_gen, e, src.name_tags())
+            res.metric = name
+            head, at, tags = name.partition("@")     # kid50k_full_std@testbed: the suffix before the tags
+            res.values = {head + k + at + tags: v for k, v in res.values.items()}
+            res.config.update(num_gen=num_gen, batch_size=bs, extractor=e, generated=src.describe(),
+                              constants=dict(m.params), full=m.full, anchor_row=m.name)
+            res.seed, res.num_samples, res.device = opts.seed, num_gen, describe(dev)
+            ext = extractors[e]
+            res.weights = {ext.weights_name: ext.weights_sha256} if ext.weights_name and ext.weights_sha256 else {}
+            res.wall_time_s = time.perf_counter() - t1
+            res.extras.update(shared_generate_s=t_gen - t0, shared_real_s=t_real - t_gen,
+                              shared_with=[x.name for x in metrics])
+            results.append(res)
+    return results
+
+
+def _check_reference(need_real: Sequence[ImageMetric], opts: ScoreOptions) -> None:
+    for m in need_real:
+        _mirror(m, opts)
+    if need_real and opts.reference is None:
+        raise ValueError(f"{', '.join(m.name for m in need_real)} need real images: pass reference= (a dataset "
+                         "folder, zip or .npz of images; FID also takes a stats .npz)")
+    if load_stats_reference(opts.reference, "cpu") is not None:
+        bad = [m.name for m in need_real if m.kind != "fid"]
+        if bad:
+            raise ValueError(f"{', '.join(bad)} need real images, not a statistics file ({opts.reference}): "
+                             "pass the dataset (folder, zip, .npz of images) as the reference")
+
+
+def _mirror(m: ImageMetric, opts: ScoreOptions) -> bool:
+    if m.full:
+        if opts.mirror:
+            raise ValueError(f"{m.name} uses the real images without x-flips by definition; drop mirror or use "
+                             f"{m.name.replace('_full', '')}")
+        return False
+    return bool(opts.mirror)
+
+
+def _stats_mirror(m: ImageMetric, opts: ScoreOptions) -> Optional[bool]:
+    """The mirroring a FID row asks of its reference: False for _full rows, else the option (None: as stored)."""
+    return False if m.full else opts.mirror
+
+
+def _max_real(group: Sequence[ImageMetric], opts: ScoreOptions) -> Optional[int]:
+    caps = [m.max_real for m in group]
+    n = None if any(c is ALL for c in caps) else max(caps)
+    if opts.num_real is not None:
+        n = opts.num_real if n is None else min(n, opts.num_real)
+    return n
+
+
+def _one(m: ImageMetric, gen: FP.Features, real: Optional[tuple[dict[str, FP.Features], str]], e: str,
+         ext: FeatureExtractor, num_gen: int, opts: ScoreOptions, dev: torch.device) -> MetricResult:
+    cfg: dict[str, Any] = {}
+    if real is not None:
+        rfeat, rdesc = real
+        r = rfeat[e]
+        n_real = _max_real([m], opts)
+        cfg.update(reference=rdesc, mirror=_mirror(m, opts))
+    if m.kind == "fid":
+        if r.all is not None:
+            ref = _stats_of(r.all if n_real is None else r.all[:n_real], ext.feature_dim, dev)
+        else:
+            ref = r.stats
+        if ref.dim != ext.feature_dim:
+            raise ValueError(f"reference statistics are {ref.dim}-d but extractor {e} gives {ext.feature_dim}-d features")
+        det = frechet_details(gen.stats.mean(), gen.stats.cov(), ref.mean(), ref.cov(), device=dev)
+        cfg.update(num_real=ref.count if ref.count_known else None)
+        return MetricResult(metric=m.name, value=det.distance, values={"": det.distance}, config=cfg,
+                            extras=dict(frechet=det.as_dict()))
+    if m.kind == "kid":
+        y = r.all if n_real is None else r.all[:n_real]
+        k = kid_from_features(gen.all, y, seed=opts.seed, device=dev, **m.params)
+        cfg.update(num_real=int(y.shape[0]), subset_size=k.subset_size, subset_seed=k.seed,
+                   subset_rng="np.random.RandomState(seed).choice(replace=False), generated then real")
+        return MetricResult(metric=m.name, value=k.mean, values={"": k.mean, "_std": k.std}, config=cfg,
+                            samples={"subset_mmd2": k.subsets} if opts.keep_samples else {})
+    if m.kind == "pr":
+        y = r.all if n_real is None else r.all[:n_real]
+        pr = precision_recall_from_features(gen.all, y, device=dev, **m.params)
+        cfg.update(num_real=int(y.shape[0]), feature_dtype=pr.feature_dtype, nhood_size=pr.nhood_size)
+        return MetricResult(metric=m.name, value=pr.precision,
+                            values={"_precision": pr.precision, "_recall": pr.recall}, config=cfg,
+                            extras=dict(f_score=pr.f_score))
+    if m.kind == "is":
+        is_ = inception_score_from_logits(gen.all, **m.params)
+        return MetricResult(metric=m.name, value=is_.mean, values={"_mean": is_.mean, "_std": is_.std}, config=cfg,
+                            extras=dict(splits=is_.splits.tolist()))
+    raise ValueError(f"unknown metric kind {m.kind!r} in row {m.name}")
+
+
+def with_params(m: ImageMetric, **params: Any) -> ImageMetric:
+    """A copy of row ``m`` with some constants replaced (for quick runs and tests); the name is kept."""
+    return replace(m, params={**m.params, **params})
+
+
+_ANCHOR = {"fid": "stylegan2-ada-pytorch metrics/frechet_inception_distance.py",
+           "kid": "stylegan2-ada-pytorch metrics/kernel_inception_distance.py; torch-fidelity metric_kid.py",
+           "pr": "stylegan2-ada-pytorch metrics/precision_recall.py; torch-fidelity metric_prc.py",
+           "is": "stylegan2-ada-pytorch metrics/inception_score.py; torch-fidelity metric_isc.py"}
+
+
+def _register(row: ImageMetric) -> None:
+    from .registry import MetricInfo, register_metric
+
+    def metric(G: Any, opts: ScoreOptions) -> MetricResult:
+        return compute(G, [row], opts)[0]
+    metric.__doc__ = f"{row.name}: {row.what}."
+    real = "-" if row.max_real == 0 else ("all" if row.max_real is ALL else f"up to {row.max_real:,}")
+    needs = "images (generator, or folder/zip/.npz of its images)" + ("" if row.max_real == 0 else " + real dataset")
+    register_metric(row.name, MetricInfo(row.what, f"{row.num_gen // 1000}k", real, needs, _ANCHOR[row.kind]))(metric)
+
+
+for _row in TABLE.values():
+    _register(_row)

@@ -1,0 +1,91 @@
+"""Run several metrics on one generated side; the image-only ones share one pass.
+
+``score(G, ["fid50k", "kid50k", "ppl_wend"], reference=..., num_samples=...)``: the names are
+those of :func:`~.registry.resolve_name` (aliases such as ``fid10k`` included); options are
+:class:`~.registry.ScoreOptions` fields. FID, KID, precision/recall and IS rows asked with the same
+overrides run through :func:`~.image_metrics.compute` together (each image generated once,
+features computed once per extractor); every other metric runs alone. ``G`` may be a folder,
+zip or ``.npz`` of generated images for the image-only metrics.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import fields, replace
+from pathlib import Path
+from typing import Any, Iterator, Sequence, Union
+
+from . import image_metrics as IM
+from .registry import ScoreOptions, get_metric, resolve_name
+from .results import MetricResult
+
+Outcome = Union[MetricResult, Exception]
+
+
+def is_image_path(obj: Any) -> bool:
+    """True when ``obj`` names generated images (folder without a checkpoint's config.json, zip, .npz, .npy)."""
+    if not isinstance(obj, (str, os.PathLike)):
+        return False
+    p = Path(obj)
+    if p.is_dir():
+        return not (p / "config.json").is_file()
+    return p.is_file() and p.suffix.lower() in (".zip", ".npz", ".npy")
+
+
+def _image_row(base: str) -> Any:
+    return IM.TABLE.get(base) or (IM.FID50K if base == "fid50k" else None)
+
+
+def score_iter(G: Any, names: Sequence[str], opts: ScoreOptions) -> Iterator[tuple[str, Outcome]]:
+    """(name, result or the exception it raised) per name, in order of the names' groups.
+
+    One metric failing does not stop the others; an unknown name raises KeyError at once.
+    """
+    resolved = [(n, *resolve_name(n)) for n in names]
+    images_only = is_image_path(G) or type(G).__name__ == "ImageSource"
+    groups: dict[tuple, list[tuple[str, Any]]] = {}
+    singles: list[tuple[str, str, dict]] = []
+    for name, base, over in resolved:
+        row = _image_row(base)
+        if row is not None:
+            groups.setdefault(tuple(sorted(over.items())), []).append((name, row))
+        else:
+            singles.append((name, base, over))
+    for over, members in groups.items():
+        try:
+            results = IM.compute(G, [row for _, row in members], replace(opts, **dict(over)))
+        except Exception as exc:   # reported per metric by the caller
+            for name, _ in members:
+                yield name, exc
+            continue
+        for (name, _), res in zip(members, results):
+            yield name, res
+    for name, base, over in singles:
+        if images_only:
+            yield name, ValueError(f"{name} needs a generator (it samples latents); {G} holds images only. "
+                                   "Image-only metrics: fid*, kid*, pr*, is*")
+            continue
+        try:
+            yield name, get_metric(base)(G, replace(opts, **over))
+        except Exception as exc:
+            yield name, exc
+
+
+def score(G: Any, metrics: Sequence[str], **options: Any) -> list[MetricResult]:
+    """Results of ``metrics`` on ``G`` (generator or generated images); raises the first failure.
+
+    ``options`` are :class:`~.registry.ScoreOptions` fields (``reference``, ``num_samples``,
+    ``num_real``, ``mirror``, ``device``, ``seed``, ``weights``, ``progress`` ...).
+    """
+    known = {f.name for f in fields(ScoreOptions)}
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise TypeError(f"score() got unknown options {unknown}; ScoreOptions fields: {sorted(known)}")
+    options.setdefault("progress", False)
+    opts = ScoreOptions(**options)
+    out = []
+    for name, res in score_iter(G, list(metrics), opts):
+        if isinstance(res, Exception):
+            raise res
+        out.append(res)
+    return out
