@@ -123,13 +123,29 @@ class NvidiaAdapter(torch.nn.Module):
             return [n for n in getattr(syn, "layer_names", []) if getattr(getattr(syn, n, None), "use_fp16", False)]
         return [f"b{r}" for r in getattr(syn, "block_resolutions", []) if getattr(getattr(syn, f"b{r}", None), "use_fp16", False)]
 
+    def _fp16_only_on_cuda(self) -> bool:
+        """True when the block code turns float16 off away from CUDA (NVlabs/stylegan3's networks_stylegan2.py
+        sets ``force_fp32 = True`` when ``ws.device.type != 'cuda'``; stylegan2-ada-pytorch's does not)."""
+        syn = self.module.synthesis
+        blocks = [getattr(syn, f"b{r}", None) for r in getattr(syn, "block_resolutions", [])]
+        cls = next((type(b) for b in blocks if b is not None), None)
+        if cls is None:
+            return False
+        src = getattr(cls, "_orig_module_src", None)   # persistence-pickled classes carry their module's source
+        if src is None:
+            try:
+                src = inspect.getsource(cls)
+            except (OSError, TypeError):
+                return False
+        return "device.type != 'cuda'" in src
+
     def precision(self, force_fp32: bool, device: torch.device | str = "cpu") -> str:
         """What the synthesis network computes in, in words."""
         parts = self.fp16_parts()
         if force_fp32 or not parts:
             return "float32" + (" (force_fp32)" if force_fp32 and parts else "")
-        if self.kind == "stylegan3" and torch.device(device).type != "cuda":
-            return "float32 (StyleGAN3 uses float16 only on CUDA)"
+        if torch.device(device).type != "cuda" and (self.kind == "stylegan3" or self._fp16_only_on_cuda()):
+            return "float32 (this code uses float16 only on CUDA)"
         return f"float16 in {', '.join(parts)} (checkpoint's use_fp16), float32 elsewhere"
 
 
@@ -185,6 +201,22 @@ class RosinalityAdapter(torch.nn.Module):
         """Redraw the stored noise buffers from ``generator``."""
         for buf in self._stored_noise():
             buf.copy_(torch.randn(buf.shape, generator=generator, device=generator.device).to(buf))
+
+    def _fp16_only_on_cuda(self) -> bool:
+        """True when the block code turns float16 off away from CUDA (NVlabs/stylegan3's networks_stylegan2.py
+        sets ``force_fp32 = True`` when ``ws.device.type != 'cuda'``; stylegan2-ada-pytorch's does not)."""
+        syn = self.module.synthesis
+        blocks = [getattr(syn, f"b{r}", None) for r in getattr(syn, "block_resolutions", [])]
+        cls = next((type(b) for b in blocks if b is not None), None)
+        if cls is None:
+            return False
+        src = getattr(cls, "_orig_module_src", None)   # persistence-pickled classes carry their module's source
+        if src is None:
+            try:
+                src = inspect.getsource(cls)
+            except (OSError, TypeError):
+                return False
+        return "device.type != 'cuda'" in src
 
     def precision(self, force_fp32: bool, device: torch.device | str = "cpu") -> str:
         """rosinality's code has no reduced-precision path: the parameters' dtype."""

@@ -196,7 +196,7 @@ def fid(G: Any, reference: Reference, num_gen: int = PAPER_NUM, batch_size: Opti
         src = GeneratorSource(G, device=dev, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff,
                               class_label=class_label, labels=labels, force_fp32=force_fp32)
     with metric_precision(), torch.inference_mode():
-        ref, ref_desc = reference_stats(reference, ext, dev, resolution=getattr(G, "img_resolution", None),
+        ref, ref_desc = reference_stats(reference, ext, dev, resolution=src.resolution,
                                         num_real=num_real, mirror=mirror, seed=seed, progress=progress)
         if ref.dim != ext.feature_dim:
             raise ValueError(f"reference statistics are {ref.dim}-d but extractor {ext_name} gives {ext.feature_dim}-d features")

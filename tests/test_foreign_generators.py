@@ -263,3 +263,29 @@ def test_labels_from_dataset_json_follow_its_distribution(tmp_path, nv):
     assert r.config["labels"]["source"].endswith("dataset.json")
     with pytest.raises(ValueError, match="unconditional"):
         GeneratorSource(ConvGenerator(), device="cpu", class_label=1)
+
+
+def test_stylegan3_repos_stylegan2_records_float32_off_cuda(nv):
+    """NVlabs/stylegan3's networks_stylegan2.py turns float16 off away from CUDA (``if ws.device.type != 'cuda':
+    force_fp32 = True`` in SynthesisBlock.forward); stylegan2-ada-pytorch's does not. The record must say what runs."""
+    G = nv.make_generator()
+    assert "float16" in as_generator(G).precision(False, "cpu")        # stylegan2-ada-pytorch: float16 on CPU too
+    for r in G.synthesis.block_resolutions:
+        b = getattr(G.synthesis, f"b{r}")
+        b.__class__ = type("SynthesisBlock", (type(b),), {
+            "_orig_module_src": "def forward(self, x, img, ws, force_fp32=False):\n"
+                                "    if ws.device.type != 'cuda':\n        force_fp32 = True\n"})
+    A = as_generator(G)
+    assert A.precision(False, "cpu").startswith("float32") and "only on CUDA" in A.precision(False, "cpu")
+    assert "float16 in b16, b32" in A.precision(False, "cuda")
+
+
+def test_fid_of_a_prepared_source_renders_the_reference_at_its_resolution():
+    from disentangle_metrics.fid import fid
+    from disentangle_metrics.sources import GeneratorSource
+    from tests.fid_helpers import ToyGenerator
+    src = GeneratorSource(ToyGenerator(resolution=16), device="cpu")
+    direct = fid(ToyGenerator(resolution=16), "testbed", num_gen=120, num_real=120, extractor="test-pixel-stats",
+                 device="cpu")
+    via = fid(src, "testbed", num_gen=120, num_real=120, extractor="test-pixel-stats", device="cpu")
+    assert via.value == pytest.approx(direct.value, rel=1e-9) and "16x16" in via.config["reference"]
