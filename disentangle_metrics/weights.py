@@ -24,6 +24,7 @@ import os
 import shutil
 import tempfile
 import urllib.request
+import warnings
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -57,6 +58,10 @@ class WeightsError(RuntimeError):
 
 class MissingWeightsError(WeightsError, FileNotFoundError):
     """A registered file is nowhere to be found and could not be downloaded."""
+
+
+class UnverifiedWeightsWarning(UserWarning):
+    """A weights file was used whose registry entry has no sha256 to check it against."""
 
 
 class WeightsHashError(WeightsError):
@@ -178,6 +183,11 @@ def candidate_paths(spec: WeightSpec) -> list[Path]:
 def verify(spec: WeightSpec, path: Path, allow_hash_mismatch: bool = False) -> str:
     """Check ``path`` against ``spec.sha256``; return the file's hash. Raises WeightsHashError."""
     digest = sha256_of(path)
+    if spec.sha256 is None:
+        # NVIDIA publishes no hash for its TorchScript files: say so every time, so a swapped file cannot pass unseen
+        warnings.warn(f"{spec.name}: no sha256 is registered for {spec.filename}, so {path} is used unverified "
+                      f"(its sha256 {digest} is recorded in the results; compare it with a trusted copy)",
+                      UnverifiedWeightsWarning, stacklevel=2)
     if spec.sha256 is not None and digest != spec.sha256 and not allow_hash_mismatch:
         raise WeightsHashError(
             f"{path} does not match the registered weights {spec.name!r}: sha256 {digest} != expected "

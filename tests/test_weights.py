@@ -134,3 +134,11 @@ def test_registry_has_the_files_the_metrics_need():
             stem = s.filename.rsplit(".", 1)[0]
             if "-" in stem and len(stem.rsplit("-", 1)[1]) == 8:
                 assert s.sha256.startswith(stem.rsplit("-", 1)[1])
+
+
+def test_a_file_without_a_registered_hash_is_used_with_a_warning_naming_its_sha256(tmp_path):
+    from disentangle_metrics import weights as W
+    f = tmp_path / "vgg16.pt"
+    f.write_bytes(b"not really NVIDIA's file")
+    with pytest.warns(W.UnverifiedWeightsWarning, match=W.sha256_of(f)):
+        assert W.resolve("vgg16-nvidia", f) == f
