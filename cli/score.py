@@ -10,7 +10,7 @@ import click
 
 from disentangle_metrics import distributed as dist_env
 from disentangle_metrics.registry import ScoreOptions, get_metric, list_metrics
-from disentangle_metrics.results import append_result
+from disentangle_metrics.results import append_result, format_value
 
 from .loading import load_generator, load_object
 
@@ -90,7 +90,7 @@ def score(generator: str, metric_names: str, reference: str | None, classifier: 
             continue
         append_result(out_path, res, samples_dir=samples_dir)
         for k, v in (res.values or {name: res.value}).items():
-            shown = f"{v:.4f}" if isinstance(v, float) and math.isfinite(v) else str(v)
+            shown = format_value(res, k, fmt=".4f") if isinstance(v, float) and math.isfinite(v) else str(v)
             click.echo(f"{k:16s} {shown:>14s}   ({res.num_samples} samples, {res.wall_time_s or 0:.1f} s)")
     if dist_info.is_main:
         click.echo(f"results appended to {Path(out_path).resolve()}")

@@ -26,7 +26,7 @@ from typing import Any, Optional, Union
 import numpy as np
 import torch
 
-from . import distributed, sampling
+from . import distributed, intervals, sampling
 from .dataset_stats import dataset_stats, extractor_identity, testbed_stats
 from .device import DeviceLike, default_batch_size, describe, metric_precision, resolve_device
 from .features import DEFAULT_EXTRACTOR, FeatureExtractor, build_extractor
@@ -131,13 +131,16 @@ def reference_stats(reference: Reference, ext: FeatureExtractor, device: torch.d
 def fid(G: Any, reference: Reference, num_gen: int = PAPER_NUM, batch_size: Optional[int] = None, seed: int = 0,
         device: DeviceLike = "auto", extractor: Union[str, FeatureExtractor] = DEFAULT_EXTRACTOR,
         weights: Optional[str] = None, num_real: Optional[int] = PAPER_NUM, mirror: bool = False,
-        progress: bool = False, metric: Optional[str] = None, allow_hash_mismatch: bool = False) -> MetricResult:
+        progress: bool = False, metric: Optional[str] = None, allow_hash_mismatch: bool = False,
+        interval_groups: int = intervals.FID_GROUPS, fid_infinity: bool = False) -> MetricResult:
     """FID of ``G`` (see the module docstring) against ``reference`` (stats file, dataset or FeatureStats).
 
     A dataset reference uses its first ``num_real`` images (all when fewer), resized to the
     generator's resolution, flipped at random when ``mirror``; its statistics are cached.
     The result is named ``metric`` (default: by the generated count, :func:`count_name`) with the paper's
     extractor and ``metric@<extractor>`` otherwise.
+    ``interval_groups``: groups of the jackknife 95% interval (:func:`~.intervals.fid_jackknife`; 0 =
+    none); ``fid_infinity``: also FID_inf (Chong and Forsyth 2020) in ``extras['fid_infinity']``.
     """
     t0 = time.perf_counter()
     dev = resolve_device(device)
@@ -153,13 +156,17 @@ def fid(G: Any, reference: Reference, num_gen: int = PAPER_NUM, batch_size: Opti
             raise ValueError(f"reference statistics are {ref.dim}-d but extractor {ext_name} gives {ext.feature_dim}-d features")
         t1 = time.perf_counter()
         me = distributed.info()   # each process generates its global batches; sums are all-reduced
-        gen = generator_stats(G, ext, num_gen, bs, seed=seed, device=dev, rank=me.rank, world_size=me.world_size,
-                              progress=progress and me.is_main).all_reduce_()
+        grouped = intervals.GroupedFeatures(ext, interval_groups or 3) if interval_groups or fid_infinity else None
+        gen = generator_stats(G, grouped or ext, num_gen, bs, seed=seed, device=dev, rank=me.rank,
+                              world_size=me.world_size, progress=progress and me.is_main).all_reduce_()
         t2 = time.perf_counter()
         det = frechet_details(gen.mean(), gen.cov(), ref.mean(), ref.cov(), device=dev)
+        groups = grouped.all_reduce_().filled() if grouped else []
+        iv = intervals.fid_jackknife(det.distance, groups, ref, device=dev) if interval_groups else None
+        inf = intervals.fid_infinity(groups, ref, device=dev) if fid_infinity else None
     wall = time.perf_counter() - t0
     name = metric_name(metric or count_name(num_gen), ext_name)
-    return MetricResult(
+    res = MetricResult(
         metric=name, value=det.distance, values={name: det.distance},
         config=dict(num_gen=num_gen, batch_size=bs, extractor=ext_name, reference=ref_desc,
                     num_real=ref.count if ref.count_known else None,
@@ -169,6 +176,11 @@ def fid(G: Any, reference: Reference, num_gen: int = PAPER_NUM, batch_size: Opti
         extras=dict(frechet=det.as_dict(), generate_s=t2 - t1, reference_s=t1 - t0,
                     images_per_s=num_gen / max(t2 - t1, 1e-9), reference_info={k: v for k, v in ref.info.items()
                                                                                if k != "skipped_files"}))
+    if iv is not None:
+        res.add_interval(name, iv)
+    if inf is not None:
+        res.extras["fid_infinity"] = inf
+    return res
 
 
 @register_metric("fid50k")

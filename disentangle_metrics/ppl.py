@@ -33,7 +33,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import distributed, sampling
+from . import distributed, intervals, sampling
 from .device import describe, metric_precision, resolve_device, sync
 from .distances import DEFAULT_DISTANCE, Distance, build_distance
 from .protocol import conditioning, prepare_shared_noise, require_mapping
@@ -214,8 +214,11 @@ def ppl(G: Any, space: str = "w", sampling: str = "end", num_samples: int = PAPE
         epsilon: float = PAPER_EPSILON, crop: bool = True, distance: DistanceArg = None,
         batch_size: Optional[int] = None, seed: int = 0, device: str | torch.device = "auto", mode: str = "tf",
         *, dtype: torch.dtype = torch.float32, weights: Optional[Mapping[str, str]] = None,
-        allow_hash_mismatch: bool = False, progress: bool = False) -> MetricResult:
+        allow_hash_mismatch: bool = False, progress: bool = False,
+        bootstrap: int = intervals.PPL_RESAMPLES) -> MetricResult:
     """Perceptual path length of generator ``G`` (see the module docstring for the formula).
+
+    ``bootstrap``: resamples of the 95% interval (:func:`~.intervals.ppl_bootstrap`; 0 = none).
 
     ``distance``: a registered name (default ``lpips-vgg``), a :class:`Distance`, or any callable
     ``(img0, img1) -> [N]`` on the cropped, resized images in [-1, 1]. ``batch_size`` pairs form one
@@ -244,7 +247,7 @@ def ppl(G: Any, space: str = "w", sampling: str = "end", num_samples: int = PAPE
     filt = filter_outliers(d_np)
     wall = time.perf_counter() - start
     name = _metric_name(cfg, dist_name)
-    return MetricResult(
+    res = MetricResult(
         metric=name, value=filt.mean, values={name: filt.mean},
         config={**asdict(cfg), "distance": dist_name, "batch_size": bs, "dtype": str(dtype).replace("torch.", ""),
                 "noise": "per-minibatch reseed_noise" if callable(getattr(G, "reseed_noise", None)) else "generator const noise",
@@ -255,6 +258,9 @@ def ppl(G: Any, space: str = "w", sampling: str = "end", num_samples: int = PAPE
                 "samples_per_s": cfg.num_samples / sample_time if sample_time > 0 else float("nan")},
         samples={"distances": d_np, "t": t_all.cpu().numpy()},
     )
+    if bootstrap:
+        res.add_interval(name, intervals.ppl_bootstrap(d_np, num_resamples=bootstrap, seed=seed))
+    return res
 
 
 def _sample_distances(G: Any, cfg: PPLConfig, dist: Distance, batch_size: int, seed: int, dev: torch.device,
