@@ -148,6 +148,10 @@ def test_train_config_follows_the_scale(tmp_path):
     assert (cfg.resolution, cfg.total_kimg, cfg.batch, cfg.progressive, cfg.mirror) == (32, 100.0, 32, False, False)
     assert cfg.g_overrides == {"fmap_base": 256, "fmap_max": 32, "latent_size": 128}
     assert cfg.d_overrides == {"fmap_base": 256, "fmap_max": 32} and cfg.threads == 1
+    # the mini recipe (measured learning curves) applies to the mini scale only
+    assert (cfg.lr_base, cfg.g_smoothing_rampup) == (0.0025, 0.05)
+    assert "recipe g_smoothing_rampup 0.05, lr_base 0.0025" in " ".join(tables_scale.MINI.header_lines())
+    assert tables_run.train_config(tables_scale.SMOKE, "style-map1", tmp_path, RunOptions()).g_smoothing_rampup is None
 
 
 TINY = dataclasses.replace(SMOKE, name="smoke", resolution=16, kimg=0.064, fmap_base=64, fmap_max=8, latent_size=8,
@@ -211,6 +215,7 @@ def test_paper_scale_trains_with_the_official_setup(tmp_path):
     cfg = tables_run.train_config(p, "f-mixing90", tmp_path, RunOptions())
     assert (cfg.resolution, cfg.total_kimg, cfg.progressive, cfg.mirror, cfg.batch) == (1024, 25000.0, True, True, None)
     assert cfg.data == "/data/ffhq-1024" and cfg.g_overrides == {} and cfg.d_overrides == {}
+    assert (cfg.lr_base, cfg.g_smoothing_rampup, cfg.r1_gamma, cfg.g_smoothing_kimg) == (0.001, None, 10.0, 10.0)
     assert cfg.lod_initial_resolution == 8 and cfg.minibatch_dict[512] == 4 and cfg.lod_training_kimg == 600.0
 
 
