@@ -295,3 +295,21 @@ def test_one_seed_claims_use_the_within_run_intervals(monkeypatch, tmp_path):
     assert cl.loc[CLAIMS[0].text, "verdict"] == "holds with confidence"
     with pytest.raises(ValueError, match="--seeds must be >= 1"):
         reproduce("smoke", str(tmp_path / "x"), presets=["f-mixing90"], seeds=0, log=lambda s: None)
+
+
+def test_real_pipeline_over_two_seeds_tiny(monkeypatch, tmp_path):
+    """Real training and metrics (tiny scale, one preset, two seeds): intervals reach the cells."""
+    from cli.tables import reproduce
+
+    monkeypatch.setitem(tables_scale.SCALES, "smoke", TINY)
+    frames = reproduce("smoke", str(tmp_path), presets=["b-traditional"], device="cpu", threads=1, seeds=2,
+                       log=lambda s: None)
+    t4 = pd.read_csv(tmp_path / "table4.csv").set_index("generator")
+    row = t4.loc["Traditional 0 Z"]
+    assert row["FID (n seeds)"] == 2 and row["FID (seeds low)"] < row["FID (ours)"] < row["FID (seeds high)"]
+    assert row["full (run half-width)"] > 0 and row["separability (run half-width)"] > 0
+    a = json.loads((tmp_path / "seed0" / "b-traditional" / "done.json").read_text())["values"]["fid"]
+    b = json.loads((tmp_path / "seed1" / "b-traditional" / "done.json").read_text())["values"]["fid"]
+    assert a != b and row["FID (ours)"] == pytest.approx((a + b) / 2)
+    assert "Traditional 0 Z | Z | 5.25 | " in (tmp_path / "table4.md").read_text()
+    assert frames["claims"]["verdict"].eq("not measured").all()      # one preset: no claim is complete
