@@ -10,7 +10,6 @@ VGG16 weights are present, the paper's networks are used as well.
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +18,7 @@ from typing import Callable, Optional
 import click
 
 from disentangle_metrics import weights as W
-from disentangle_metrics.results import MetricResult, append_result
+from disentangle_metrics.results import MetricResult, append_result, format_value
 
 DEMO_GENERATOR = Path(__file__).resolve().parent.parent / "reference_models" / "pretrained" / "mini-f-mixing90"
 
@@ -65,10 +64,6 @@ def _runs(G, clf, sizes: DemoSizes, seed: int, device: str) -> list[tuple[str, C
     return runs
 
 
-def _fmt(v: Optional[float]) -> str:
-    return "-" if v is None or not math.isfinite(v) else f"{v:.4g}"
-
-
 @click.command("demo")
 @click.option("--generator", default=None, help="Generator to score (default: the embedded mini config-F checkpoint).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="out/demo", show_default=True)
@@ -111,15 +106,15 @@ def demo(generator: Optional[str], out_dir: str, quick: bool, seed: int, device:
         res = run()
         res.extras.setdefault("generator", spec)
         append_result(results_file, res, samples_dir=out / "samples")
-        for name, v in res.values.items():
-            rows.append((name, v, res.num_samples, time.perf_counter() - t0))
+        for name in res.values:
+            rows.append((name, res, res.num_samples, time.perf_counter() - t0))
         click.echo(f"  {label:34s} done in {time.perf_counter() - t0:6.1f} s")
     click.echo("")
-    click.echo(f"{'metric':34s} {'value':>10s} {'samples':>8s} {'time (s)':>9s}")
-    click.echo("-" * 64)
-    for name, v, n, t in rows:
-        click.echo(f"{name:34s} {_fmt(v):>10s} {n:>8d} {t:>9.1f}")
-    click.echo("-" * 64)
+    click.echo(f"{'metric':34s} {'value +- 95% half-width [95% interval]':>40s} {'samples':>8s} {'time (s)':>9s}")
+    click.echo("-" * 94)
+    for name, res, n, t in rows:
+        click.echo(f"{name:34s} {format_value(res, name):>40s} {n:>8d} {t:>9.1f}")
+    click.echo("-" * 94)
     click.echo(f"total {time.perf_counter() - t_all:.0f} s; results appended to {results_file}")
     if W.status("inception-2015-12-05-pytorch-fid").path is None:
         click.echo("Inception FID and LPIPS-VGG PPL skipped: their weights are not on this machine "

@@ -54,17 +54,37 @@ def presets_needed() -> list[str]:
     return seen
 
 
+Ref = tuple[str, str]          # (preset, metric key)
+
+
+@dataclass(frozen=True)
+class Term:
+    """One difference a claim needs: value(plus) - factor * value(minus), positive when it holds."""
+
+    plus: Ref
+    minus: Ref
+    factor: float = 1.0
+
+    def value(self, m: dict) -> Optional[float]:
+        a, b = _get(m, *self.plus), _get(m, *self.minus)
+        return None if a is None or b is None else a - self.factor * b
+
+
 @dataclass(frozen=True)
 class Claim:
     """A qualitative statement of the paper, checked on measured numbers.
 
-    ``margin`` returns a signed number: positive when the claim holds in the measurements (the
-    size of the gap in the metric's units or as a ratio), negative when it does not, None when a
-    number it needs is missing.
+    It holds when every term is positive; its margin is the smallest term (in the metric's units),
+    None when a number it needs is missing.
     """
 
     text: str
-    margin: Callable[[dict], Optional[float]]
+    terms: tuple[Term, ...]
+
+    def margin(self, m: dict) -> Optional[float]:
+        """The smallest term on ``m`` = {preset: {metric key: value}} (None when one is missing)."""
+        vals = [t.value(m) for t in self.terms]
+        return None if any(v is None for v in vals) else min(vals)  # type: ignore[type-var]
 
 
 def _get(m: dict, preset: str, key: str) -> Optional[float]:
@@ -72,38 +92,25 @@ def _get(m: dict, preset: str, key: str) -> Optional[float]:
     return None if v is None else float(v)
 
 
-def _diff(a: Optional[float], b: Optional[float]) -> Optional[float]:
-    """b - a: positive when a < b."""
-    return None if a is None or b is None else b - a
-
-
-def _all_pos(*xs: Optional[float]) -> Optional[float]:
-    if any(x is None for x in xs):
-        return None
-    return min(xs)  # type: ignore[arg-type]
-
-
+F = "f-mixing90"
 CLAIMS = (
     Claim("style-based generator (F): W path length (full) shorter than Z",
-          lambda m: _diff(_get(m, "f-mixing90", "ppl_wfull"), _get(m, "f-mixing90", "ppl_zfull"))),
+          (Term((F, "ppl_zfull"), (F, "ppl_wfull")),)),
     Claim("style-based generator (F): in W, end-point path length shorter than full",
-          lambda m: _diff(_get(m, "f-mixing90", "ppl_wend"), _get(m, "f-mixing90", "ppl_wfull"))),
+          (Term((F, "ppl_wfull"), (F, "ppl_wend")),)),
     Claim("style-based generator (F): in Z, end-point path length not shorter than full (|end-full| < 5% of full, or end > full)",
-          lambda m: None if _get(m, "f-mixing90", "ppl_zfull") is None or _get(m, "f-mixing90", "ppl_zend") is None
-          else (_get(m, "f-mixing90", "ppl_zend") - 0.95 * _get(m, "f-mixing90", "ppl_zfull"))),
+          (Term((F, "ppl_zend"), (F, "ppl_zfull"), 0.95),)),
     Claim("style-based generator (F): W more separable than Z (lower score)",
-          lambda m: _diff(_get(m, "f-mixing90", "ls_w"), _get(m, "f-mixing90", "ls_z"))),
+          (Term((F, "ls_z"), (F, "ls_w")),)),
     Claim("traditional + mapping: Z separability worse than without mapping (traditional-map8 ls_z > b-traditional ls_z)",
-          lambda m: _diff(_get(m, "b-traditional", "ls_z"), _get(m, "traditional-map8", "ls_z"))),
+          (Term(("traditional-map8", "ls_z"), ("b-traditional", "ls_z")),)),
     Claim("traditional + mapping: W separability better than traditional Z (traditional-map8 ls_w < b-traditional ls_z)",
-          lambda m: _diff(_get(m, "traditional-map8", "ls_w"), _get(m, "b-traditional", "ls_z"))),
+          (Term(("b-traditional", "ls_z"), ("traditional-map8", "ls_w")),)),
     Claim("deeper mapping improves FID (style-map0 > style-map1 > style-map2 > f-mixing90)",
-          lambda m: _all_pos(_diff(_get(m, "style-map1", "fid"), _get(m, "style-map0", "fid")),
-                             _diff(_get(m, "style-map2", "fid"), _get(m, "style-map1", "fid")),
-                             _diff(_get(m, "f-mixing90", "fid"), _get(m, "style-map2", "fid")))),
+          (Term(("style-map0", "fid"), ("style-map1", "fid")), Term(("style-map1", "fid"), ("style-map2", "fid")),
+           Term(("style-map2", "fid"), (F, "fid")))),
     Claim("deeper mapping improves separability (style-map1 ls_w > style-map2 ls_w > f-mixing90 ls_w)",
-          lambda m: _all_pos(_diff(_get(m, "style-map2", "ls_w"), _get(m, "style-map1", "ls_w")),
-                             _diff(_get(m, "f-mixing90", "ls_w"), _get(m, "style-map2", "ls_w")))),
+          (Term(("style-map1", "ls_w"), ("style-map2", "ls_w")), Term(("style-map2", "ls_w"), (F, "ls_w")))),
 )
 
 

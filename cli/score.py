@@ -14,7 +14,7 @@ import disentangle_metrics
 from disentangle_metrics import distributed as dist_env
 from disentangle_metrics.registry import ScoreOptions, list_metrics, metric_info, resolve_name
 from disentangle_metrics.scoring import is_image_path, score_iter
-from disentangle_metrics.results import append_result
+from disentangle_metrics.results import append_result, format_value
 
 from .loading import load_generator, load_object
 from .options import check_device
@@ -229,7 +229,7 @@ def score(generator: str, metric_names: str, reference: str | None, classifier: 
         append_result(out_path, res, samples_dir=samples_dir)
         written += 1
         for k, v in (res.values or {asked: res.value}).items():
-            shown = f"{v:.4f}" if isinstance(v, float) and math.isfinite(v) else str(v)
+            shown = format_value(res, k, fmt=".4f") if isinstance(v, float) and math.isfinite(v) else str(v)
             click.echo(f"{k:16s} {shown:>14s}   ({res.num_samples} samples, {res.wall_time_s or 0:.1f} s)")
     if dist_info.is_main:
         if written:

@@ -30,15 +30,19 @@ def export_results(out: Path, dest: Path, presets: list[str]) -> list[Path]:
 
     for f in REPORT_FILES:
         cp(out / f, dest / f)
-    for p in presets:
-        src = out / p
-        for f in (METRICS_FILE, DONE_FILE, TRAINED_FILE):
-            if (src / f).is_file():
-                cp(src / f, dest / p / f)
-        for f in ("log.csv", "config.json"):
-            if (src / "train" / f).is_file():
-                cp(src / "train" / f, dest / p / "train" / f)
-        grids = sorted((src / "train").glob("fakes*.png"))
-        if grids:
-            cp(grids[-1], dest / p / "train" / grids[-1].name)
+    if (out / "floor.json").is_file():
+        cp(out / "floor.json", dest / "floor.json")
+    # a run over seeds keeps one single-seed run per seed<k>/ folder
+    for base in [Path()] + sorted(d.relative_to(out) for d in out.glob("seed*") if d.is_dir()):
+        for p in presets:
+            src = out / base / p
+            for f in (METRICS_FILE, DONE_FILE, TRAINED_FILE):
+                if (src / f).is_file():
+                    cp(src / f, dest / base / p / f)
+            for f in ("log.csv", "config.json"):
+                if (src / "train" / f).is_file():
+                    cp(src / "train" / f, dest / base / p / "train" / f)
+            grids = sorted((src / "train").glob("fakes*.png"))
+            if grids:
+                cp(grids[-1], dest / base / p / "train" / grids[-1].name)
     return copied

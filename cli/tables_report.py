@@ -104,8 +104,11 @@ def _write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode())
 
 
-def plot_table(df: pd.DataFrame, title: str, path: Path) -> None:
-    """Ours / paper per row and column (1 = the paper's value, log axis), one panel per metric, as PNG."""
+def plot_table(df: pd.DataFrame, title: str, path: Path, errors: Optional[pd.DataFrame] = None) -> None:
+    """Ours / paper per row and column (1 = the paper's value, log axis), one panel per metric, as PNG.
+
+    ``errors`` (optional, from :func:`cli.tables_seeds.spread_columns`): "<metric> (seeds low/high)"
+    columns drawn as error bars (95% interval of the mean over seeds)."""
     import io
 
     import matplotlib
@@ -126,6 +129,12 @@ def plot_table(df: pd.DataFrame, title: str, path: Path) -> None:
         ok = np.isfinite(ratio) & (ratio > 0)
         ax.hlines(y[ok], 1.0, ratio[ok], color="tab:blue", lw=2)
         ax.plot(ratio[ok], y[ok], "o", color="tab:blue")
+        if errors is not None and f"{m} (seeds low)" in errors.columns:
+            lo_r = pd.to_numeric(errors[f"{m} (seeds low)"], errors="coerce").to_numpy(float) / paper
+            hi_r = pd.to_numeric(errors[f"{m} (seeds high)"], errors="coerce").to_numpy(float) / paper
+            eb = ok & np.isfinite(lo_r) & np.isfinite(hi_r) & (lo_r > 0)
+            ax.errorbar(ratio[eb], y[eb], xerr=[ratio[eb] - lo_r[eb], hi_r[eb] - ratio[eb]], fmt="none",
+                        ecolor="tab:red", capsize=3, lw=1)
         for yi, r in zip(y[ok], ratio[ok]):
             ax.annotate(f"{r:.3g}", (r, yi), textcoords="offset points", xytext=(0, 6), ha="center", fontsize=7)
         for yi in y[~ok]:
@@ -148,23 +157,35 @@ def plot_table(df: pd.DataFrame, title: str, path: Path) -> None:
 
 
 def write_report(out: Path, scale: Scale, measured: dict[str, dict[str, float]], commit: str, hw: str,
-                 extra_header: Optional[list[str]] = None) -> dict[str, pd.DataFrame]:
-    """Write table3/table4 (csv, md, tex, png) and claims (csv, md) into ``out``; returns the frames."""
+                 extra_header: Optional[list[str]] = None, cells: Optional[dict] = None,
+                 claims: Optional[pd.DataFrame] = None) -> dict[str, pd.DataFrame]:
+    """Write table3/table4 (csv, md, tex, png) and claims (csv, md) into ``out``; returns the frames.
+
+    ``cells`` ({preset: {key: cli.tables_seeds.Cell}}): cells shown as mean +- spread, spread
+    columns in the CSV and error bars in the plots; ``claims``: a claims frame to write instead of
+    :func:`check_claims` on ``measured`` (e.g. :func:`cli.tables_seeds.claims_with_confidence`).
+    """
+    from .tables_seeds import cell_frame, spread_columns
+
     out.mkdir(parents=True, exist_ok=True)
     head = header_lines(scale, commit, hw, extra_header)
     md_head = "\n".join(f"- {h}" for h in head) + "\n\n"
     tex_head = "".join(f"% {h}\n" for h in head)
     frames = {"table3": table_frame(TABLE3, measured), "table4": table_frame(TABLE4, measured)}
+    rows = {"table3": TABLE3, "table4": TABLE4}
     titles = {"table3": "Table 3: perceptual path length and separability (paper: FFHQ 1024x1024)",
               "table4": "Table 4: effect of the mapping network depth (paper: FFHQ 1024x1024)"}
     for name, df in frames.items():
-        df.to_csv(out / f"{name}.csv.tmp", index=False)
+        csv_df = spread_columns(df, cells, rows[name]) if cells is not None else df
+        shown = cell_frame(df, cells, rows[name]) if cells is not None else df
+        csv_df.to_csv(out / f"{name}.csv.tmp", index=False)
         (out / f"{name}.csv.tmp").replace(out / f"{name}.csv")
         _write_text(out / f"{name}.md", f"# {titles[name]}, reproduced at scale '{scale.name}'\n\n" + md_head
-                    + to_markdown(df))
-        _write_text(out / f"{name}.tex", tex_head + to_latex(df, f"{titles[name]}; ours at scale {scale.name}"))
-        plot_table(df, f"{titles[name]}\nscale {scale.name}, commit {commit[:12]}", out / f"{name}.png")
-    claims = check_claims(measured)
+                    + to_markdown(shown))
+        _write_text(out / f"{name}.tex", tex_head + to_latex(shown, f"{titles[name]}; ours at scale {scale.name}"))
+        plot_table(df, f"{titles[name]}\nscale {scale.name}, commit {commit[:12]}", out / f"{name}.png",
+                   errors=csv_df if cells is not None else None)
+    claims = check_claims(measured) if claims is None else claims
     frames["claims"] = claims
     claims.to_csv(out / "claims.csv.tmp", index=False)
     (out / "claims.csv.tmp").replace(out / "claims.csv")
@@ -179,5 +200,10 @@ def claims_text(claims: pd.DataFrame) -> str:
     for _, r in claims.iterrows():
         state = "not measured" if r["holds"] is None or pd.isna(r["holds"]) else ("HOLDS" if r["holds"] else "FAILS")
         margin = "" if r["margin"] is None or pd.isna(r["margin"]) else f" (margin {r['margin']:+.4g})"
-        lines.append(f"  [{state:12s}] {r['claim']}{margin}")
+        if "verdict" in r and isinstance(r["verdict"], str) and r["verdict"] != "not measured":
+            ci = ("" if r["margin_low"] is None or pd.isna(r["margin_low"])
+                  else f", 95% [{r['margin_low']:+.4g}, {r['margin_high']:+.4g}]")
+            state = r["verdict"].upper().replace("WITH CONFIDENCE", "(CONFIDENT)").replace("ON THE MEAN ONLY", "(MEAN ONLY)")
+            margin = f" (margin {r['margin']:+.4g}{ci}; {r['basis']}; seeds holding {r['seeds_holding']})"
+        lines.append(f"  [{state:18s}] {r['claim']}{margin}")
     return "\n".join(lines)

@@ -81,7 +81,7 @@ def train_config(scale: Scale, preset: str, run_dir: Path, opts: RunOptions) -> 
         seed=opts.seed, testbed_num=scale.testbed_num if scale.dataset == TESTBED else 10_000,
         mirror=scale.mirror, batch=scale.batch, progressive=scale.progressive,
         g_overrides=g, d_overrides=d, tick_kimg=tick, ckpt_every_kimg=max(tick, min(10.0, scale.kimg / 4)),
-        keep_snapshots=False, device=opts.device, threads=opts.threads)
+        keep_snapshots=False, device=opts.device, threads=opts.threads, **scale.recipe)
 
 
 def train_preset(scale: Scale, preset: str, preset_dir: Path, opts: RunOptions) -> Path:

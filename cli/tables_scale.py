@@ -16,7 +16,8 @@ Three scales (``SCALES``):
 ``mini``
     The procedural test bed at 32x32 with narrow networks (fmap_base 256, fmap_max 32, latent 128),
     fixed resolution, batch 32, ``mini_kimg`` per preset; the test-bed extractor, distance and
-    classifier. Meant for one GPU (well under 30 minutes) or a CPU in hours (see benchmarks/README).
+    classifier; the mini recipe (``reference_models.train.config.MINI_RECIPE``: lr 0.0025, G_ema
+    half-life ramp-up 0.05), measured in benchmarks/results/learning_curves/. Meant for one GPU (well under 30 minutes) or a CPU in hours (see benchmarks/README).
 ``smoke``
     Tiny (16x16, fmap_max 16, latent 32, 10 kimg per preset, 500-2000 samples per metric): exercises the whole
     pipeline in minutes on a CPU. Its numbers are meaningless for the paper's claims.
@@ -27,6 +28,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from typing import Any, Optional
+
+from reference_models.train.config import MINI_RECIPE
 
 TESTBED = "testbed"
 
@@ -57,6 +60,7 @@ class Scale:
     fid_reference: str               # 'testbed' or the dataset path / stats file
     batch_metrics: int = 64
     note: str = ""
+    recipe: dict[str, Any] = dataclasses.field(default_factory=dict)   # TrainConfig fields changed from the official
 
     def __post_init__(self) -> None:
         if self.ls_keep > self.ls_samples:
@@ -78,7 +82,9 @@ class Scale:
             f"dataset: {self.dataset}" + (f" ({self.testbed_num} images)" if self.dataset == TESTBED else ""),
             f"resolution: {self.resolution}x{self.resolution}, "
             f"{'progressive' if self.progressive else 'fixed resolution'}, mirror {'on' if self.mirror else 'off'}",
-            f"training: {self.kimg:g} kimg per preset, batch {self.batch or 'official table'}, networks {widths}",
+            f"training: {self.kimg:g} kimg per preset, batch {self.batch or 'official table'}, networks {widths}"
+            + (", recipe " + ", ".join(f"{k} {v:g}" for k, v in sorted(self.recipe.items())) if self.recipe
+               else ", official recipe"),
             f"FID: {self.fid_num_gen} generated vs {self.fid_num_real} real ({self.fid_reference}), extractor {self.extractor}",
             f"PPL: {self.ppl_samples} samples per variant, distance {self.distance}",
             f"separability: {self.ls_samples} samples, keep {self.ls_keep}, classifier {self.classifier}",
@@ -99,6 +105,7 @@ MINI = Scale(
     fid_num_gen=5000, fid_num_real=10_000, ppl_samples=5000, ls_samples=20_000, ls_keep=10_000,
     extractor="testbed", distance="testbed-lpips", classifier="testbed", fid_reference=TESTBED,
     note="test bed 32x32, narrow networks, test-bed networks for every metric",
+    recipe=dict(MINI_RECIPE),
 )
 
 PAPER = Scale(

@@ -28,7 +28,7 @@ from typing import Any, Optional, Sequence, Union
 import numpy as np
 import torch
 
-from . import distributed
+from . import distributed, intervals
 from .dataset_stats import dataset_stats, extractor_identity, testbed_stats
 from .device import DeviceLike, default_batch_size, describe, metric_precision, resolve_device
 from .features import DEFAULT_EXTRACTOR, FeatureExtractor, build_extractor
@@ -161,7 +161,8 @@ def fid(G: Any, reference: Reference, num_gen: int = PAPER_NUM, batch_size: Opti
         weights: Optional[str] = None, num_real: Optional[int] = PAPER_NUM, mirror: Optional[bool] = None,
         progress: bool = False, metric: Optional[str] = None, allow_hash_mismatch: bool = False,
         allow_rank_deficient: bool = True, *, truncation_psi: float = 1.0, truncation_cutoff: Optional[int] = None,
-        class_label: Optional[int] = None, labels: Any = None, force_fp32: bool = False) -> MetricResult:
+        class_label: Optional[int] = None, labels: Any = None, force_fp32: bool = False,
+        interval_groups: int = intervals.FID_GROUPS, fid_infinity: bool = False) -> MetricResult:
     """FID of ``G`` (see the module docstring) against ``reference`` (stats file, dataset or FeatureStats).
 
     The generator runs as its authors' FID code runs it: random noise, the checkpoint's precision
@@ -176,6 +177,8 @@ def fid(G: Any, reference: Reference, num_gen: int = PAPER_NUM, batch_size: Opti
     ``dmetrics score``), else a RuntimeWarning, and the reason goes to ``extras['rank_deficient']``.
     The result is named ``metric`` (default: by the generated count, :func:`count_name`) with the paper's
     extractor and ``metric@<extractor>`` otherwise.
+    ``interval_groups``: groups of the jackknife 95% interval (:func:`~.intervals.fid_jackknife`; 0 =
+    none); ``fid_infinity``: also FID_inf (Chong and Forsyth 2020) in ``extras['fid_infinity']``.
     """
     t0 = time.perf_counter()
     dev = resolve_device(device)
@@ -204,13 +207,17 @@ def fid(G: Any, reference: Reference, num_gen: int = PAPER_NUM, batch_size: Opti
             _rank_guard(rank_problem(ref.count, ref.dim, f"reference ({ref_desc})"), allow_rank_deficient, rank_notes)
         t1 = time.perf_counter()
         me = distributed.info()   # each process generates its global batches; sums are all-reduced
-        gen = generator_stats(src, ext, num_gen, bs, seed=seed, device=dev, rank=me.rank, world_size=me.world_size,
-                              progress=progress and me.is_main).all_reduce_()
+        grouped = intervals.GroupedFeatures(ext, interval_groups or 3) if interval_groups or fid_infinity else None
+        gen = generator_stats(src, grouped or ext, num_gen, bs, seed=seed, device=dev, rank=me.rank,
+                              world_size=me.world_size, progress=progress and me.is_main).all_reduce_()
         t2 = time.perf_counter()
         det = frechet_details(gen.mean(), gen.cov(), ref.mean(), ref.cov(), device=dev)
+        groups = grouped.all_reduce_().filled() if grouped else []
+        iv = intervals.fid_jackknife(det.distance, groups, ref, device=dev) if interval_groups else None
+        inf = intervals.fid_infinity(groups, ref, device=dev) if fid_infinity else None
     wall = time.perf_counter() - t0
     name = metric_name(metric or count_name(num_gen), ext_name, src.name_tags())
-    return MetricResult(
+    res = MetricResult(
         metric=name, value=det.distance, values={name: det.distance},
         config=dict(num_gen=num_gen, batch_size=bs, extractor=ext_name, reference=ref_desc,
                     num_real=ref.count if ref.count_known else None,
@@ -224,6 +231,11 @@ def fid(G: Any, reference: Reference, num_gen: int = PAPER_NUM, batch_size: Opti
                     images_per_s=num_gen / max(t2 - t1, 1e-9), reference_info={k: v for k, v in ref.info.items()
                                                                                if k != "skipped_files"},
                     **({"rank_deficient": rank_notes} if rank_notes else {})))
+    if iv is not None:
+        res.add_interval(name, iv)
+    if inf is not None:
+        res.extras["fid_infinity"] = inf
+    return res
 
 
 @register_metric("fid50k")

@@ -72,9 +72,9 @@ def _xtr(X: torch.Tensor, R: torch.Tensor, s: float) -> torch.Tensor:
 
 
 def _objective(P: torch.Tensor, m: torch.Tensor, Y: torch.Tensor, M: torch.Tensor, C: float) -> torch.Tensor:
-    """f(P) per column from the margins m = X_aug P."""
-    viol = (1 - Y * m).clamp_min(0) * M
-    return 0.5 * (P * P).sum(0) + C * (viol * viol).sum(0)
+    """f(P) per column from the margins m = X_aug P (M may hold sample weights, e.g. bootstrap counts)."""
+    viol = (1 - Y * m).clamp_min(0)
+    return 0.5 * (P * P).sum(0) + C * (M * viol * viol).sum(0)
 
 
 def _line_search(P: torch.Tensor, d: torch.Tensor, m: torch.Tensor, q: torch.Tensor, Y: torch.Tensor,

@@ -31,7 +31,7 @@ from typing import Any, Callable, Mapping, Optional, Sequence, Union
 import numpy as np
 import torch
 
-from . import distributed, sampling
+from . import distributed, intervals, sampling
 from .device import describe, metric_precision, resolve_device, sync
 from .distances import DEFAULT_DISTANCE, Distance, build_distance
 from .precision_guard import check_eps_scaling
@@ -213,7 +213,7 @@ def ppl(G: Any, space: str = "w", sampling: str = "end", num_samples: int = PAPE
         *, dtype: torch.dtype = torch.float32, weights: Optional[Mapping[str, str]] = None,
         allow_hash_mismatch: bool = False, progress: bool = False, truncation_psi: float = 1.0,
         truncation_cutoff: Optional[int] = None, class_label: Optional[int] = None, labels: Any = None,
-        precision_check: bool = True) -> MetricResult:
+        precision_check: bool = True, bootstrap: int = intervals.PPL_RESAMPLES) -> MetricResult:
     """Perceptual path length of generator ``G`` (see the module docstring for the formula).
 
     The generator always runs in float32 (``force_fp32`` for stylegan2-ada / StyleGAN3, as their PPL
@@ -222,6 +222,7 @@ def ppl(G: Any, space: str = "w", sampling: str = "end", num_samples: int = PAPE
     :class:`~.precision_guard.PrecisionError` when the generator quantises internally.
     ``truncation_psi`` other than 1 (not the paper's definition) appears in the name
     (``ppl_wend@psi0.7``); ``class_label``/``labels`` choose a conditional generator's labels.
+    ``bootstrap``: resamples of the 95% interval (:func:`~.intervals.ppl_bootstrap`; 0 = none).
 
     ``distance``: a registered name (default ``lpips-vgg``), a :class:`Distance`, or any callable
     ``(img0, img1) -> [N]`` on the cropped, resized images in [-1, 1]. ``batch_size`` pairs form one
@@ -254,7 +255,7 @@ def ppl(G: Any, space: str = "w", sampling: str = "end", num_samples: int = PAPE
     wall = time.perf_counter() - start
     name = _metric_name(cfg, dist_name, src.name_tags())
     gen = src.describe()
-    return MetricResult(
+    res = MetricResult(
         metric=name, value=filt.mean, values={name: filt.mean},
         config={**asdict(cfg), "distance": dist_name, "batch_size": bs, "dtype": str(dtype).replace("torch.", ""),
                 "noise": gen["noise_hook"], "percentiles": [1, 99], "precision": gen["precision"],
@@ -267,6 +268,9 @@ def ppl(G: Any, space: str = "w", sampling: str = "end", num_samples: int = PAPE
                 "samples_per_s": cfg.num_samples / sample_time if sample_time > 0 else float("nan")},
         samples={"distances": d_np, "t": t_all.cpu().numpy()},
     )
+    if bootstrap:
+        res.add_interval(name, intervals.ppl_bootstrap(d_np, num_resamples=bootstrap, seed=seed))
+    return res
 
 
 def _sample_distances(src: GeneratorSource, cfg: PPLConfig, dist: Distance, batch_size: int, seed: int,

@@ -52,6 +52,20 @@ class MetricResult:
     python_version: str = field(default_factory=platform.python_version)
     created: str = field(default_factory=lambda: _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
     samples_file: Optional[str] = None
+    # Uncertainty of ``value`` (disentangle_metrics.intervals): standard error, 95% interval and the
+    # estimator; ``intervals`` holds the same per entry of ``values`` (name -> Interval.as_dict()).
+    stderr: Optional[float] = None
+    ci95: Optional[list[float]] = None
+    ci_method: Optional[str] = None
+    intervals: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def add_interval(self, name: str, interval: Any) -> "MetricResult":
+        """Record ``interval`` (an :class:`~disentangle_metrics.intervals.Interval`) for ``values[name]``;
+        when ``name`` is the headline metric it also fills ``stderr`` / ``ci95`` / ``ci_method``."""
+        self.intervals[name] = interval.as_dict()
+        if name == self.metric:
+            self.stderr, self.ci95, self.ci_method = interval.stderr, [interval.low, interval.high], interval.method
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         """Everything but the per-sample arrays, JSON-able."""
@@ -69,6 +83,22 @@ class MetricResult:
         d = dict(d)
         d.pop("sample_arrays", None)
         return cls(**d)
+
+
+def format_value(result: MetricResult, name: Optional[str] = None, fmt: str = ".4g") -> str:
+    """``value +- half-width [low, high]`` of ``values[name]`` (default: the headline value), or the
+    bare value when the result has no interval for it; '-' for a missing or non-finite value."""
+    name = name or result.metric
+    v = result.values.get(name, result.value if name == result.metric else None)
+    if v is None or not math.isfinite(float(v)):
+        return "-"
+    iv = result.intervals.get(name)
+    if iv is None and name == result.metric and result.ci95 is not None:
+        iv = {"low": result.ci95[0], "high": result.ci95[1]}
+    if not iv or not all(math.isfinite(float(iv[k])) for k in ("low", "high")):
+        return format(float(v), fmt)
+    lo, hi = float(iv["low"]), float(iv["high"])
+    return f"{float(v):{fmt}} +- {(hi - lo) / 2:.2g} [{lo:{fmt}}, {hi:{fmt}}]"
 
 
 def _jsonable(x: Any) -> Any:

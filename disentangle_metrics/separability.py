@@ -31,6 +31,7 @@ import torch
 
 from . import distributed
 from .device import resolve_device
+from .intervals import LS_RESAMPLES, ls_bootstrap
 from .linear_svm import STATUS_FAILED, BatchedLinearSVC
 from .registry import count_or_default, register_metric
 
@@ -283,13 +284,15 @@ def _gather_samples(smp: SampledLatents, num_samples: int, batch_size: int, me: 
 def separability(G: Any, classifier: Any, num_samples: int = PAPER_NUM_SAMPLES, num_keep: Optional[int] = None,
                  spaces: Sequence[str] = ("z", "w"), batch_size: Optional[int] = None, seed: int = 0,
                  device: Any = "auto", backend: str = "torch", keep_samples: bool = False,
-                 progress: bool = False, *, class_label: Optional[int] = None, labels: Any = None) -> "MetricResult":
+                 progress: bool = False, *, class_label: Optional[int] = None, labels: Any = None,
+                 bootstrap: int = LS_RESAMPLES) -> "MetricResult":
     """The paper's linear separability of ``G``: ``ls_z`` and ``ls_w`` = 2 ** sum_a H_a(Y | X).
 
     ``num_keep`` defaults to ``num_samples // 2`` (paper: 200,000 and 100,000). A generator without
     a mapping network (``has_mapping=False``) is scored in Z only. ``keep_samples`` puts the raw
     latents and logits into ``MetricResult.samples`` (large: 200k x 512 floats per space).
     ``class_label``/``labels``: the labels of a conditional generator (:mod:`~.conditioning`).
+    ``bootstrap``: resamples (SVM refits) of the 95% intervals (:func:`~.intervals.ls_bootstrap`; 0 = none).
     """
     from .device import default_batch_size, describe, metric_precision
     from .results import MetricResult
@@ -316,11 +319,13 @@ def separability(G: Any, classifier: Any, num_samples: int = PAPER_NUM_SAMPLES, 
             smp = _gather_samples(smp, num_samples, bs, me, dev)
         t_sample = time.perf_counter() - t0
         # The SVM stage runs once, on rank 0; the other ranks receive its result.
-        res = None
+        res, ivs = None, {}
         if me.is_main:
             res = separability_from_samples(smp.latents, smp.logits, num_keep=num_keep,
                                             attribute_names=smp.attribute_names, backend=backend, device=dev)
-        res = distributed.broadcast_object(res)
+            ivs = {s: ls_bootstrap(res.scores[s], smp.latents[s].to(dev), smp.logits.to(dev), res.num_keep,
+                                   num_resamples=bootstrap, seed=seed) for s in spaces if bootstrap}
+        res, ivs = distributed.broadcast_object((res, ivs))
     values = {f"ls_{s}": res.scores[s] for s in spaces}
     extras: dict[str, Any] = {
         "attribute_names": res.attribute_names,
@@ -348,7 +353,7 @@ def separability(G: Any, classifier: Any, num_samples: int = PAPER_NUM_SAMPLES, 
     suffix = f"@{tag}" if tag else ""
     values = {k + suffix: v for k, v in values.items()}
     sha = getattr(classifier, "sha256", None)
-    return MetricResult(metric="ls" + suffix, value=headline, values=values,
+    out = MetricResult(metric="ls" + suffix, value=headline, values=values,
                         config={"num_samples": num_samples, "num_keep": res.num_keep, "spaces": list(spaces),
                                 "batch_size": bs, "backend": backend,
                                 "images_downsampled_to": 256,
@@ -358,6 +363,11 @@ def separability(G: Any, classifier: Any, num_samples: int = PAPER_NUM_SAMPLES, 
                         seed=seed, num_samples=num_samples, wall_time_s=time.perf_counter() - t0,
                         device=describe(dev), weights={f"classifier{suffix}": sha} if sha else {},
                         extras=extras, samples=samples)
+    for s, iv in ivs.items():
+        out.add_interval(f"ls_{s}{suffix}", iv)
+    if ivs:
+        out.add_interval("ls" + suffix, ivs["w" if "w" in ivs else "z"])
+    return out
 
 
 @register_metric("ls")

@@ -48,7 +48,7 @@ def test_report_files_columns_paper_values_header_and_claims(tmp_path):
     assert "% scale: smoke" in tex and r"\begin{tabular}" in tex and "446.2" in tex
     assert r"\multicolumn{2}{c}{separability}" in tex and "paper & ours & paper & ours" in tex
     claims = pd.read_csv(tmp_path / "claims.csv")
-    assert len(claims) == len(CLAIMS) and set(claims.columns) == {"claim", "holds", "margin"}
+    assert len(claims) == len(CLAIMS) and set(claims.columns) == {"claim", "holds", "margin"}   # no intervals given
     claims_md = (tmp_path / "claims.md").read_text()
     assert "git commit abc123def456" in claims_md
     table_lines = [line for line in claims_md.splitlines() if line.startswith("| ")]
@@ -148,6 +148,10 @@ def test_train_config_follows_the_scale(tmp_path):
     assert (cfg.resolution, cfg.total_kimg, cfg.batch, cfg.progressive, cfg.mirror) == (32, 100.0, 32, False, False)
     assert cfg.g_overrides == {"fmap_base": 256, "fmap_max": 32, "latent_size": 128}
     assert cfg.d_overrides == {"fmap_base": 256, "fmap_max": 32} and cfg.threads == 1
+    # the mini recipe (measured learning curves) applies to the mini scale only
+    assert (cfg.lr_base, cfg.g_smoothing_rampup) == (0.0025, 0.05)
+    assert "recipe g_smoothing_rampup 0.05, lr_base 0.0025" in " ".join(tables_scale.MINI.header_lines())
+    assert tables_run.train_config(tables_scale.SMOKE, "style-map1", tmp_path, RunOptions()).g_smoothing_rampup is None
 
 
 TINY = dataclasses.replace(SMOKE, name="smoke", resolution=16, kimg=0.064, fmap_base=64, fmap_max=8, latent_size=8,
@@ -167,7 +171,11 @@ def test_pipeline_end_to_end_on_two_presets_then_resume(monkeypatch, tmp_path):
     assert t4.loc["Traditional 0 Z", "FID (ours)"] > 0 and t4.loc["Style-based 1 W", "separability (ours)"] >= 1
     assert pd.isna(t4.loc["Traditional 8 Z", "FID (ours)"])      # not trained in this test
     t4_md = (tmp_path / "table4.md").read_text()
-    assert "presets not finished yet: d-style," in t4_md and "wall time of the sessions that finished the 2 presets" in t4_md
+    assert "runs not finished yet: d-style (seed 0)," in t4_md
+    assert "wall time of the sessions that finished the 2 preset runs" in t4_md
+    assert "FID floor (real vs real: 64 test-bed images of seed 1" in t4_md
+    claims = pd.read_csv(tmp_path / "claims.csv")
+    assert {"verdict", "margin_low", "margin_high", "basis", "seeds_holding"} <= set(claims.columns)
     done = json.loads((tmp_path / "style-map1" / "done.json").read_text())
     assert set(done["values"]) == {"fid", "ppl_zfull", "ppl_zend", "ppl_wfull", "ppl_wend", "ls_z", "ls_w"}
     assert any("claims" in line for line in lines)
@@ -207,4 +215,101 @@ def test_paper_scale_trains_with_the_official_setup(tmp_path):
     cfg = tables_run.train_config(p, "f-mixing90", tmp_path, RunOptions())
     assert (cfg.resolution, cfg.total_kimg, cfg.progressive, cfg.mirror, cfg.batch) == (1024, 25000.0, True, True, None)
     assert cfg.data == "/data/ffhq-1024" and cfg.g_overrides == {} and cfg.d_overrides == {}
+    assert (cfg.lr_base, cfg.g_smoothing_rampup, cfg.r1_gamma, cfg.g_smoothing_kimg) == (0.001, None, 10.0, 10.0)
     assert cfg.lod_initial_resolution == 8 and cfg.minibatch_dict[512] == 4 and cfg.lod_training_kimg == 600.0
+
+
+def _patch_seeded_fakes(monkeypatch) -> None:
+    """Fake training and metrics whose values depend on the seed and carry within-run intervals."""
+    from disentangle_metrics.intervals import normal_interval
+
+    wend_offset = {0: -1.0, 1: 2.0, 2: -0.5}      # W full - W end: +1, -2, +0.5 -> mean < 0, interval spans 0
+
+    def fake_train(scale, preset, preset_dir, opts):
+        preset_dir.mkdir(parents=True, exist_ok=True)
+        return preset_dir / f"{preset}.pt"
+
+    def fake_metric(job, G, scale, classifier, opts):
+        s = opts.seed
+        if job == "ls":
+            vals = {"ls_z@testbed": 3.0, "ls_w@testbed": 7.0}      # W less separable: the claim fails
+            r = MetricResult(metric="ls@testbed", value=7.0, values=vals)
+            for k, v in vals.items():
+                r.add_interval(k, normal_interval(v, 0.1, "fake"))
+            return r
+        v = {"fid": 10.0 + s, "ppl_zfull": 100.0 + s, "ppl_wfull": 50.0 + s, "ppl_zend": 100.0 + s,
+             "ppl_wend": 50.0 + s + wend_offset[s]}[job]
+        return MetricResult(metric=job, value=v, values={job: v}).add_interval(job, normal_interval(v, 0.5, "fake"))
+
+    def fake_load_generator(spec, device="cpu"):
+        G = _FakeG(mapping=True)
+        G.preset = Path(spec).stem
+        return G
+
+    monkeypatch.setattr(tables_run, "train_preset", fake_train)
+    monkeypatch.setattr(tables_run, "run_metric", fake_metric)
+    monkeypatch.setattr("cli.loading.load_generator", fake_load_generator)
+    monkeypatch.setattr("cli.loading.load_object", lambda spec, trust_pickle=False: object())
+    monkeypatch.setitem(tables_scale.SCALES, "smoke", TINY)
+
+
+def test_tables_over_seeds_cells_and_claims_with_confidence(monkeypatch, tmp_path):
+    from cli.tables import reproduce
+
+    _patch_seeded_fakes(monkeypatch)
+    lines: list[str] = []
+    frames = reproduce("smoke", str(tmp_path), presets=["f-mixing90"], device="cpu", seeds=3, log=lines.append)
+    assert all((tmp_path / f"seed{s}" / "f-mixing90" / "done.json").is_file() for s in range(3))
+    t3 = pd.read_csv(tmp_path / "table3.csv").set_index("generator")
+    row = t3.loc["F + Mixing 90%"]
+    assert row["full (ours)"] == pytest.approx(51.0)                        # mean of 50, 51, 52
+    t2 = 4.302653
+    assert row["full (seeds high)"] - row["full (ours)"] == pytest.approx(t2 * 1.0 / 3 ** 0.5, rel=1e-5)
+    assert row["full (run half-width)"] == pytest.approx(1.959964 * 0.5, rel=1e-5) and row["full (n seeds)"] == 3
+    md = (tmp_path / "table3.md").read_text()
+    assert "51 +- 2.484 (run +- 0.98)" in md and "seeds: 0, 1, 2" in md
+    c = frames["claims"].set_index("claim")["verdict"]
+    assert c[CLAIMS[0].text] == "holds with confidence"        # Z full - W full = 50 in every seed
+    assert c[CLAIMS[1].text] == "fails on the mean only"       # +1, -2, +0.5
+    assert c[CLAIMS[3].text] == "fails with confidence"        # ls_z - ls_w = -4 in every seed
+    assert c[CLAIMS[4].text] == "not measured"
+    seeds_holding = frames["claims"].set_index("claim")["seeds_holding"]
+    assert seeds_holding[CLAIMS[1].text] == "2/3"
+    assert any("(CONFIDENT)" in line for line in lines)
+    # export keeps the per-seed runs
+    reproduce("smoke", str(tmp_path), presets=["f-mixing90"], device="cpu", seeds=3, log=lines.append,
+              export=str(tmp_path / "export"))
+    assert (tmp_path / "export" / "seed2" / "f-mixing90" / "metrics.jsonl").is_file()
+
+
+def test_one_seed_claims_use_the_within_run_intervals(monkeypatch, tmp_path):
+    from cli.tables import reproduce
+
+    _patch_seeded_fakes(monkeypatch)
+    frames = reproduce("smoke", str(tmp_path), presets=["f-mixing90"], device="cpu", log=lambda s: None)
+    cl = frames["claims"].set_index("claim")
+    # W full - W end = +1 with SE sqrt(0.5^2 + 0.5^2): interval [1 - 1.39, 1 + 1.39] spans 0
+    assert cl.loc[CLAIMS[1].text, "verdict"] == "holds on the mean only"
+    assert cl.loc[CLAIMS[1].text, "basis"] == "one seed, within-run intervals"
+    assert cl.loc[CLAIMS[1].text, "margin_low"] == pytest.approx(1 - 1.959964 * 0.5 * 2 ** 0.5, rel=1e-5)
+    assert cl.loc[CLAIMS[0].text, "verdict"] == "holds with confidence"
+    with pytest.raises(ValueError, match="--seeds must be >= 1"):
+        reproduce("smoke", str(tmp_path / "x"), presets=["f-mixing90"], seeds=0, log=lambda s: None)
+
+
+def test_real_pipeline_over_two_seeds_tiny(monkeypatch, tmp_path):
+    """Real training and metrics (tiny scale, one preset, two seeds): intervals reach the cells."""
+    from cli.tables import reproduce
+
+    monkeypatch.setitem(tables_scale.SCALES, "smoke", TINY)
+    frames = reproduce("smoke", str(tmp_path), presets=["b-traditional"], device="cpu", threads=1, seeds=2,
+                       log=lambda s: None)
+    t4 = pd.read_csv(tmp_path / "table4.csv").set_index("generator")
+    row = t4.loc["Traditional 0 Z"]
+    assert row["FID (n seeds)"] == 2 and row["FID (seeds low)"] < row["FID (ours)"] < row["FID (seeds high)"]
+    assert row["full (run half-width)"] > 0 and row["separability (run half-width)"] > 0
+    a = json.loads((tmp_path / "seed0" / "b-traditional" / "done.json").read_text())["values"]["fid"]
+    b = json.loads((tmp_path / "seed1" / "b-traditional" / "done.json").read_text())["values"]["fid"]
+    assert a != b and row["FID (ours)"] == pytest.approx((a + b) / 2)
+    assert "Traditional 0 Z | Z | 5.25 | " in (tmp_path / "table4.md").read_text()
+    assert frames["claims"]["verdict"].eq("not measured").all()      # one preset: no claim is complete

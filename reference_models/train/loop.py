@@ -170,7 +170,7 @@ class Trainer:
         D.requires_grad_(True)
         loss_D, stats = d_logistic_r1_loss(D, reals, fakes, cfg.r1_gamma, self._autocast)
         self._apply(self.D_opt, D, loss_D, sch.lr)
-        update_ema(self.G_ema, G, ema_beta(cfg, B))
+        update_ema(self.G_ema, G, ema_beta(cfg, B, nimg=self.progress["nimg"]))
         self.progress["nimg"] += B
 
         gen = self._rng(2 * t + 1)

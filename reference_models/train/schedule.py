@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Optional
 
 from .config import TrainConfig
 
@@ -62,8 +63,19 @@ def lod_changed(prev_lod: float, lod: float) -> bool:
     return math.floor(prev_lod) != math.floor(lod) or math.ceil(prev_lod) != math.ceil(lod)
 
 
-def ema_beta(cfg: TrainConfig, minibatch: int) -> float:
-    """G_ema decay per step: beta = 0.5 ** (minibatch / (g_smoothing_kimg * 1000)) (half-life 10 kimg)."""
+def ema_beta(cfg: TrainConfig, minibatch: int, nimg: Optional[int] = None) -> float:
+    """G_ema decay per step: beta = 0.5 ** (minibatch / h), h = g_smoothing_kimg * 1000 (half-life 10 kimg).
+
+    With ``cfg.g_smoothing_rampup`` r (stylegan2-ada-pytorch's ``ema_rampup``), h = min(h, r * nimg)
+    for ``nimg`` images shown so far: a short half-life early, so G_ema does not lag a fast-moving G.
+    """
     if cfg.g_smoothing_kimg <= 0:
         return 0.0
-    return 0.5 ** (minibatch / (cfg.g_smoothing_kimg * 1000.0))
+    half = cfg.g_smoothing_kimg * 1000.0
+    if cfg.g_smoothing_rampup is not None:
+        if nimg is None:
+            raise ValueError("ema_beta: g_smoothing_rampup is set, so the images shown so far (nimg) are needed")
+        half = min(half, cfg.g_smoothing_rampup * nimg)
+        if half <= 0:
+            return 0.0
+    return 0.5 ** (minibatch / half)

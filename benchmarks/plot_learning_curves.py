@@ -1,0 +1,49 @@
+"""Plot FID@testbed against kimg from a recipe-probe ``curves.csv`` (benchmarks/recipe_probe.py).
+
+    python -m benchmarks.plot_learning_curves benchmarks/results/learning_curves/curves.csv \
+        benchmarks/results/learning_curves/curves.png
+
+One line per probe (G_ema solid, the raw G dashed where recorded), the real-vs-real floor (row
+``floor``) and 10x the floor as horizontal lines, log y axis.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+
+def plot(csv_path: Path, png_path: Path) -> None:
+    """Write the plot of ``csv_path`` to ``png_path``."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    df = pd.read_csv(csv_path)
+    floor = df.loc[df["probe"] == "floor", "fid"]
+    runs = df[df["probe"] != "floor"]
+    fig, ax = plt.subplots(figsize=(7.5, 4.8), layout="constrained")
+    for i, (name, g) in enumerate(runs.groupby("probe", sort=False)):
+        color = f"C{i}"
+        g = g.sort_values("kimg")
+        ax.plot(g["kimg"], g["fid"], "o-", color=color, label=f"{name} (G_ema)")
+        if "fid_raw_G" in g and g["fid_raw_G"].notna().any():
+            ax.plot(g["kimg"], g["fid_raw_G"], "x--", color=color, alpha=0.7, label=f"{name} (raw G)")
+    if len(floor):
+        f = float(floor.iloc[0])
+        ax.axhline(f, color="k", lw=1, label=f"floor real vs real ({f:.3g})")
+        ax.axhline(10 * f, color="k", lw=1, ls=":", label=f"10x floor ({10 * f:.3g})")
+    ax.set_yscale("log")
+    ax.set_xlabel("kimg (thousands of real images shown to D)")
+    ax.set_ylabel("FID@testbed (2500 generated vs 10,000 test-bed images)")
+    ax.set_title("mini-scale recipe probes: f-mixing90, 32x32, batch 32, seed 0")
+    ax.legend(fontsize=7, ncol=2)
+    ax.grid(True, which="both", alpha=0.3)
+    fig.savefig(png_path, dpi=110)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    plot(Path(sys.argv[1]), Path(sys.argv[2]))
