@@ -213,7 +213,12 @@ def fid(G: Any, reference: Reference, num_gen: int = PAPER_NUM, batch_size: Opti
         t2 = time.perf_counter()
         det = frechet_details(gen.mean(), gen.cov(), ref.mean(), ref.cov(), device=dev)
         groups = grouped.all_reduce_().filled() if grouped else []
-        iv = intervals.fid_jackknife(det.distance, groups, ref, device=dev) if interval_groups else None
+        iv, iv_note = None, None
+        if interval_groups and len(groups) >= 2:
+            iv = intervals.fid_jackknife(det.distance, groups, ref, device=dev)
+        elif interval_groups:   # a tiny run: the value stands, without an interval, and says why
+            iv_note = (f"no interval: {num_gen} generated samples fill {len(groups)} of {interval_groups} jackknife "
+                       "groups with 2 or more samples; at least 2 are needed")
         inf = intervals.fid_infinity(groups, ref, device=dev) if fid_infinity else None
     wall = time.perf_counter() - t0
     name = metric_name(metric or count_name(num_gen), ext_name, src.name_tags())
@@ -233,6 +238,8 @@ def fid(G: Any, reference: Reference, num_gen: int = PAPER_NUM, batch_size: Opti
                     **({"rank_deficient": rank_notes} if rank_notes else {})))
     if iv is not None:
         res.add_interval(name, iv)
+    if iv_note is not None:
+        res.extras["interval"] = iv_note
     if inf is not None:
         res.extras["fid_infinity"] = inf
     return res

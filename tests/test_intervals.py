@@ -200,3 +200,10 @@ def test_metric_result_interval_fields_roundtrip_and_format() -> None:
     assert format_value(back) == "10 +- 2 [8.04, 11.96]"
     old = MetricResult.from_dict({"metric": "x", "value": 1.0})      # lines written before the fields existed
     assert old.ci95 is None and format_value(old) == "1"
+
+
+def test_fid_of_a_tiny_run_has_no_interval_and_says_why():
+    from disentangle_metrics.fid import fid
+    from tests.fid_helpers import ToyGenerator
+    r = fid(ToyGenerator(resolution=16), "testbed", num_gen=4, num_real=4, extractor="test-pixel-stats", device="cpu")
+    assert np.isfinite(r.value) and r.ci95 is None and "no interval" in r.extras["interval"]
