@@ -327,8 +327,16 @@ def _one(m: ImageMetric, gen: FP.Features, real: Optional[tuple[dict[str, FP.Fea
         res = MetricResult(metric=m.name, value=k.mean, values={"": k.mean, "_std": k.std}, config=cfg,
                            samples={"subset_mmd2": k.subsets} if opts.keep_samples else {})
         # subsets of m out of min(N_gen, N_real): the scarcer side bounds what the subsets can average away
-        if k.num_subsets >= 2:
-            res.add_interval("", intervals.subset_interval(k.subsets, k.subset_size, min(num_gen, int(y.shape[0]))))
+        n_min = min(num_gen, int(y.shape[0]))
+        if k.subset_size >= n_min:
+            # every subset of the scarcer side is all of it: their spread is summation-order rounding,
+            # not sampling variability, and would pass for a near-zero interval
+            res.extras["interval"] = (f"no interval: every subset holds all {n_min} "
+                                      f"{'generated' if num_gen <= y.shape[0] else 'real'} samples (subset size "
+                                      f"{k.subset_size}), so the subsets cannot vary; use more samples than the "
+                                      "subset size (max_subset_size)")
+        elif k.num_subsets >= 2:
+            res.add_interval("", intervals.subset_interval(k.subsets, k.subset_size, n_min))
         else:
             res.extras["interval"] = "no interval: one KID subset; at least 2 are needed"
         return res

@@ -73,3 +73,13 @@ def test_proportion_bootstrap_matches_the_binomial_standard_error():
     assert iv.low < 0.3 < iv.high
     with pytest.raises(ValueError, match="flags"):
         intervals.proportion_bootstrap(np.zeros(1, dtype=bool))
+
+
+def test_kid_subsets_holding_every_sample_give_no_interval(nvidia_standins, real_folder):
+    # 100 generated images and subsets of up to 1000: every subset is all 100, so the subsets'
+    # spread is rounding noise, not sampling variability: no interval rather than a near-zero one
+    row = IM.with_params(IM.TABLE["kid50k_full"], num_subsets=5, max_subset_size=1000)
+    kid = IM.compute(ToyGenerator(seed=1), [row], _opts(nvidia_standins, real_folder))[0]
+    assert kid.config["subset_size"] == 100
+    assert kid.intervals == {} and kid.ci95 is None
+    assert "every subset holds all 100" in kid.extras["interval"]
