@@ -336,7 +336,7 @@ def _one(m: ImageMetric, gen: FP.Features, real: Optional[tuple[dict[str, FP.Fea
                                       f"{k.subset_size}), so the subsets cannot vary; use more samples than the "
                                       "subset size (max_subset_size)")
         elif k.num_subsets >= 2:
-            res.add_interval("", intervals.subset_interval(k.subsets, k.subset_size, n_min))
+            res.add_interval("", intervals.kid_interval(k.subsets, k.subset_size, num_gen, int(y.shape[0])))
         else:
             res.extras["interval"] = "no interval: one KID subset; at least 2 are needed"
         return res

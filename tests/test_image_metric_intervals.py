@@ -57,11 +57,30 @@ def test_every_image_metric_row_gets_an_interval(nvidia_standins, real_folder):
     assert pr.ci95 == [pr.intervals["pr1003_full_precision"]["low"], pr.intervals["pr1003_full_precision"]["high"]]
 
 
-def test_kid_interval_is_the_subset_interval(nvidia_standins, real_folder):
+def test_kid_row_interval_is_kid_interval_of_its_subsets(nvidia_standins, real_folder):
     opts = _opts(nvidia_standins, real_folder, keep_samples=True)
     kid = IM.compute(ToyGenerator(seed=1), _small(["kid50k_full"]), opts)[0]
-    want = intervals.subset_interval(kid.samples["subset_mmd2"], kid.config["subset_size"], 100)
+    want = intervals.kid_interval(kid.samples["subset_mmd2"], kid.config["subset_size"], 100, kid.config["num_real"])
     assert kid.intervals[kid.metric] == want.as_dict()
+
+
+def test_kid_interval_matches_the_spread_over_independent_draws():
+    """The SE from one run's subsets against the SE over 150 independent runs (N = 200, subsets of 100)."""
+    from disentangle_metrics.kid import kid_from_features
+    rng = np.random.default_rng(0)
+    vals, se, se_plain = [], [], []
+    for r in range(150):
+        x = rng.normal(0.0, 1.0, (200, 8)).astype(np.float32)
+        y = rng.normal(0.3, 1.0, (200, 8)).astype(np.float32)
+        k = kid_from_features(x, y, num_subsets=30, max_subset_size=100, seed=r, device="cpu")
+        vals.append(k.mean)
+        se.append(intervals.kid_interval(k.subsets, k.subset_size, 200, 200).stderr)
+        se_plain.append(intervals.subset_interval(k.subsets, k.subset_size, 200).stderr)
+    truth = np.std(vals, ddof=1)
+    assert 0.8 < np.mean(se) / truth < 1.25
+    assert np.mean(se_plain) / truth < 0.8          # without the correction: sqrt(1/2) of the truth
+    with pytest.raises(ValueError, match="hold every sample"):
+        intervals.kid_interval(np.ones(3), 100, 100, 500)
 
 
 def test_proportion_bootstrap_matches_the_binomial_standard_error():
