@@ -346,7 +346,9 @@ def proportion_bootstrap(flags: np.ndarray, num_resamples: int = PPL_RESAMPLES, 
 
     Resampling N flags with replacement gives a count of hits ~ Binomial(N, p) exactly, so each
     replicate is drawn as one binomial (no N x B index matrix); percentile interval. The manifold
-    (the other side's radii) is held fixed: the interval is conditional on it.
+    (the other side's radii) is held fixed: the interval is conditional on it and narrower than
+    the spread over fresh samples of both sides (Gaussians, 1000 vs 1000 in 8-d, k = 3, 200 draws:
+    reported SE 0.0069 vs 0.0089 for precision, 0.0145 vs 0.0190 for recall, ~25% short).
     """
     f = np.asarray(flags).astype(bool).ravel()
     if f.size < 2:
