@@ -348,7 +348,8 @@ def proportion_bootstrap(flags: np.ndarray, num_resamples: int = PPL_RESAMPLES, 
     replicate is drawn as one binomial (no N x B index matrix); percentile interval. The manifold
     (the other side's radii) is held fixed: the interval is conditional on it and narrower than
     the spread over fresh samples of both sides (Gaussians, 1000 vs 1000 in 8-d, k = 3, 200 draws:
-    reported SE 0.0069 vs 0.0089 for precision, 0.0145 vs 0.0190 for recall, ~25% short).
+    reported SE 0.0067 vs 0.0090 for precision, 0.0145 vs 0.0216 for recall, 25-33% short;
+    benchmarks/interval_calibration.py).
     """
     f = np.asarray(flags).astype(bool).ravel()
     if f.size < 2:
