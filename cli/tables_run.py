@@ -8,7 +8,9 @@ Layout of the output folder (all writes atomic; a rerun continues where the last
 - ``<preset>/trained.json``: written when training reached ``scale.kimg``.
 - ``<preset>/metrics.jsonl``: one :class:`MetricResult` per metric job (``fid``, ``ppl_zfull``,
   ``ppl_zend``, ``ppl_wfull``, ``ppl_wend``, ``ls``; W jobs only with a mapping network), tagged
-  ``extras['tables_job']``; a job already in the file is not run again.
+  ``extras['tables_job']``; a job already in the file is not run again. Each job runs its
+  registered metric (``fid`` is ``fid50k``) with :class:`ScoreOptions` holding the scale's counts,
+  mirroring, extractor, distance, classifier and keep count (:func:`job_options`).
 - ``<preset>/done.json``: every job of the preset finished; the preset is skipped entirely.
 """
 
@@ -28,7 +30,7 @@ TRAINED_FILE = "trained.json"
 DONE_FILE = "done.json"
 METRICS_FILE = "metrics.jsonl"
 SCALE_FILE = "scale.json"
-PPL_JOBS = ("ppl_zfull", "ppl_zend", "ppl_wfull", "ppl_wend")
+PPL_JOBS = ("ppl_zfull", "ppl_zend", "ppl_wfull", "ppl_wend")   # kept for importers; JOBS below is the list
 
 
 @dataclass(frozen=True)
@@ -101,33 +103,44 @@ def train_preset(scale: Scale, preset: str, preset_dir: Path, opts: RunOptions) 
     return latest
 
 
+# job (its name in metrics.jsonl, kept for resume) -> (registered metric, needs a mapping network)
+JOBS: dict[str, tuple[str, bool]] = {"fid": ("fid50k", False), "ppl_zfull": ("ppl_zfull", False),
+                                     "ppl_zend": ("ppl_zend", False), "ppl_wfull": ("ppl_wfull", True),
+                                     "ppl_wend": ("ppl_wend", True), "ls": ("ls", False)}
+
+
 def metric_jobs(has_mapping: bool) -> list[str]:
     """The metric jobs of one preset: W variants only when the generator has a mapping network."""
-    ppl = [j for j in PPL_JOBS if has_mapping or j[4] == "z"]
-    return ["fid"] + ppl + ["ls"]
+    return [job for job, (_, needs_w) in JOBS.items() if has_mapping or not needs_w]
+
+
+def job_options(job: str, scale: Scale, classifier: Any, opts: RunOptions) -> tuple[str, Any]:
+    """(registered metric name, ScoreOptions) of one job at ``scale``: its counts and networks."""
+    from disentangle_metrics.device import resolve_device
+    from disentangle_metrics.registry import ScoreOptions
+
+    if job not in JOBS:
+        raise ValueError(f"unknown metric job {job!r}; expected one of {', '.join(JOBS)}")
+    name = JOBS[job][0]
+    base = dict(device=str(resolve_device(opts.device)), seed=opts.seed, progress=opts.progress)
+    if job == "fid":
+        return name, ScoreOptions(num_samples=scale.fid_num_gen, num_real=scale.fid_num_real,
+                                  reference=scale.fid_reference, extractor=scale.extractor,
+                                  mirror=scale.mirror and scale.fid_reference != TESTBED,
+                                  batch_size=scale.batch_metrics, **base)
+    if job == "ls":
+        return name, ScoreOptions(num_samples=scale.ls_samples, num_keep=scale.ls_keep, classifier=classifier,
+                                  batch_size=scale.batch_metrics, **base)
+    # PPL: the paper's minibatch of 16 pairs (pairs of one minibatch share a noise draw), as the tables always ran it
+    return name, ScoreOptions(num_samples=scale.ppl_samples, distance=scale.distance, **base)
 
 
 def run_metric(job: str, G: Any, scale: Scale, classifier: Any, opts: RunOptions) -> MetricResult:
-    """Compute one metric job on ``G`` with the scale's sample counts and networks."""
-    from disentangle_metrics.device import resolve_device
+    """Compute one metric job on ``G`` through the metric registry, with the scale's counts and networks."""
+    from disentangle_metrics.registry import get_metric
 
-    dev = str(resolve_device(opts.device))
-    if job == "fid":
-        from disentangle_metrics.fid import fid
-        return fid(G, scale.fid_reference, num_gen=scale.fid_num_gen, num_real=scale.fid_num_real,
-                   extractor=scale.extractor, seed=opts.seed, device=dev, batch_size=scale.batch_metrics,
-                   mirror=scale.mirror and scale.fid_reference != TESTBED, progress=opts.progress)
-    if job in PPL_JOBS:
-        from disentangle_metrics.ppl import ppl
-        return ppl(G, job[4], job[5:], num_samples=scale.ppl_samples, distance=scale.distance, seed=opts.seed,
-                   device=dev, progress=opts.progress)
-    if job == "ls":
-        from disentangle_metrics.protocol import has_mapping
-        from disentangle_metrics.separability import separability
-        spaces = ("z", "w") if has_mapping(G) else ("z",)
-        return separability(G, classifier, num_samples=scale.ls_samples, num_keep=scale.ls_keep, spaces=spaces,
-                            seed=opts.seed, device=dev, batch_size=scale.batch_metrics, progress=opts.progress)
-    raise ValueError(f"unknown metric job {job!r}; expected one of fid, {', '.join(PPL_JOBS)}, ls")
+    name, score_opts = job_options(job, scale, classifier, opts)
+    return get_metric(name)(G, score_opts)
 
 
 def finished_jobs(metrics_file: Path) -> dict[str, MetricResult]:

@@ -22,17 +22,13 @@ _DIRECT = {
 
 
 def snapshot_clash(every_kimg: float, total_kimg: float) -> Optional[tuple[float, float]]:
-    """The first two checkpoint times (kimg) whose snapshots share a name (``snapshot-{kimg:06d}.pt``), or None."""
-    if every_kimg >= 1:
-        return None   # whole-kimg names of times >= 1 kimg apart always differ
-    seen: dict[int, float] = {}
-    k = 1
-    while k * every_kimg <= total_kimg + 1e-9 and k <= int(1 / every_kimg) + 2:   # a clash shows within 1/every steps
-        t = k * every_kimg
-        if int(t + 1e-9) in seen:
-            return seen[int(t + 1e-9)], t
-        seen[int(t + 1e-9)] = t
-        k += 1
+    """The first two checkpoint times (kimg) whose snapshots share a name, or None.
+
+    Always None: snapshots are named by image count (``reference_models.train.loop.snapshot_name``),
+    so two checkpoints, however close, never share a name. Kept for callers of the old check.
+    """
+    if every_kimg <= 0 or total_kimg < 0:
+        raise ValueError(f"snapshot_clash: every_kimg must be > 0 and total_kimg >= 0, got {every_kimg}, {total_kimg}")
     return None
 
 
@@ -105,12 +101,6 @@ def train_cmd(ctx: click.Context, preset: str, out: str, resume: bool, progress:
         values["metrics"] = [m.strip() for m in (metrics or "").split(",") if m.strip()]
     try:
         cfg = TrainConfig.from_dict(values, source="command line")
-        clash = snapshot_clash(cfg.ckpt_every_kimg, cfg.total_kimg) if cfg.keep_snapshots else None
-        if clash is not None:
-            click.echo(f"warning: --ckpt-every {cfg.ckpt_every_kimg:g} kimg: snapshots are named by whole kimg, so "
-                       f"the checkpoints at {clash[0]:g} and {clash[1]:g} kimg both write snapshot-"
-                       f"{int(clash[0]):06d}.pt and the later overwrites the earlier; use --ckpt-every 1 or more "
-                       "(or --no-snapshots)", err=True)
         trainer = Trainer(cfg, resume=resume, progress=progress)
         done = trainer.train()
     except (ResumeError, DataError, FileExistsError, NonFiniteError, ValueError) as exc:

@@ -21,6 +21,7 @@ from typing import Any, Iterable, Iterator, Optional
 import torch
 
 from . import distributed
+from .intervals import GroupedFeatures
 from .features import FeatureExtractor
 from .features.inception_logits import InceptionLogits
 from .stats import FeatureStats
@@ -32,6 +33,7 @@ class Capture:
 
     stats: bool = False
     all: bool = False
+    groups: int = 0      # > 0: also FID's jackknife groups (intervals.GroupedFeatures' split, as fid() makes them)
 
 
 @dataclass
@@ -41,6 +43,7 @@ class Features:
     stats: Optional[FeatureStats] = None
     all: Optional[torch.Tensor] = None
     count: int = 0
+    groups: Optional[GroupedFeatures] = None
 
 
 @dataclass
@@ -90,7 +93,10 @@ def collect(batches: Iterable[tuple[range, torch.Tensor]], extractors: dict[str,
     """
     from tqdm.auto import tqdm
     plan = _plan(extractors)
-    out = {k: Features(stats=FeatureStats(e.feature_dim, device=device) if capture[k].stats else None)
+    # the groups wrap the identity: fed each batch's features, they split its rows exactly as fid()'s
+    # GroupedFeatures around the extractor does (same call count, same rows), so intervals are equal
+    out = {k: Features(stats=FeatureStats(e.feature_dim, device=device) if capture[k].stats else None,
+                       groups=GroupedFeatures(_identity, capture[k].groups) if capture[k].groups else None)
            for k, e in extractors.items()}
     parts: dict[str, list[torch.Tensor]] = {k: [] for k in extractors if capture[k].all}
     idx_parts: list[torch.Tensor] = []
@@ -101,6 +107,8 @@ def collect(batches: Iterable[tuple[range, torch.Tensor]], extractors: dict[str,
             for k, f in feats.items():
                 if out[k].stats is not None:
                     out[k].stats.update(f)
+                if out[k].groups is not None:
+                    out[k].groups(f)
                 if k in parts:
                     parts[k].append(f.float())
             idx_parts.append(torch.as_tensor(list(idx), dtype=torch.long, device=device))
@@ -110,11 +118,17 @@ def collect(batches: Iterable[tuple[range, torch.Tensor]], extractors: dict[str,
         if res.stats is not None:
             res.stats.all_reduce_()
             res.count = res.stats.count
+        if res.groups is not None:
+            res.groups.all_reduce_()
         if k in parts:
             local = torch.cat(parts[k]) if parts[k] else torch.zeros(0, extractors[k].feature_dim, device=device)
             res.all = distributed.gather_by_index(local, indices, total)
             res.count = res.all.shape[0]
     return out
+
+
+def _identity(f: torch.Tensor) -> torch.Tensor:
+    return f
 
 
 def source_batches(source: Any, num: int, batch_size: int, seed: int) -> Iterator[tuple[range, torch.Tensor]]:

@@ -7,7 +7,10 @@ generated side, a generator or a folder / zip / ``.npz`` of its images, with one
 generated images and one over the real images per mirror setting; features are computed once per
 extractor (:mod:`.feature_pass`). Each row's numbers come from the stand-alone statistics
 (:func:`~.kid.kid_from_features`, :func:`~.precision_recall.precision_recall_from_features`,
-:func:`~.inception_score.inception_score_from_logits`, :func:`~.frechet.frechet_details`).
+:func:`~.inception_score.inception_score_from_logits`, :func:`~.frechet.frechet_details`), and each
+row its 95% interval (:mod:`.intervals`): FID the jackknife of :func:`~.fid.fid` on groups filled in
+the shared pass (equal numbers), KID from its subsets, IS from its splits, precision / recall a
+bootstrap over the probe points.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import numpy as np
 import torch
 
 from . import feature_pass as FP
+from . import intervals
 from .device import default_batch_size, describe, metric_precision, resolve_device
 from .features import DEFAULT_EXTRACTOR, FeatureExtractor, build_extractor
 from .features.inception import NVIDIA_WEIGHTS, PYTORCH_FID_WEIGHTS
@@ -180,6 +184,8 @@ def compute(generated: Any, metrics: Sequence[ImageMetric], opts: ScoreOptions) 
         c = gen_cap[ext_of[m.name]]
         c.stats |= m.kind == "fid"
         c.all |= m.kind != "fid"
+        if m.kind == "fid":     # the jackknife groups of fid()'s interval, filled in the same pass
+            c.groups = intervals.FID_GROUPS
     bs = count_or_default(opts.batch_size, default_batch_size(dev, cpu=8, cuda=64), "batch_size")
     need_real = [m for m in metrics if m.max_real != 0]
     _check_reference(need_real, opts)       # before generating anything
@@ -231,6 +237,14 @@ def compute(generated: Any, metrics: Sequence[ImageMetric], opts: ScoreOptions) 
             res.metric = name
             head, at, tags = name.partition("@")     # kid50k_full_std@testbed: the suffix before the tags
             res.values = {head + k + at + tags: v for k, v in res.values.items()}
+            ivs = res.intervals         # _one keys them by suffix ('', '_precision', ...)
+            res.intervals = {}
+            for k, iv in ivs.items():
+                res.add_interval(head + k + at + tags, intervals.Interval(**iv))
+            headline = ivs.get(_HEADLINE[m.kind])
+            if headline is not None:   # the headline value (IS mean, precision) is one of the values
+                res.stderr, res.ci95, res.ci_method = headline["stderr"], [headline["low"], headline["high"]], \
+                    headline["method"]
             res.config.update(num_gen=num_gen, batch_size=bs, extractor=e, generated=src.describe(),
                               constants=dict(m.params), full=m.full, anchor_row=m.name)
             res.seed, res.num_samples, res.device = opts.seed, num_gen, describe(dev)
@@ -295,27 +309,61 @@ def _one(m: ImageMetric, gen: FP.Features, real: Optional[tuple[dict[str, FP.Fea
             raise ValueError(f"reference statistics are {ref.dim}-d but extractor {e} gives {ext.feature_dim}-d features")
         det = frechet_details(gen.stats.mean(), gen.stats.cov(), ref.mean(), ref.cov(), device=dev)
         cfg.update(num_real=ref.count if ref.count_known else None)
-        return MetricResult(metric=m.name, value=det.distance, values={"": det.distance}, config=cfg,
-                            extras=dict(frechet=det.as_dict()))
+        res = MetricResult(metric=m.name, value=det.distance, values={"": det.distance}, config=cfg,
+                           extras=dict(frechet=det.as_dict()))
+        groups = gen.groups.filled() if gen.groups is not None else []
+        if len(groups) >= 2:        # fid()'s jackknife on the same groups: the same interval
+            res.add_interval("", intervals.fid_jackknife(det.distance, groups, ref, device=dev))
+        else:
+            res.extras["interval"] = (f"no interval: {num_gen} generated samples fill {len(groups)} of "
+                                      f"{intervals.FID_GROUPS} jackknife groups with 2 or more samples; at least 2 "
+                                      "are needed")
+        return res
     if m.kind == "kid":
         y = r.all if n_real is None else r.all[:n_real]
         k = kid_from_features(gen.all, y, seed=opts.seed, device=dev, **m.params)
         cfg.update(num_real=int(y.shape[0]), subset_size=k.subset_size, subset_seed=k.seed,
                    subset_rng="np.random.RandomState(seed).choice(replace=False), generated then real")
-        return MetricResult(metric=m.name, value=k.mean, values={"": k.mean, "_std": k.std}, config=cfg,
-                            samples={"subset_mmd2": k.subsets} if opts.keep_samples else {})
+        res = MetricResult(metric=m.name, value=k.mean, values={"": k.mean, "_std": k.std}, config=cfg,
+                           samples={"subset_mmd2": k.subsets} if opts.keep_samples else {})
+        # subsets of m out of min(N_gen, N_real): the scarcer side bounds what the subsets can average away
+        n_min = min(num_gen, int(y.shape[0]))
+        if k.subset_size >= n_min:
+            # every subset of the scarcer side is all of it: their spread is summation-order rounding,
+            # not sampling variability, and would pass for a near-zero interval
+            res.extras["interval"] = (f"no interval: every subset holds all {n_min} "
+                                      f"{'generated' if num_gen <= y.shape[0] else 'real'} samples (subset size "
+                                      f"{k.subset_size}), so the subsets cannot vary; use more samples than the "
+                                      "subset size (max_subset_size)")
+        elif k.num_subsets >= 2:
+            res.add_interval("", intervals.kid_interval(k.subsets, k.subset_size, num_gen, int(y.shape[0])))
+        else:
+            res.extras["interval"] = "no interval: one KID subset; at least 2 are needed"
+        return res
     if m.kind == "pr":
         y = r.all if n_real is None else r.all[:n_real]
         pr = precision_recall_from_features(gen.all, y, device=dev, **m.params)
         cfg.update(num_real=int(y.shape[0]), feature_dtype=pr.feature_dtype, nhood_size=pr.nhood_size)
-        return MetricResult(metric=m.name, value=pr.precision,
-                            values={"_precision": pr.precision, "_recall": pr.recall}, config=cfg,
-                            extras=dict(f_score=pr.f_score))
+        res = MetricResult(metric=m.name, value=pr.precision,
+                           values={"_precision": pr.precision, "_recall": pr.recall}, config=cfg,
+                           extras=dict(f_score=pr.f_score))
+        res.add_interval("_precision", intervals.proportion_bootstrap(pr.gen_covered, seed=opts.seed))
+        res.add_interval("_recall", intervals.proportion_bootstrap(pr.real_covered, seed=opts.seed + 1))
+        return res
     if m.kind == "is":
         is_ = inception_score_from_logits(gen.all, **m.params)
-        return MetricResult(metric=m.name, value=is_.mean, values={"_mean": is_.mean, "_std": is_.std}, config=cfg,
-                            extras=dict(splits=is_.splits.tolist()))
+        res = MetricResult(metric=m.name, value=is_.mean, values={"_mean": is_.mean, "_std": is_.std}, config=cfg,
+                           extras=dict(splits=is_.splits.tolist()))
+        if is_.num_splits >= 2:
+            res.add_interval("_mean", intervals.split_interval(is_.splits))
+        else:
+            res.extras["interval"] = "no interval: one split; at least 2 are needed (num_splits)"
+        return res
     raise ValueError(f"unknown metric kind {m.kind!r} in row {m.name}")
+
+
+# the values entry whose interval is the headline's (stderr / ci95 / ci_method)
+_HEADLINE = {"fid": "", "kid": "", "pr": "_precision", "is": "_mean"}
 
 
 def with_params(m: ImageMetric, **params: Any) -> ImageMetric:

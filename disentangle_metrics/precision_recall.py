@@ -30,7 +30,7 @@ margin of a radius. ``feature_dtype=None`` keeps float32 throughout (torch-fidel
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Optional, Union
 
 import numpy as np
@@ -55,6 +55,10 @@ class PRResult:
     feature_dtype: str
     row_batch_size: int
     col_batch_size: int
+    # per-probe hit flags (generated covered by the real manifold, real covered by the generated one),
+    # for intervals over the probe points
+    gen_covered: Optional[np.ndarray] = field(default=None, repr=False)
+    real_covered: Optional[np.ndarray] = field(default=None, repr=False)
 
 
 def _as_features(x: ArrayLike, who: str) -> torch.Tensor:
@@ -156,4 +160,5 @@ def precision_recall_from_features(gen: ArrayLike, real: ArrayLike, *, nhood_siz
                     f_score=2 * precision * recall / max(1e-5, precision + recall),
                     nhood_size=nhood_size, num_gen=int(x.shape[0]), num_real=int(y.shape[0]),
                     feature_dtype=str(feature_dtype).replace("torch.", "") if feature_dtype else "float32",
-                    row_batch_size=rb, col_batch_size=cb)
+                    row_batch_size=rb, col_batch_size=cb,
+                    gen_covered=gen_covered.cpu().numpy(), real_covered=real_covered.cpu().numpy())

@@ -37,11 +37,12 @@ class ScoreOptions:
     allow_hash_mismatch: bool = False       # accept weight files whose sha256 differs from the registry
     keep_samples: bool = False              # metrics whose per-sample arrays are large (ls) keep them only when asked
     ls_backend: str = "torch"               # separability's SVM solver: 'torch' (batched) or 'sklearn' (LinearSVC)
+    num_keep: Optional[int] = None          # separability: most-confident samples kept (None: num_samples // 2)
     progress: bool = True
 
     def __post_init__(self) -> None:
         # 0 is not "unset": a zero or negative count must never fall back to the paper's size
-        for name in ("num_samples", "num_real", "batch_size"):
+        for name in ("num_samples", "num_real", "batch_size", "num_keep"):
             v = getattr(self, name)
             if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
                 raise ValueError(f"{name} must be a positive integer (or None for the metric's default), got {v!r}")

@@ -374,7 +374,8 @@ def separability(G: Any, classifier: Any, num_samples: int = PAPER_NUM_SAMPLES, 
 def _ls_metric(G: Any, opts: Any) -> "MetricResult":
     """Registered metric ``ls``: reports ``ls_z`` and (with a mapping network) ``ls_w``."""
     n = count_or_default(opts.num_samples, PAPER_NUM_SAMPLES, "num_samples")
-    return separability(G, opts.classifier, num_samples=n, num_keep=n // 2, batch_size=opts.batch_size,
+    keep = count_or_default(opts.num_keep, n // 2, "num_keep")
+    return separability(G, opts.classifier, num_samples=n, num_keep=keep, batch_size=opts.batch_size,
                         seed=opts.seed, device=opts.device, backend=opts.ls_backend, keep_samples=opts.keep_samples,
                         progress=opts.progress, class_label=opts.class_label, labels=opts.labels)
 

@@ -59,30 +59,11 @@ def test_interrupted_testbed_export_is_warned_about(tmp_path):
     assert "interrupted" in r.output, r.output
 
 
-def test_snapshot_name_clashes_are_found():
+def test_snapshot_names_no_longer_clash():
+    # snapshots are named by image count (tests/test_train_snapshots.py): no interval makes two share a name
     from cli.train import snapshot_clash
-    assert snapshot_clash(0.4, 10) == (0.4, 0.8)
-    assert snapshot_clash(0.6, 10) == pytest.approx((1.2, 1.8))
-    assert snapshot_clash(0.4, 0.4) is None          # one checkpoint only
+    assert snapshot_clash(0.4, 10) is None and snapshot_clash(0.6, 10) is None
     assert snapshot_clash(1.0, 100) is None and snapshot_clash(2.5, 100) is None
-
-
-def test_ckpt_every_below_one_kimg_warns_about_overwritten_snapshots(tmp_path, monkeypatch):
-    import reference_models.train as rt
-
-    class Stop(Exception):
-        pass
-
-    def no_training(*a, **k):   # the warning comes before the trainer starts
-        raise Stop()
-    monkeypatch.setattr(rt, "Trainer", no_training)
-    r = CliRunner().invoke(main, ["train", "f-mixing90", "--out", str(tmp_path / "run"), "--ckpt-every", "0.4",
-                                  "--kimg", "1"])
-    assert isinstance(r.exception, Stop)
-    assert "snapshot-000000.pt" in r.output and "--no-snapshots" in r.output
-    r = CliRunner().invoke(main, ["train", "f-mixing90", "--out", str(tmp_path / "run"), "--ckpt-every", "0.4",
-                                  "--kimg", "1", "--no-snapshots"])
-    assert isinstance(r.exception, Stop) and "warning" not in r.output
 
 
 @pytest.mark.parametrize("cmd", [["score"], ["stats"], ["train"], ["testbed", "export"]])

@@ -117,7 +117,7 @@ def test_checkpoint_is_weights_only_and_loads_g_ema(reals, tmp_path):
         assert torch.equal(G_ema.state_dict()[k], v), k
     D = reference_models.load_checkpoint(path, key="D")
     assert isinstance(D, reference_models.Discriminator)
-    assert (tmp_path / "run" / "snapshot-000000.pt").is_file()
+    assert (tmp_path / "run" / "snapshot-000000008.pt").is_file()   # named by image count (8 images)
     assert (tmp_path / "run" / "reals.png").is_file() and (tmp_path / "run" / "fakes000000.png").is_file()
     saved = json.loads((tmp_path / "run" / "config.json").read_text())
     assert saved["preset"] == "f-mixing90" and saved["g_overrides"]["fmap_max"] == 16

@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import os
+import re
 import time
 from pathlib import Path
 from typing import Any, Callable, ContextManager, Optional
@@ -116,10 +118,10 @@ class Trainer:
             self.progress["next_metrics_nimg"] = _next_multiple(self.progress["nimg"], self.cfg.metrics_every_kimg)
 
     def save_checkpoint(self) -> Path:
-        """Write ``latest.pt`` (and ``snapshot-{kimg:06d}.pt`` when keeping snapshots), atomically."""
+        """Write ``latest.pt`` (and :func:`snapshot_name` of the image count when keeping snapshots), atomically."""
         state = training_state(self.G, self.G_ema, self.D, self.G_opt, self.D_opt, self.cfg, self.progress)
         if self.cfg.keep_snapshots:
-            atomic_torch_save(state, self.run_dir / f"snapshot-{self.progress['nimg'] // 1000:06d}.pt")
+            atomic_torch_save(state, self.run_dir / snapshot_name(self.progress["nimg"]))
         return atomic_torch_save(state, self.run_dir / LATEST)
 
     # ---------------------------------------------------------------- steps
@@ -257,6 +259,35 @@ class Trainer:
         n = self.cfg.grid_size ** 2
         reals = self.loader.reals.gather(self.loader.sampler.indices(0, n)[0])
         save_png(image_grid(reals, self.cfg.grid_size), self.run_dir / "reals.png")
+
+
+_SNAPSHOT = re.compile(r"^snapshot-(\d+)\.pt$")
+
+
+def snapshot_name(nimg: int) -> str:
+    """``snapshot-{nimg:09d}.pt``: named by images seen, so checkpoints less than 1 kimg apart never collide.
+
+    The first six digits are the whole kimg, so a plain sort of old (``snapshot-{kimg:06d}.pt``)
+    and new names together is in training order.
+    """
+    return f"snapshot-{int(nimg):09d}.pt"
+
+
+def list_snapshots(run_dir: str | os.PathLike) -> list[tuple[int, Path]]:
+    """(images seen, path) of every snapshot in ``run_dir``, in training order.
+
+    Reads both names: ``snapshot-{nimg:09d}.pt`` (9 or more digits, the image count) and the
+    older ``snapshot-{kimg:06d}.pt`` (6 digits, whole kimg: counted as kimg * 1000, the start of
+    its kimg). Any of them resumes when copied to ``latest.pt`` (``--resume`` reads that file).
+    """
+    out = []
+    for p in Path(run_dir).glob("snapshot-*.pt"):
+        m = _SNAPSHOT.match(p.name)
+        if m is None:
+            continue
+        digits = m.group(1)
+        out.append((int(digits) * 1000 if len(digits) <= 6 else int(digits), p))
+    return sorted(out, key=lambda t: (t[0], t[1].name))
 
 
 def _next_multiple(nimg: int, every_kimg: float) -> int:

@@ -1,0 +1,104 @@
+"""95% intervals on the image metrics computed in the shared pass (image_metrics.compute)."""
+
+import math
+
+import numpy as np
+import pytest
+
+import disentangle_metrics as dm
+from disentangle_metrics import fid as fid_mod
+from disentangle_metrics import image_metrics as IM
+from disentangle_metrics import intervals
+from disentangle_metrics.results import format_value
+from tests.fid_helpers import ToyGenerator
+from tests.suite_helpers import nvidia_standins  # noqa: F401
+from tests.test_image_metrics import _export, _opts, _small
+
+
+@pytest.fixture(scope="module")
+def real_folder(tmp_path_factory):
+    return _export(ToyGenerator(seed=7, shift=0.3), tmp_path_factory.mktemp("real") / "img", 120, seed=3)
+
+
+def test_score_fid50k_has_the_same_value_and_jackknife_interval_as_fid(real_folder):
+    G = ToyGenerator(seed=2)
+    kw = dict(device="cpu", batch_size=8, seed=0, progress=False)
+    shared = dm.score(G, ["fid50k"], num_samples=100, num_real=110, reference=str(real_folder),
+                      extractor="test-pixel-stats", **kw)[0]
+    alone = fid_mod.fid(G, str(real_folder), num_gen=100, num_real=110, extractor="test-pixel-stats", **kw)
+    assert shared.metric == alone.metric == "fid100@test-pixel-stats"
+    assert shared.value == alone.value
+    assert shared.intervals[shared.metric] == alone.intervals[alone.metric]
+    assert shared.ci95 == alone.ci95 and shared.stderr == alone.stderr > 0
+    assert "jackknife" in shared.ci_method
+    assert "+-" in format_value(shared)
+
+
+def test_every_image_metric_row_gets_an_interval(nvidia_standins, real_folder):
+    res = IM.compute(ToyGenerator(seed=1), _small(["fid50k_full", "kid50k_full", "pr50k3_full", "is50k"]),
+                     _opts(nvidia_standins, real_folder))
+    by = {r.metric.split("@")[0]: r for r in res}
+    for r in res:   # the headline value has an interval, and so has every value but the reported std
+        assert r.ci95 is not None and r.ci95[0] <= r.value <= r.ci95[1], r.metric
+        assert set(r.intervals) == {k for k in r.values if "_std" not in k}, r.metric
+        for k in r.intervals:
+            assert "+-" in format_value(r, k)
+    kid = by["kid100_full"]
+    assert kid.intervals[kid.metric]["value"] == pytest.approx(kid.value)
+    assert "subsets (5 of 40" in kid.ci_method
+    is_ = by["is100"]
+    splits = np.array(is_.extras["splits"])
+    se = splits.std(ddof=1) / math.sqrt(splits.size)
+    assert is_.stderr == pytest.approx(se) and is_.intervals["is100_mean"]["value"] == pytest.approx(splits.mean())
+    pr = by["pr1003_full"]
+    for k in ("pr1003_full_precision", "pr1003_full_recall"):
+        iv = pr.intervals[k]
+        assert 0 <= iv["low"] <= pr.values[k] <= iv["high"] <= 1 and iv["stderr"] > 0 or pr.values[k] in (0.0, 1.0)
+    assert pr.ci95 == [pr.intervals["pr1003_full_precision"]["low"], pr.intervals["pr1003_full_precision"]["high"]]
+
+
+def test_kid_row_interval_is_kid_interval_of_its_subsets(nvidia_standins, real_folder):
+    opts = _opts(nvidia_standins, real_folder, keep_samples=True)
+    kid = IM.compute(ToyGenerator(seed=1), _small(["kid50k_full"]), opts)[0]
+    want = intervals.kid_interval(kid.samples["subset_mmd2"], kid.config["subset_size"], 100, kid.config["num_real"])
+    assert kid.intervals[kid.metric] == want.as_dict()
+
+
+def test_kid_interval_matches_the_spread_over_independent_draws():
+    """The SE from one run's subsets against the SE over 150 independent runs (N = 200, subsets of 100)."""
+    from disentangle_metrics.kid import kid_from_features
+    rng = np.random.default_rng(0)
+    vals, se, se_plain = [], [], []
+    for r in range(150):
+        x = rng.normal(0.0, 1.0, (200, 8)).astype(np.float32)
+        y = rng.normal(0.3, 1.0, (200, 8)).astype(np.float32)
+        k = kid_from_features(x, y, num_subsets=30, max_subset_size=100, seed=r, device="cpu")
+        vals.append(k.mean)
+        se.append(intervals.kid_interval(k.subsets, k.subset_size, 200, 200).stderr)
+        se_plain.append(intervals.subset_interval(k.subsets, k.subset_size, 200).stderr)
+    truth = np.std(vals, ddof=1)
+    assert 0.8 < np.mean(se) / truth < 1.25
+    assert np.mean(se_plain) / truth < 0.8          # without the correction: sqrt(1/2) of the truth
+    with pytest.raises(ValueError, match="hold every sample"):
+        intervals.kid_interval(np.ones(3), 100, 100, 500)
+
+
+def test_proportion_bootstrap_matches_the_binomial_standard_error():
+    flags = np.zeros(10_000, dtype=bool)
+    flags[:3000] = True
+    iv = intervals.proportion_bootstrap(flags, num_resamples=4000, seed=1)
+    assert iv.value == 0.3
+    assert iv.stderr == pytest.approx(math.sqrt(0.3 * 0.7 / 10_000), rel=0.05)
+    assert iv.low < 0.3 < iv.high
+    with pytest.raises(ValueError, match="flags"):
+        intervals.proportion_bootstrap(np.zeros(1, dtype=bool))
+
+
+def test_kid_subsets_holding_every_sample_give_no_interval(nvidia_standins, real_folder):
+    # 100 generated images and subsets of up to 1000: every subset is all 100, so the subsets'
+    # spread is rounding noise, not sampling variability: no interval rather than a near-zero one
+    row = IM.with_params(IM.TABLE["kid50k_full"], num_subsets=5, max_subset_size=1000)
+    kid = IM.compute(ToyGenerator(seed=1), [row], _opts(nvidia_standins, real_folder))[0]
+    assert kid.config["subset_size"] == 100
+    assert kid.intervals == {} and kid.ci95 is None
+    assert "every subset holds all 100" in kid.extras["interval"]
