@@ -21,17 +21,6 @@ _DIRECT = {
 }
 
 
-def snapshot_clash(every_kimg: float, total_kimg: float) -> Optional[tuple[float, float]]:
-    """The first two checkpoint times (kimg) whose snapshots share a name, or None.
-
-    Always None: snapshots are named by image count (``reference_models.train.loop.snapshot_name``),
-    so two checkpoints, however close, never share a name. Kept for callers of the old check.
-    """
-    if every_kimg <= 0 or total_kimg < 0:
-        raise ValueError(f"snapshot_clash: every_kimg must be > 0 and total_kimg >= 0, got {every_kimg}, {total_kimg}")
-    return None
-
-
 @click.command("train")
 @click.argument("preset")
 @click.option("--data", default="testbed", show_default=True, help="'testbed' or a folder / .zip / .npy of images.")

@@ -59,13 +59,6 @@ def test_interrupted_testbed_export_is_warned_about(tmp_path):
     assert "interrupted" in r.output, r.output
 
 
-def test_snapshot_names_no_longer_clash():
-    # snapshots are named by image count (tests/test_train_snapshots.py): no interval makes two share a name
-    from cli.train import snapshot_clash
-    assert snapshot_clash(0.4, 10) is None and snapshot_clash(0.6, 10) is None
-    assert snapshot_clash(1.0, 100) is None and snapshot_clash(2.5, 100) is None
-
-
 @pytest.mark.parametrize("cmd", [["score"], ["stats"], ["train"], ["testbed", "export"]])
 def test_progress_flags_are_the_same_everywhere(cmd):
     r = CliRunner().invoke(main, cmd + ["--help"])
