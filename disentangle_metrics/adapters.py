@@ -202,22 +202,6 @@ class RosinalityAdapter(torch.nn.Module):
         for buf in self._stored_noise():
             buf.copy_(torch.randn(buf.shape, generator=generator, device=generator.device).to(buf))
 
-    def _fp16_only_on_cuda(self) -> bool:
-        """True when the block code turns float16 off away from CUDA (NVlabs/stylegan3's networks_stylegan2.py
-        sets ``force_fp32 = True`` when ``ws.device.type != 'cuda'``; stylegan2-ada-pytorch's does not)."""
-        syn = self.module.synthesis
-        blocks = [getattr(syn, f"b{r}", None) for r in getattr(syn, "block_resolutions", [])]
-        cls = next((type(b) for b in blocks if b is not None), None)
-        if cls is None:
-            return False
-        src = getattr(cls, "_orig_module_src", None)   # persistence-pickled classes carry their module's source
-        if src is None:
-            try:
-                src = inspect.getsource(cls)
-            except (OSError, TypeError):
-                return False
-        return "device.type != 'cuda'" in src
-
     def precision(self, force_fp32: bool, device: torch.device | str = "cpu") -> str:
         """rosinality's code has no reduced-precision path: the parameters' dtype."""
         ps = list(self.module.parameters()) if isinstance(self.module, torch.nn.Module) else []
