@@ -4,7 +4,8 @@ Reads probes from a JSON-lines queue file (one object per line: ``name`` plus Tr
 fields; ``g_overrides``/``d_overrides`` are merged into the mini networks'), runs them one after
 another in this one process (never in parallel: the machine is shared), and appends one CSV row
 per evaluation to ``<root>/curves.csv``: probe, kimg, fid, wall seconds, img/s. New lines added to
-the queue while it runs are picked up; finished probes are skipped on restart.
+the queue while it runs are picked up; finished probes are skipped on restart unless their line
+gained evaluation points, which then continue from the probe's checkpoint.
 
 FID: ``num_gen`` G_ema samples (random noise) vs the first ``num_real`` test-bed images (the
 training set), test-bed extractor. The floor row (probe ``floor``) is ``num_gen`` test-bed images
@@ -53,6 +54,16 @@ def floor(num_gen: int, num_real: int) -> float:
     return float(frechet_details(other.mean(), other.cov(), ref.mean(), ref.cov()).distance)
 
 
+DEFAULT_EVALS = [10, 20, 40, 60]
+
+
+def _pending(curves: Path, probe: dict) -> list[float]:
+    """The probe's evaluation points (kimg) that have no row in ``curves`` yet."""
+    with curves.open() as fh:
+        seen = {float(r["kimg"]) for r in csv.DictReader(fh) if r["probe"] == probe["name"]}
+    return [float(k) for k in probe.get("evals", DEFAULT_EVALS) if float(k) not in seen]
+
+
 def main() -> None:
     """Run the queue (see the module docstring)."""
     ap = argparse.ArgumentParser()
@@ -76,17 +87,18 @@ def main() -> None:
     done: set[str] = set()
     while True:
         todo = [json.loads(l) for l in args.queue.read_text().splitlines() if l.strip() and not l.startswith("#")]
-        todo = [p for p in todo if p["name"] not in done and not (args.root / p["name"] / "DONE").is_file()]
+        # A finished probe whose queue line gained later evaluations resumes from its checkpoint.
+        todo = [p for p in todo if p["name"] not in done and not ((args.root / p["name"] / "DONE").is_file()
+                                                                  and _pending(curves, p) == [])]
         if not todo:
             break
         spec = dict(todo[0])
         name = spec.pop("name")
-        evals = [float(k) for k in spec.pop("evals", [10, 20, 40, 60])]
-        with curves.open() as fh:   # evaluations recorded before a restart are not redone
-            seen = {float(r["kimg"]) for r in csv.DictReader(fh) if r["probe"] == name}
+        evals = [float(k) for k in spec.pop("evals", DEFAULT_EVALS)]
+        pending = _pending(curves, {"name": name, "evals": evals})   # recorded before a restart: not redone
         t0 = time.time()
         for i, k in enumerate(evals):
-            if k in seen:
+            if k not in pending:
                 continue
             cfg = mini_config(name, args.root, spec, k)
             resume = (args.root / name / "latest.pt").is_file()

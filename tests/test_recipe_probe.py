@@ -1,0 +1,17 @@
+"""The recipe-probe driver's bookkeeping: which evaluation points of a probe are still to run."""
+
+from pathlib import Path
+
+from benchmarks.recipe_probe import _pending
+
+
+def test_pending_lists_only_unrecorded_points_of_that_probe(tmp_path: Path) -> None:
+    curves = tmp_path / "curves.csv"
+    curves.write_text("probe,kimg,fid,wall_s,img_per_s,spec,fid_raw_G\n"
+                      "floor,0,10.2,0,0,{}\n"
+                      "w512,20.0,1072.3,265,77,{},1139.9\n"
+                      "w512,40.0,646.7,474,98,{},911.7\n"
+                      "other,60.0,600.0,1,1,{},700.0\n")
+    assert _pending(curves, {"name": "w512", "evals": [20, 40]}) == []
+    assert _pending(curves, {"name": "w512", "evals": [20, 40, 60, 80]}) == [60.0, 80.0]
+    assert _pending(curves, {"name": "new", "evals": [20]}) == [20.0]
