@@ -21,11 +21,9 @@ from __future__ import annotations
 import os
 import time
 import warnings
-import zipfile
 from pathlib import Path
 from typing import Any, Optional, Sequence, Union
 
-import numpy as np
 import torch
 
 from . import distributed, intervals
@@ -37,7 +35,7 @@ from .frechet import frechet_details
 from .registry import ScoreOptions, count_or_default, register_metric
 from .sources import GeneratorSource, to_uint8  # noqa: F401  (to_uint8 re-exported: it lived here)
 from .results import MetricResult
-from .stats import FeatureStats, read_stats_info
+from .stats import FeatureStats, is_stats_file, read_stats_info
 
 PAPER_NUM = 50_000
 Reference = Union[str, os.PathLike, FeatureStats]
@@ -103,30 +101,24 @@ def reference_stats(reference: Reference, ext: FeatureExtractor, device: torch.d
         st = testbed_stats(ext, num, resolution, device=device, progress=progress)
         return st, f"testbed at {resolution}x{resolution} (first {num} images, default config)"
     p = Path(reference)
-    if p.suffix == ".npz" and p.is_file():
-        if not zipfile.is_zipfile(p):
-            raise ValueError(f"{p} is not a .npz file (not a zip archive): pass a stats file written by "
-                             "`dmetrics stats` or a dataset")
-        with np.load(p, allow_pickle=False) as f:
-            is_stats = {"mu", "sigma"} <= set(f.files)
-        if is_stats:
-            st = FeatureStats.load(p, device=device)
-            saved = read_stats_info(p)
-            mine = extractor_identity(ext)
-            for k in ("extractor", "weights_sha256"):
-                if k in saved and mine[k] is not None and saved[k] != str(mine[k]):
-                    raise ValueError(f"{p} was computed with {k} {saved[k]}, but this run uses {mine[k]}; "
-                                     "recompute the statistics with the same extractor and weights")
-            saved_res = saved.get("image_resolution") or (saved.get("resolution") if saved.get("resolution") != "None" else None)
-            if resolution is not None and saved_res not in (None, "unknown") and saved_res != str(resolution):
-                raise ValueError(f"{p} holds statistics of {saved_res}x{saved_res} images, but the generator makes "
-                                 f"{resolution}x{resolution} images; recompute them with `dmetrics stats DATASET "
-                                 f"--resolution {resolution} --out STATS.npz`")
-            if mirror is not None and "mirror" in saved and saved["mirror"] != str(bool(mirror)):
-                raise ValueError(f"{p} was computed with mirror={saved['mirror']}, but this run asks for "
-                                 f"mirror={bool(mirror)}; recompute the statistics with{'' if mirror else 'out'} --mirror "
-                                 "or drop the mirror option")
-            return st, f"stats file {p}"
+    if is_stats_file(p):
+        st = FeatureStats.load(p, device=device)
+        saved = read_stats_info(p)
+        mine = extractor_identity(ext)
+        for k in ("extractor", "weights_sha256"):
+            if k in saved and mine[k] is not None and saved[k] != str(mine[k]):
+                raise ValueError(f"{p} was computed with {k} {saved[k]}, but this run uses {mine[k]}; "
+                                 "recompute the statistics with the same extractor and weights")
+        saved_res = saved.get("image_resolution") or (saved.get("resolution") if saved.get("resolution") != "None" else None)
+        if resolution is not None and saved_res not in (None, "unknown") and saved_res != str(resolution):
+            raise ValueError(f"{p} holds statistics of {saved_res}x{saved_res} images, but the generator makes "
+                             f"{resolution}x{resolution} images; recompute them with `dmetrics stats DATASET "
+                             f"--resolution {resolution} --out STATS.npz`")
+        if mirror is not None and "mirror" in saved and saved["mirror"] != str(bool(mirror)):
+            raise ValueError(f"{p} was computed with mirror={saved['mirror']}, but this run asks for "
+                             f"mirror={bool(mirror)}; recompute the statistics with{'' if mirror else 'out'} --mirror "
+                             "or drop the mirror option")
+        return st, f"stats file {p}"
     from .data.images import INTERRUPTED_EXPORT, interrupted_testbed_export
     if interrupted_testbed_export(p):
         warnings.warn(INTERRUPTED_EXPORT.format(path=p), RuntimeWarning, stacklevel=3)

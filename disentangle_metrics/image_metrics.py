@@ -17,12 +17,10 @@ from __future__ import annotations
 
 import os
 import time
-import zipfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
-import numpy as np
 import torch
 
 from . import feature_pass as FP
@@ -38,7 +36,7 @@ from .kid import kid_from_features
 from .precision_recall import precision_recall_from_features
 from .registry import ScoreOptions, count_or_default
 from .results import MetricResult
-from .stats import FeatureStats
+from .stats import FeatureStats, is_stats_file
 
 ALL = None   # max_real: every real image
 
@@ -141,13 +139,8 @@ def load_stats_reference(reference: Any, device: Any) -> Optional[FeatureStats]:
     """``reference`` as FeatureStats when it is one or a stats .npz (mu, sigma), else None (images)."""
     if isinstance(reference, FeatureStats):
         return reference
-    if isinstance(reference, (str, os.PathLike)) and Path(reference).suffix == ".npz" and Path(reference).is_file():
-        if not zipfile.is_zipfile(reference):
-            raise ValueError(f"{reference} is not a .npz file (not a zip archive): pass a stats file written by "
-                             "`dmetrics stats` or a dataset")
-        with np.load(reference, allow_pickle=False) as f:
-            if {"mu", "sigma"} <= set(f.files):
-                return FeatureStats.load(reference, device=device)
+    if isinstance(reference, (str, os.PathLike)) and is_stats_file(reference):
+        return FeatureStats.load(reference, device=device)
     return None
 
 

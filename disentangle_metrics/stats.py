@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import os
 import zipfile
+from pathlib import Path
 from typing import Optional, Union
 
 import numpy as np
@@ -158,3 +159,16 @@ def read_stats_info(path: Union[str, os.PathLike]) -> dict[str, str]:
     """The string fields saved beside ``mu``/``sigma`` (extractor, weights hash, dataset...)."""
     with np.load(path, allow_pickle=False) as f:
         return {k: str(f[k]) for k in f.files if k not in ("mu", "sigma", "num") and f[k].dtype.kind == "U"}
+
+
+def is_stats_file(path: Union[str, os.PathLike]) -> bool:
+    """True when ``path`` is a ``.npz`` of feature statistics (``mu`` and ``sigma``), False for anything else
+    (a dataset); a ``.npz`` that is no zip archive is an error naming the file, never numpy's pickle hint."""
+    p = Path(path)
+    if p.suffix != ".npz" or not p.is_file():
+        return False
+    if not zipfile.is_zipfile(p):
+        raise ValueError(f"{p} is not a .npz file (not a zip archive): pass a stats file written by "
+                         "`dmetrics stats` or a dataset")
+    with np.load(p, allow_pickle=False) as f:
+        return {"mu", "sigma"} <= set(f.files)
