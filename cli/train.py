@@ -17,7 +17,7 @@ _DIRECT = {
     "snapshots": "keep_snapshots", "metrics_every": "metrics_every_kimg", "metrics_num_samples": "metrics_num_samples",
     "metrics_extractor": "metrics_extractor", "metrics_reference": "metrics_reference", "device": "device",
     "amp": "amp", "mirror": "mirror", "testbed_num": "testbed_num", "workers": "data_workers", "grid": "grid_size",
-    "threads": "threads",
+    "threads": "threads", "lr": "lr_base", "ema_rampup": "g_smoothing_rampup", "r1_gamma": "r1_gamma",
 }
 
 
@@ -53,6 +53,13 @@ _DIRECT = {
 @click.option("--workers", type=int, default=4, show_default=True, help="Image-reading threads for folder data.")
 @click.option("--grid", type=int, default=8, show_default=True, help="Image grid side (grid x grid images).")
 @click.option("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice).")
+@click.option("--lr", type=float, default=0.001, show_default=True,
+              help="Adam learning rate at resolutions outside the official table (lr_dict: 0.0015 at 128 up to "
+                   "0.003 at 512-1024); the mini recipe uses 0.0025 at 32x32.")
+@click.option("--ema-rampup", type=float, default=None,
+              help="G_ema half-life ramp-up: half-life <= this * images so far (stylegan2-ada; the mini recipe "
+                   "uses 0.05). Default: the paper's fixed 10 kimg half-life.")
+@click.option("--r1-gamma", type=float, default=10.0, show_default=True, help="R1 regularisation weight.")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bar on stderr.")
 @click.pass_context
 def train_cmd(ctx: click.Context, preset: str, out: str, resume: bool, progress: bool, fmap_max: Optional[int],

@@ -53,3 +53,24 @@ def test_cli_errors_are_one_line_messages(tmp_path):
     assert r.exit_code == 1 and "power of two" in r.output
     r = CliRunner().invoke(main, ["train", "no-such-preset", "--out", str(tmp_path / "r4")])
     assert r.exit_code == 2 and "unknown preset" in r.output
+
+
+def test_cli_recipe_options_reach_the_config(tmp_path):
+    """--lr / --ema-rampup / --r1-gamma set the mini recipe's fields (MINI_RECIPE) from the command line."""
+    from reference_models.train.config import MINI_RECIPE
+
+    data = tiny_reals(tmp_path / "reals.npy")
+    out = tmp_path / "run"
+    r = CliRunner().invoke(main, _args(data, out, "--kimg", "0.008", "--lr", str(MINI_RECIPE["lr_base"]),
+                                       "--ema-rampup", str(MINI_RECIPE["g_smoothing_rampup"]), "--r1-gamma", "3"))
+    assert r.exit_code == 0, r.output
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["lr_base"] == MINI_RECIPE["lr_base"] and cfg["g_smoothing_rampup"] == MINI_RECIPE["g_smoothing_rampup"]
+    assert cfg["r1_gamma"] == 3.0
+    # Without them, the paper's values.
+    r = CliRunner().invoke(main, _args(data, tmp_path / "r2", "--kimg", "0.008"))
+    assert r.exit_code == 0, r.output
+    cfg = json.loads((tmp_path / "r2" / "config.json").read_text())
+    assert cfg["lr_base"] == 0.001 and cfg["g_smoothing_rampup"] is None and cfg["r1_gamma"] == 10.0
+    r = CliRunner().invoke(main, _args(data, tmp_path / "r3", "--kimg", "0.008", "--ema-rampup", "0"))
+    assert r.exit_code == 1 and "g_smoothing_rampup must be > 0" in r.output
