@@ -82,8 +82,8 @@ def test_interrupted_testbed_export_as_fid_reference_warns(tmp_path):
 
 
 def test_checkpoints_written_before_the_official_truncation_fields_still_load(tmp_path):
-    """The shipped demo checkpoint predates truncation_psi/truncation_cutoff: it must load with their defaults,
-    while a missing architectural field is still named."""
+    """Checkpoints written before truncation_psi/truncation_cutoff existed (the first shipped demo generators)
+    must load with their defaults, while a missing architectural field is still named."""
     import json
     import shutil
 
@@ -91,8 +91,13 @@ def test_checkpoints_written_before_the_official_truncation_fields_still_load(tm
     from reference_models.checkpoint import CheckpointError
 
     src = Path(__file__).resolve().parents[1] / "reference_models" / "pretrained" / "mini-f-mixing90"
-    assert "truncation_psi" not in json.loads((src / "config.json").read_text())["config"]
-    G = load_checkpoint(src)
+    old = tmp_path / "old"
+    shutil.copytree(src, old)
+    cfg = json.loads((old / "config.json").read_text())
+    for name in ("truncation_psi", "truncation_cutoff"):
+        cfg["config"].pop(name, None)
+    (old / "config.json").write_text(json.dumps(cfg))
+    G = load_checkpoint(old)
     assert G.cfg.truncation_psi == 0.7 and G.cfg.truncation_cutoff == 8
     bad = tmp_path / "bad"
     shutil.copytree(src, bad)
