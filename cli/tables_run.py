@@ -12,15 +12,20 @@ Layout of the output folder (all writes atomic; a rerun continues where the last
   registered metric (``fid`` is ``fid50k``) with :class:`ScoreOptions` holding the scale's counts,
   mirroring, extractor, distance, classifier and keep count (:func:`job_options`).
 - ``<preset>/done.json``: every job of the preset finished; the preset is skipped entirely.
+- ``<preset>/.lock``: held (``flock``) by the process working on the preset, so processes sharing
+  one output folder may be given overlapping presets: a preset another process holds is skipped.
+  The lock goes with its process, so a killed run leaves nothing to clean up.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Iterator, Optional
 
 from disentangle_metrics.results import MetricResult, append_result, atomic_write_bytes, read_results
 
@@ -184,6 +189,30 @@ def score_preset(scale: Scale, preset: str, checkpoint: Path, preset_dir: Path, 
     return values_of(done)
 
 
+LOCK_FILE = ".lock"
+
+
+@contextlib.contextmanager
+def preset_lock(preset_dir: Path) -> Iterator[bool]:
+    """Hold ``preset_dir/.lock`` while the block runs; yields False when another process holds it."""
+    try:
+        import fcntl
+    except ImportError:   # Windows: no flock; processes must be given disjoint presets
+        yield True
+        return
+    preset_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(preset_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+    finally:
+        os.close(fd)   # releases the lock
+
+
 def run_presets(scale: Scale, out: Path, presets: list[str], opts: RunOptions,
                 log: Callable[[str], None] = print) -> dict[str, dict[str, float]]:
     """Train and score every preset (skipping finished ones); returns {preset: {metric: value}}."""
@@ -204,14 +233,22 @@ def run_presets(scale: Scale, out: Path, presets: list[str], opts: RunOptions,
             measured[preset] = values_of(finished_jobs(preset_dir / METRICS_FILE))
             log(f"{preset}: done before, skipped")
             continue
-        t0 = time.perf_counter()
-        log(f"{preset}: training to {scale.kimg:g} kimg")
-        ckpt = train_preset(scale, preset, preset_dir, opts)
-        t_train = time.perf_counter() - t0
-        measured[preset] = score_preset(scale, preset, ckpt, preset_dir, opts, classifier, log)
-        _write_json(done_marker, {"preset": preset, "values": measured[preset],
-                                  "wall_s_train": t_train, "wall_s_total": time.perf_counter() - t0})
-        log(f"{preset}: done in {time.perf_counter() - t0:.0f} s")
+        with preset_lock(preset_dir) as mine:
+            if not mine:
+                log(f"{preset}: another process is working on it, skipped")
+                continue
+            if done_marker.is_file():   # finished by another process while we waited for the lock
+                measured[preset] = values_of(finished_jobs(preset_dir / METRICS_FILE))
+                log(f"{preset}: done by another process, skipped")
+                continue
+            t0 = time.perf_counter()
+            log(f"{preset}: training to {scale.kimg:g} kimg")
+            ckpt = train_preset(scale, preset, preset_dir, opts)
+            t_train = time.perf_counter() - t0
+            measured[preset] = score_preset(scale, preset, ckpt, preset_dir, opts, classifier, log)
+            _write_json(done_marker, {"preset": preset, "values": measured[preset],
+                                      "wall_s_train": t_train, "wall_s_total": time.perf_counter() - t0})
+            log(f"{preset}: done in {time.perf_counter() - t0:.0f} s")
     return measured
 
 

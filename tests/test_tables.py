@@ -117,6 +117,29 @@ def test_resume_skips_finished_presets_and_finished_metrics(monkeypatch, tmp_pat
     assert calls == {}
 
 
+def test_a_preset_held_by_another_process_is_skipped(monkeypatch, tmp_path):
+    """Processes sharing --out may get overlapping presets: one held by another process is left to it."""
+    import fcntl
+    import os
+
+    calls: dict = {}
+    _patch_fakes(monkeypatch, calls)
+    (tmp_path / "f-mixing90").mkdir(parents=True)
+    fd = os.open(tmp_path / "f-mixing90" / tables_run.LOCK_FILE, os.O_RDWR | os.O_CREAT)
+    fcntl.flock(fd, fcntl.LOCK_EX)   # a separate open file description: conflicts like another process
+    lines: list[str] = []
+    try:
+        measured = run_presets(SMOKE, tmp_path, ["b-traditional", "f-mixing90"], RunOptions(), log=lines.append)
+    finally:
+        os.close(fd)
+    assert calls["train"] == ["b-traditional"] and "f-mixing90" not in measured
+    assert "f-mixing90: another process is working on it, skipped" in lines
+    assert not (tmp_path / "f-mixing90" / "done.json").exists()
+    calls.clear()
+    run_presets(SMOKE, tmp_path, ["b-traditional", "f-mixing90"], RunOptions(), log=lambda s: None)
+    assert calls["train"] == ["f-mixing90"]     # released: the next run does it
+
+
 def test_a_different_scale_in_the_same_folder_is_refused(monkeypatch, tmp_path):
     _patch_fakes(monkeypatch, {})
     run_presets(SMOKE, tmp_path, ["b-traditional"], RunOptions(), log=lambda s: None)
