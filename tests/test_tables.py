@@ -338,3 +338,18 @@ def test_real_pipeline_over_two_seeds_tiny(monkeypatch, tmp_path):
     assert a != b and row["FID (ours)"] == pytest.approx((a + b) / 2)
     assert "Traditional 0 Z | Z | 5.25 | " in (tmp_path / "table4.md").read_text()
     assert frames["claims"]["verdict"].eq("not measured").all()      # one preset: no claim is complete
+
+
+def test_a_chain_claim_shows_the_term_that_decides_it():
+    """FID chain map0 > map1 > map2 > F: the first link is noisy with the lowest mean, the last fails in every
+    seed. The verdict is a confident failure and the margin shown is the failing link's, not the noisiest."""
+    from cli.tables_seeds import Run, claims_with_confidence
+
+    runs = []
+    for s, noise in enumerate((-60.0, -10.0, 20.0)):   # map0 - map1: mean -21.7, interval spans 0
+        fid = {"style-map0": 700 + noise, "style-map1": 705.0, "style-map2": 600.0, "f-mixing90": 610.0 + s}
+        runs.append(Run(s, {p: {"fid": v} for p, v in fid.items()}, {}))
+    row = claims_with_confidence(runs).set_index("claim").loc[CLAIMS[6].text]
+    assert row["verdict"] == "fails with confidence"
+    assert row["margin"] == pytest.approx(-11.0)          # map2 - F: -10, -11, -12
+    assert row["margin_high"] < 0 and row["seeds_holding"] == "0/3"
