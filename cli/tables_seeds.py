@@ -189,7 +189,6 @@ def claims_with_confidence(runs: list[Run]) -> pd.DataFrame:
             continue
         worst = min(ivs, key=lambda iv: iv.value)   # type: ignore[union-attr]
         lows = [iv.low for iv in ivs]               # type: ignore[union-attr]
-        highs = [iv.high for iv in ivs]             # type: ignore[union-attr]
         failing = [iv for iv in ivs if math.isfinite(iv.high) and iv.high < 0]   # type: ignore[union-attr]
         if all(math.isfinite(x) and x > 0 for x in lows):
             verdict = "holds with confidence"
