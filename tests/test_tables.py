@@ -62,6 +62,19 @@ class _FakeG:
         self.has_mapping = mapping
 
 
+def _install_fakes(monkeypatch, fake_train, fake_metric, has_mapping) -> None:
+    """Replace training, the metric jobs and the generator / classifier loading of the tables run."""
+    def fake_load_generator(spec, device="cpu"):
+        G = _FakeG(mapping=has_mapping(Path(spec).stem))
+        G.preset = Path(spec).stem
+        return G
+
+    monkeypatch.setattr(tables_run, "train_preset", fake_train)
+    monkeypatch.setattr(tables_run, "run_metric", fake_metric)
+    monkeypatch.setattr("cli.loading.load_generator", fake_load_generator)
+    monkeypatch.setattr("cli.loading.load_object", lambda spec, trust_pickle=False: object())
+
+
 def _patch_fakes(monkeypatch, calls: dict, fail_on: tuple[str, str] | None = None) -> None:
     """Replace training and every metric by counters; ``fail_on`` = (preset, job) raises there."""
     def fake_train(scale, preset, preset_dir, opts):
@@ -79,15 +92,7 @@ def _patch_fakes(monkeypatch, calls: dict, fail_on: tuple[str, str] | None = Non
             return MetricResult(metric="ls@testbed", value=vals.get("ls_w@testbed", 7.0), values=vals)
         return MetricResult(metric=job, value=float(len(job)), values={job: float(len(job))})
 
-    def fake_load_generator(spec, device="cpu"):
-        G = _FakeG(mapping=Path(spec).stem not in ("b-traditional", "style-map0"))
-        G.preset = Path(spec).stem
-        return G
-
-    monkeypatch.setattr(tables_run, "train_preset", fake_train)
-    monkeypatch.setattr(tables_run, "run_metric", fake_metric)
-    monkeypatch.setattr("cli.loading.load_generator", fake_load_generator)
-    monkeypatch.setattr("cli.loading.load_object", lambda spec, trust_pickle=False: object())
+    _install_fakes(monkeypatch, fake_train, fake_metric, lambda preset: preset not in ("b-traditional", "style-map0"))
 
 
 def test_resume_skips_finished_presets_and_finished_metrics(monkeypatch, tmp_path):
@@ -266,15 +271,7 @@ def _patch_seeded_fakes(monkeypatch) -> None:
              "ppl_wend": 50.0 + s + wend_offset[s]}[job]
         return MetricResult(metric=job, value=v, values={job: v}).add_interval(job, normal_interval(v, 0.5, "fake"))
 
-    def fake_load_generator(spec, device="cpu"):
-        G = _FakeG(mapping=True)
-        G.preset = Path(spec).stem
-        return G
-
-    monkeypatch.setattr(tables_run, "train_preset", fake_train)
-    monkeypatch.setattr(tables_run, "run_metric", fake_metric)
-    monkeypatch.setattr("cli.loading.load_generator", fake_load_generator)
-    monkeypatch.setattr("cli.loading.load_object", lambda spec, trust_pickle=False: object())
+    _install_fakes(monkeypatch, fake_train, fake_metric, lambda preset: True)
     monkeypatch.setitem(tables_scale.SCALES, "smoke", TINY)
 
 
