@@ -32,7 +32,7 @@ RUN_DEFINING = (
     "preset", "resolution", "data", "testbed_num", "testbed_seed", "mirror", "seed", "batch",
     "minibatch_base", "minibatch_dict", "lr_base", "lr_dict", "progressive", "lod_initial_resolution",
     "lod_training_kimg", "lod_transition_kimg", "minibatch_repeats", "g_smoothing_kimg", "g_smoothing_rampup",
-    "r1_gamma",
+    "r1_gamma", "noise_lr_mult",
     "adam_beta1", "adam_beta2", "adam_eps", "reset_opt_for_new_lod", "g_overrides", "d_overrides",
 )
 
@@ -96,6 +96,9 @@ class TrainConfig:
     g_smoothing_kimg: float = 10.0
     g_smoothing_rampup: Optional[float] = None   # None: the official fixed half-life (see ema_beta)
     r1_gamma: float = 10.0
+    # Learning-rate factor of G's noise strengths (NoiseInjection weights) only; 1 = official (one lr
+    # for all of G). A recipe probe for the speckle of small generators (issue 18).
+    noise_lr_mult: float = 1.0
     adam_beta1: float = 0.0
     adam_beta2: float = 0.99
     adam_eps: float = 1e-8
@@ -142,6 +145,8 @@ class TrainConfig:
             raise ValueError("metrics given but metrics_every_kimg is 0: set how often to run them")
         if self.g_smoothing_rampup is not None and not self.g_smoothing_rampup > 0:
             raise ValueError(f"g_smoothing_rampup must be > 0 (or None for a fixed half-life), got {self.g_smoothing_rampup}")
+        if not self.noise_lr_mult >= 0:
+            raise ValueError(f"noise_lr_mult must be >= 0 (1 = the official single learning rate), got {self.noise_lr_mult}")
         if self.threads is not None and self.threads < 1:
             raise ValueError(f"threads must be >= 1, got {self.threads}")
         if self.data == TESTBED and self.testbed_num < 1:

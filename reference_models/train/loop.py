@@ -37,6 +37,7 @@ from disentangle_metrics.device import resolve_device
 from disentangle_metrics.sampling import Stream, sample_seeds
 
 from ..build import build_discriminator, build_generator
+from ..layers import NoiseInjection
 from .config import TrainConfig
 from .data import RealLoader, StreamSampler, open_reals, process_reals
 from .ema import update_ema
@@ -79,8 +80,8 @@ class Trainer:
         for net in (self.G, self.D, self.G_ema):
             net.to(self.device, memory_format=fmt)
         adam = dict(lr=cfg.lr_base, betas=(cfg.adam_beta1, cfg.adam_beta2), eps=cfg.adam_eps)
-        # One parameter group for all of G: the mapping network's x0.01 is its layers' lrmul.
-        self.G_opt = torch.optim.Adam(self.G.parameters(), **adam)
+        # The mapping network's x0.01 is its layers' lrmul, not a parameter group (config docstring).
+        self.G_opt = torch.optim.Adam(_g_param_groups(self.G, cfg.noise_lr_mult), **adam)
         self.D_opt = torch.optim.Adam(self.D.parameters(), **adam)
         self.progress: dict[str, Any] = {
             "nimg": 0, "step": 0, "prev_lod": -1.0, "skipped_steps": 0, "consecutive_skips": 0,
@@ -153,7 +154,7 @@ class Trainer:
             return False
         self.progress["consecutive_skips"] = 0
         for group in opt.param_groups:
-            group["lr"] = lr
+            group["lr"] = lr * group.get("lr_mult", 1.0)
         opt.step()
         return True
 
@@ -259,6 +260,17 @@ class Trainer:
         n = self.cfg.grid_size ** 2
         reals = self.loader.reals.gather(self.loader.sampler.indices(0, n)[0])
         save_png(image_grid(reals, self.cfg.grid_size), self.run_dir / "reals.png")
+
+
+def _g_param_groups(G: nn.Module, noise_lr_mult: float) -> list[dict[str, Any]]:
+    """G's Adam parameter groups: one (official), or the noise strengths apart at ``noise_lr_mult`` x lr."""
+    if noise_lr_mult == 1.0:
+        return [{"params": list(G.parameters())}]
+    noise = {id(m.weight) for m in G.modules() if isinstance(m, NoiseInjection)}
+    if not noise:
+        raise ValueError(f"noise_lr_mult={noise_lr_mult} but the generator has no noise inputs (use_noise off)")
+    return [{"params": [p for p in G.parameters() if id(p) not in noise]},
+            {"params": [p for p in G.parameters() if id(p) in noise], "lr_mult": float(noise_lr_mult)}]
 
 
 _SNAPSHOT = re.compile(r"^snapshot-(\d+)\.pt$")
