@@ -9,8 +9,8 @@ extractor (:mod:`.feature_pass`). Each row's numbers come from the stand-alone s
 (:func:`~.kid.kid_from_features`, :func:`~.precision_recall.precision_recall_from_features`,
 :func:`~.inception_score.inception_score_from_logits`, :func:`~.frechet.frechet_details`), and each
 row its 95% interval (:mod:`.intervals`): FID the jackknife of :func:`~.fid.fid` on groups filled in
-the shared pass (equal numbers), KID from its subsets, IS from its splits, precision / recall a
-bootstrap over the probe points.
+the shared pass (equal numbers), KID from its subsets, IS from its splits, precision / recall its
+values on 10 disjoint parts of both sides (:func:`~.intervals.pr_interval`).
 """
 
 from __future__ import annotations
@@ -340,8 +340,16 @@ def _one(m: ImageMetric, gen: FP.Features, real: Optional[tuple[dict[str, FP.Fea
         res = MetricResult(metric=m.name, value=pr.precision,
                            values={"_precision": pr.precision, "_recall": pr.recall}, config=cfg,
                            extras=dict(f_score=pr.f_score))
-        res.add_interval("_precision", intervals.proportion_bootstrap(pr.gen_covered, seed=opts.seed))
-        res.add_interval("_recall", intervals.proportion_bootstrap(pr.real_covered, seed=opts.seed + 1))
+        ng, nr, S = int(gen.all.shape[0]), int(y.shape[0]), intervals.PR_GROUPS
+        if min(ng, nr) // S > pr.nhood_size:
+            parts = [precision_recall_from_features(gen.all[g], y[r], device=dev, **m.params)
+                     for g, r in intervals.pr_parts(ng, nr, S)]
+            res.add_interval("_precision", intervals.pr_interval(pr.precision, [q.precision for q in parts], ng, nr))
+            res.add_interval("_recall", intervals.pr_interval(pr.recall, [q.recall for q in parts], ng, nr))
+        else:
+            res.extras["interval"] = (f"no interval: the {S} parts of {min(ng, nr) // S} samples it is recomputed on "
+                                      f"need more than k = {pr.nhood_size}; use at least {S * (pr.nhood_size + 1)} "
+                                      "samples per side")
         return res
     if m.kind == "is":
         is_ = inception_score_from_logits(gen.all, **m.params)

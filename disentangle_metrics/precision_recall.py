@@ -55,8 +55,8 @@ class PRResult:
     feature_dtype: str
     row_batch_size: int
     col_batch_size: int
-    # per-probe hit flags (generated covered by the real manifold, real covered by the generated one),
-    # for intervals over the probe points
+    # per-probe hit flags (generated covered by the real manifold, real covered by the generated one):
+    # which samples fall outside the other side's manifold
     gen_covered: Optional[np.ndarray] = field(default=None, repr=False)
     real_covered: Optional[np.ndarray] = field(default=None, repr=False)
 

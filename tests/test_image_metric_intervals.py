@@ -83,15 +83,35 @@ def test_kid_interval_matches_the_spread_over_independent_draws():
         intervals.kid_interval(np.ones(3), 100, 100, 500)
 
 
-def test_proportion_bootstrap_matches_the_binomial_standard_error():
-    flags = np.zeros(10_000, dtype=bool)
-    flags[:3000] = True
-    iv = intervals.proportion_bootstrap(flags, num_resamples=4000, seed=1)
-    assert iv.value == 0.3
-    assert iv.stderr == pytest.approx(math.sqrt(0.3 * 0.7 / 10_000), rel=0.05)
-    assert iv.low < 0.3 < iv.high
-    with pytest.raises(ValueError, match="flags"):
-        intervals.proportion_bootstrap(np.zeros(1, dtype=bool))
+def test_pr_interval_matches_the_spread_over_independent_draws():
+    """The SE from one run's 10 parts against the SE over 80 independent draws of both sides (8-d, N = 600)."""
+    from disentangle_metrics.precision_recall import precision_recall_from_features as prf
+    rng = np.random.default_rng(0)
+    vals, se, se_fixed = {"p": [], "r": []}, {"p": [], "r": []}, {"p": [], "r": []}
+    n = 600
+    for _ in range(80):
+        x = rng.normal(0.0, 1.0, (n, 8)).astype(np.float32)
+        y = rng.normal(0.3, 1.2, (n, 8)).astype(np.float32)
+        pr = prf(x, y, device="cpu")
+        parts = [prf(x[g], y[r], device="cpu") for g, r in intervals.pr_parts(n, n)]
+        for key, v, pv in (("p", pr.precision, [q.precision for q in parts]), ("r", pr.recall, [q.recall for q in parts])):
+            vals[key].append(v)
+            se[key].append(intervals.pr_interval(v, pv, n, n).stderr)
+            se_fixed[key].append(math.sqrt(v * (1 - v) / n))   # the probes' binomial SE, manifold held fixed
+    for key in ("p", "r"):
+        truth = np.std(vals[key], ddof=1)
+        assert 0.8 < np.mean(se[key]) / truth < 1.25, key
+    # what holding the manifold fixed misses (recall's: the generated side's manifold is the looser one)
+    assert np.mean(se_fixed["r"]) / np.std(vals["r"], ddof=1) < 0.85
+
+
+def test_pr_interval_is_a_t_interval_clipped_to_fractions():
+    iv = intervals.pr_interval(0.99, [0.97, 1.0, 1.0, 0.98], 400, 400)
+    assert iv.stderr == pytest.approx(np.std([0.97, 1.0, 1.0, 0.98], ddof=1) / 2)
+    assert iv.low < 0.99 < iv.high == 1.0 and "4 parts of 100 generated" in iv.method
+    assert [(g.start, g.step) for g, _ in intervals.pr_parts(10, 20, 3)] == [(0, 3), (1, 3), (2, 3)]
+    with pytest.raises(ValueError, match="2 part"):
+        intervals.pr_interval(0.5, [0.5], 10, 10)
 
 
 def test_kid_subsets_holding_every_sample_give_no_interval(nvidia_standins, real_folder):
@@ -102,3 +122,12 @@ def test_kid_subsets_holding_every_sample_give_no_interval(nvidia_standins, real
     assert kid.config["subset_size"] == 100
     assert kid.intervals == {} and kid.ci95 is None
     assert "every subset holds all 100" in kid.extras["interval"]
+
+
+def test_pr_row_interval_comes_from_its_parts_or_says_why_not(nvidia_standins, real_folder):
+    row = IM.TABLE["pr50k3_full"]
+    pr = IM.compute(ToyGenerator(seed=1), [row], _opts(nvidia_standins, real_folder))[0]
+    assert "10 parts of" in pr.ci_method and "manifold recomputed" in pr.ci_method
+    few = IM.compute(ToyGenerator(seed=1), [row], _opts(nvidia_standins, real_folder, num_samples=30))[0]
+    assert few.intervals == {} and few.ci95 is None
+    assert "need more than k = 3" in few.extras["interval"] and "at least 40" in few.extras["interval"]
