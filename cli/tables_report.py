@@ -13,6 +13,7 @@ import subprocess
 from pathlib import Path
 from typing import Optional
 
+import numpy as np
 import pandas as pd
 
 from disentangle_metrics.results import atomic_write_bytes
@@ -115,7 +116,6 @@ def plot_table(df: pd.DataFrame, title: str, path: Path, errors: Optional[pd.Dat
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from matplotlib.ticker import NullFormatter
-    import numpy as np
 
     metrics = [c[: -len(" (paper)")] for c in df.columns if c.endswith(" (paper)")]
     fig, axes = plt.subplots(1, len(metrics), figsize=(3.2 * len(metrics) + 2.5, 0.45 * len(df) + 1.8), sharey=True,
@@ -129,12 +129,15 @@ def plot_table(df: pd.DataFrame, title: str, path: Path, errors: Optional[pd.Dat
         ok = np.isfinite(ratio) & (ratio > 0)
         ax.hlines(y[ok], 1.0, ratio[ok], color="tab:blue", lw=2)
         ax.plot(ratio[ok], y[ok], "o", color="tab:blue")
+        lo, hi = (min(ratio[ok].min(), 1.0), max(ratio[ok].max(), 1.0)) if ok.any() else (1.0, 1.0)
         if errors is not None and f"{m} (seeds low)" in errors.columns:
             lo_r = pd.to_numeric(errors[f"{m} (seeds low)"], errors="coerce").to_numpy(float) / paper
             hi_r = pd.to_numeric(errors[f"{m} (seeds high)"], errors="coerce").to_numpy(float) / paper
-            eb = ok & np.isfinite(lo_r) & np.isfinite(hi_r) & (lo_r > 0)
-            ax.errorbar(ratio[eb], y[eb], xerr=[ratio[eb] - lo_r[eb], hi_r[eb] - ratio[eb]], fmt="none",
+            eb, lo_plot, cut = log_error_bars(ratio, lo_r, hi_r, ok, lo / 2)
+            ax.errorbar(ratio[eb], y[eb], xerr=[ratio[eb] - lo_plot[eb], hi_r[eb] - ratio[eb]], fmt="none",
                         ecolor="tab:red", capsize=3, lw=1)
+            # an interval reaching 0 or below has no place on a log axis: drawn to the edge, marked '<'
+            ax.plot(lo_plot[cut], y[cut], "<", color="tab:red", ms=5)
         for yi, r in zip(y[ok], ratio[ok]):
             ax.annotate(f"{r:.3g}", (r, yi), textcoords="offset points", xytext=(0, 6), ha="center", fontsize=7)
         for yi in y[~ok]:
@@ -142,7 +145,6 @@ def plot_table(df: pd.DataFrame, title: str, path: Path, errors: Optional[pd.Dat
                     transform=ax.get_yaxis_transform())
         ax.axvline(1.0, color="k", lw=0.8, ls="--")
         ax.set_xscale("log")
-        lo, hi = (min(ratio[ok].min(), 1.0), max(ratio[ok].max(), 1.0)) if ok.any() else (1.0, 1.0)
         ax.set_xlim(lo / 2, hi * 2)
         # a range under one decade makes matplotlib label minor ticks too, and they overlap
         ax.xaxis.set_minor_formatter(NullFormatter())
@@ -154,6 +156,17 @@ def plot_table(df: pd.DataFrame, title: str, path: Path, errors: Optional[pd.Dat
     fig.savefig(buf, format="png", dpi=110)
     plt.close(fig)
     atomic_write_bytes(path, buf.getvalue())
+
+
+def log_error_bars(ratio: np.ndarray, low: np.ndarray, high: np.ndarray, ok: np.ndarray, edge: float
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Error bars of ``ratio`` on a log axis whose left edge is ``edge``: (drawn, low end to draw, cut).
+
+    A low end at or below 0 (or left of the edge) is drawn at the edge and reported in ``cut``,
+    so a seed interval wider than its mean is shown, not dropped."""
+    drawn = ok & np.isfinite(low) & np.isfinite(high)
+    cut = drawn & (low < edge)
+    return drawn, np.where(cut, edge, low), cut
 
 
 def write_report(out: Path, scale: Scale, measured: dict[str, dict[str, float]], commit: str, hw: str,

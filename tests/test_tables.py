@@ -350,3 +350,16 @@ def test_a_chain_claim_shows_the_term_that_decides_it():
     assert row["verdict"] == "fails with confidence"
     assert row["margin"] == pytest.approx(-11.0)          # map2 - F: -10, -11, -12
     assert row["margin_high"] < 0 and row["seeds_holding"] == "0/3"
+
+
+def test_log_error_bars_keep_intervals_reaching_below_zero():
+    import numpy as np
+    from cli.tables_report import log_error_bars
+    ratio = np.array([0.2, 1.5, 3.0, np.nan])
+    low = np.array([-0.05, 1.0, 0.01, 0.1])      # B's path lengths: 90.1 +- 100.9 goes below 0
+    high = np.array([0.45, 2.0, 5.0, 0.2])
+    ok = np.isfinite(ratio)
+    drawn, lo_plot, cut = log_error_bars(ratio, low, high, ok, edge=0.1)
+    assert drawn.tolist() == [True, True, True, False]
+    assert cut.tolist() == [True, False, True, False]
+    assert lo_plot[:3].tolist() == [0.1, 1.0, 0.1]
