@@ -134,7 +134,7 @@ def _done_keys(out_path: str) -> set[str]:
 @click.option("--truncation-psi", type=float, default=1.0, show_default=True,
               help="Truncation in W for FID-type metrics and PPL; values other than 1 appear in the metric name.")
 @click.option("--truncation-cutoff", type=int, default=None, help="Truncate only the layers below this index.")
-@click.option("--class-label", type=int, default=None, help="Conditional generators: one fixed class for every sample.")
+@click.option("--class-label", type=int, default=None, help="Conditional generators: one fixed class for every sample (the metric name gains @class<k>).")
 @click.option("--labels", "labels_path", default=None,
               help="Conditional generators: a labelled dataset (folder/zip with dataset.json, or .npy) whose label "
                    "distribution is drawn from (default: uniform over classes).")

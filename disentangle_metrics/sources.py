@@ -178,9 +178,14 @@ class GeneratorSource:
                 **({"noise_buffers": len(buffers())} if callable(buffers) else {})}
 
     def name_tags(self) -> list[str]:
-        """Tags a metric name must carry for this source (truncation other than psi = 1)."""
+        """Tags a metric name must carry for this source: truncation other than psi = 1, and one fixed
+        class of a conditional generator (``class3``): both change the numbers, so results must not
+        share the paper's name."""
         tag = truncation_tag(self.truncation_psi, self.truncation_cutoff)
-        return [tag] if tag else []
+        tags = [tag] if tag else []
+        if self.label_policy.mode == "class":
+            tags.append(f"class{self.label_policy.class_label}")
+        return tags
 
     def probe_copy(self) -> "GeneratorSource":
         """A source whose generator may be called freely without touching the caller's object.

@@ -245,6 +245,12 @@ def test_conditional_labels_per_sample_batch_and_world_size_independent(nv):
     assert len(set(classes.tolist())) >= 4
     fixed = _labels_of(GeneratorSource(G, device="cpu", class_label=3), 10, 4)
     assert all(int(c.argmax()) == 3 for c in fixed.values())
+    # one fixed class is not the paper's metric: it shows in the name, after the truncation tag
+    assert GeneratorSource(G, device="cpu", class_label=3).name_tags() == ["class3"]
+    assert GeneratorSource(G, device="cpu", class_label=0, truncation_psi=0.5).name_tags() == ["psi0.5", "class0"]
+    assert src.name_tags() == []
+    r = ppl(G, "w", "end", num_samples=8, distance=sql2, device="cpu", class_label=2)
+    assert r.metric.endswith("+class2") or r.metric.endswith("@class2"), r.metric
     with pytest.raises(ValueError, match="out of range"):
         GeneratorSource(G, device="cpu", class_label=5)
 
