@@ -40,12 +40,13 @@ def build_dcgan(nf: int, z_dim: int = Z_DIM, seed: int = 0) -> tuple[nn.Module, 
         conv = nn.ConvTranspose2d(cin, cout, 4, 1, 0, bias=False) if first else nn.ConvTranspose2d(cin, cout, 4, 2, 1, bias=False)
         return [conv, nn.BatchNorm2d(cout), nn.ReLU(True)]
 
-    G = nn.Sequential(nn.Unflatten(1, (z_dim, 1, 1)), *up(z_dim, 4 * nf, first=True), *up(4 * nf, 2 * nf),
-                      *up(2 * nf, nf), nn.ConvTranspose2d(nf, 3, 4, 2, 1), nn.Tanh())
+    # D is initialised first (the order the recorded curves were trained with)
     D = nn.Sequential(nn.Conv2d(3, nf, 4, 2, 1), nn.LeakyReLU(0.2, True),
                       nn.Conv2d(nf, 2 * nf, 4, 2, 1, bias=False), nn.BatchNorm2d(2 * nf), nn.LeakyReLU(0.2, True),
                       nn.Conv2d(2 * nf, 4 * nf, 4, 2, 1, bias=False), nn.BatchNorm2d(4 * nf), nn.LeakyReLU(0.2, True),
                       nn.Conv2d(4 * nf, 1, 4, 1, 0), nn.Flatten())
+    G = nn.Sequential(nn.Unflatten(1, (z_dim, 1, 1)), *up(z_dim, 4 * nf, first=True), *up(4 * nf, 2 * nf),
+                      *up(2 * nf, nf), nn.ConvTranspose2d(nf, 3, 4, 2, 1), nn.Tanh())
     return G, D
 
 
