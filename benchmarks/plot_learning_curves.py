@@ -4,19 +4,23 @@
         benchmarks/results/learning_curves/curves.png
 
 One line per probe (G_ema solid, the raw G dashed where recorded), the real-vs-real floor (row
-``floor``) and 10x the floor as horizontal lines, log y axis.
+``floor``) and 10x the floor as horizontal lines, log y axis. Further arguments name the probes to
+draw (default: all), e.g. one round of probes with its reference::
+
+    python -m benchmarks.plot_learning_curves curves.csv round3.png lr0025+emaramp r1g30 noise01
 """
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Optional, Sequence
 
 import pandas as pd
 
 
-def plot(csv_path: Path, png_path: Path) -> None:
-    """Write the plot of ``csv_path`` to ``png_path``."""
+def plot(csv_path: Path, png_path: Path, probes: Sequence[str] = (), title: Optional[str] = None) -> None:
+    """Write the plot of ``csv_path`` (only ``probes`` when given) to ``png_path``."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -24,6 +28,11 @@ def plot(csv_path: Path, png_path: Path) -> None:
     df = pd.read_csv(csv_path)
     floor = df.loc[df["probe"] == "floor", "fid"]
     runs = df[df["probe"] != "floor"]
+    if probes:
+        missing = sorted(set(probes) - set(runs["probe"]))
+        if missing:
+            raise ValueError(f"{csv_path}: no rows for probes {missing}")
+        runs = runs[runs["probe"].isin(probes)]
     fig, ax = plt.subplots(figsize=(7.5, 4.8), layout="constrained")
     for i, (name, g) in enumerate(runs.groupby("probe", sort=False)):
         color = f"C{i}"
@@ -38,7 +47,7 @@ def plot(csv_path: Path, png_path: Path) -> None:
     ax.set_yscale("log")
     ax.set_xlabel("kimg (thousands of real images shown to D)")
     ax.set_ylabel("FID@testbed (2500 generated vs 10,000 test-bed images)")
-    ax.set_title("mini-scale recipe probes: f-mixing90, 32x32, batch 32, seed 0")
+    ax.set_title(title or "mini-scale recipe probes: f-mixing90, 32x32, batch 32, seed 0")
     ax.legend(fontsize=7, ncol=2)
     ax.grid(True, which="both", alpha=0.3)
     fig.savefig(png_path, dpi=110)
@@ -46,4 +55,4 @@ def plot(csv_path: Path, png_path: Path) -> None:
 
 
 if __name__ == "__main__":
-    plot(Path(sys.argv[1]), Path(sys.argv[2]))
+    plot(Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3:])

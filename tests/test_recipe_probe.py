@@ -15,3 +15,21 @@ def test_pending_lists_only_unrecorded_points_of_that_probe(tmp_path: Path) -> N
     assert _pending(curves, {"name": "w512", "evals": [20, 40]}) == []
     assert _pending(curves, {"name": "w512", "evals": [20, 40, 60, 80]}) == [60.0, 80.0]
     assert _pending(curves, {"name": "new", "evals": [20]}) == [20.0]
+
+
+def test_plot_draws_the_chosen_probes_and_names_missing_ones(tmp_path: Path) -> None:
+    import pytest
+
+    from benchmarks.plot_learning_curves import plot
+
+    curves = tmp_path / "curves.csv"
+    curves.write_text("probe,kimg,fid,wall_s,img_per_s,spec,fid_raw_G\n"
+                      "floor,0,10.2,0,0,{}\n"
+                      "a,20.0,1072.3,265,77,{},1139.9\n"
+                      "a,40.0,646.7,474,98,{},911.7\n"
+                      "b,20.0,600.0,1,1,{},\n")
+    plot(curves, tmp_path / "all.png")
+    plot(curves, tmp_path / "b.png", ["b"], title="only b")
+    assert (tmp_path / "all.png").stat().st_size > 0 and (tmp_path / "b.png").stat().st_size > 0
+    with pytest.raises(ValueError, match="'c'"):
+        plot(curves, tmp_path / "c.png", ["c"])
