@@ -30,7 +30,6 @@ from . import distributed, intervals
 from .dataset_stats import dataset_stats, extractor_identity, testbed_stats
 from .device import DeviceLike, default_batch_size, describe, metric_precision, resolve_device
 from .features import DEFAULT_EXTRACTOR, FeatureExtractor, build_extractor
-from .features.inception import NVIDIA_WEIGHTS, PYTORCH_FID_WEIGHTS
 from .frechet import frechet_details
 from .registry import ScoreOptions, count_or_default, register_metric
 from .sources import GeneratorSource, to_uint8  # noqa: F401  (to_uint8 re-exported: it lived here)
@@ -249,10 +248,9 @@ def fid50k(G: Any, opts: ScoreOptions) -> MetricResult:
     if is_image_path(G) or type(G).__name__ == "ImageSource":   # generated images: the shared image-metric path
         from . import image_metrics
         return image_metrics.compute(G, [image_metrics.FID50K], opts)[0]
+    from .image_metrics import weights_for
     ext_name = opts.extractor or DEFAULT_EXTRACTOR
-    # --weights NAME=PATH: the extractor's name, or a registered Inception file name
-    keys = (ext_name,) + ((PYTORCH_FID_WEIGHTS, NVIDIA_WEIGHTS) if ext_name == DEFAULT_EXTRACTOR else ())
-    weights = next((opts.weights[k] for k in keys if k in opts.weights), None)
+    weights = weights_for(ext_name, opts.weights)
     return fid(G, opts.reference, num_gen=count_or_default(opts.num_samples, PAPER_NUM, "num_samples"), batch_size=opts.batch_size, seed=opts.seed,
                device=opts.device, extractor=ext_name, weights=weights, progress=opts.progress,
                num_real=count_or_default(opts.num_real, PAPER_NUM, "num_real"), mirror=opts.mirror,

@@ -103,7 +103,9 @@ def result_name(m: ImageMetric, num_gen: int, extractor: str, tags: Sequence[str
     return base + (f"@{'+'.join(parts)}" if parts else "")
 
 
-def _weights_for(ext_name: str, weights: dict[str, str]) -> Optional[str]:
+def weights_for(ext_name: str, weights: dict[str, str]) -> Optional[str]:
+    """The ``--weights NAME=PATH`` file for extractor ``ext_name``: its own name, or for the Inception
+    extractors (features and logits share one network) a registered Inception file name."""
     keys = (ext_name,) + ((PYTORCH_FID_WEIGHTS, NVIDIA_WEIGHTS, DEFAULT_EXTRACTOR)
                           if ext_name in (DEFAULT_EXTRACTOR, LOGITS_EXTRACTOR) else ())
     return next((weights[k] for k in keys if k in weights), None)
@@ -170,7 +172,7 @@ def compute(generated: Any, metrics: Sequence[ImageMetric], opts: ScoreOptions) 
                          f"{src.num_available}; pass a smaller num_samples (--num-samples)")
     ext_of = {m.name: (opts.extractor or m.extractor) if m.kind in ("fid", "kid") else m.extractor for m in metrics}
     extra = {"allow_hash_mismatch": True} if opts.allow_hash_mismatch else {}
-    extractors = {e: build_extractor(e, weights=_weights_for(e, opts.weights), device=dev, **extra)
+    extractors = {e: build_extractor(e, weights=weights_for(e, opts.weights), device=dev, **extra)
                   for e in dict.fromkeys(ext_of.values())}
     gen_cap = {e: FP.Capture() for e in extractors}
     for m in metrics:

@@ -159,3 +159,17 @@ def test_registered_fid50k_reads_num_real_and_mirror_and_takes_folders(tmp_path,
     folder = _export(G, tmp_path / "gen", 100)
     from_folder = fid50k(str(folder), ScoreOptions(num_real=100, **kw))
     assert from_folder.metric == few.metric and from_folder.value == pytest.approx(few.value, rel=1e-9)
+
+
+def test_weights_for_is_the_one_weights_rule_of_fid50k_and_the_shared_pass(monkeypatch):
+    from disentangle_metrics import fid as fid_mod
+    from disentangle_metrics.features.inception import NVIDIA_WEIGHTS, PYTORCH_FID_WEIGHTS
+    w = {PYTORCH_FID_WEIGHTS: "/p/pt.pth", "testbed": "/p/tb.pt"}
+    assert IM.weights_for("inception-v3-tf", w) == "/p/pt.pth"
+    assert IM.weights_for("inception-v3-tf-logits", w) == "/p/pt.pth"   # one network for features and logits
+    assert IM.weights_for("inception-v3-tf", {NVIDIA_WEIGHTS: "/p/nv.pkl", "inception-v3-tf": "/p/own"}) == "/p/own"
+    assert IM.weights_for("testbed", w) == "/p/tb.pt" and IM.weights_for("vgg16-torchvision", w) is None
+    seen = {}
+    monkeypatch.setattr(fid_mod, "fid", lambda *a, **kw: seen.update(kw))
+    fid_mod.fid50k(object(), ScoreOptions(weights=w, extractor="inception-v3-tf"))
+    assert seen["weights"] == "/p/pt.pth"
