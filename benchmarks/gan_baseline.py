@@ -93,7 +93,19 @@ def train_and_score(out: Path, nf: int, evals: list[float], num_train: int = 10_
         rows.append(row)
         print(f"{name} {kimg:g} kimg fid {res.value:.2f} ({rate:.0f} img/s)", flush=True)
     torch.save({"G": G.state_dict(), "nf": nf, "kimg": evals[-1]}, out / f"{name}.pt")
+    save_grid(G, out / f"{name}_fakes{evals[-1]:g}kimg.png")
     return rows
+
+
+@torch.no_grad()
+def save_grid(G: nn.Module, path: Path, num: int = 64, seed: int = 1) -> None:
+    """An 8-column sheet of ``num`` samples of G in eval mode (latents from ``seed``)."""
+    from reference_models.train.report import image_grid, save_png
+
+    was_training = G.training
+    z = torch.randn(num, Z_DIM, generator=torch.Generator().manual_seed(seed))
+    save_png(image_grid(G.eval()(z), 8), path)
+    G.train(was_training)
 
 
 def _append(path: Path, row: dict) -> None:

@@ -44,4 +44,4 @@ def test_train_and_score_appends_probe_rows_and_learns(tmp_path: Path, monkeypat
     assert got[0]["probe"] == "dcgan-nf4" and json.loads(got[0]["spec"])["nf"] == 4
     assert _pending(tmp_path / "curves.csv", {"name": "dcgan-nf4", "evals": [0.016, 0.032, 1]}) == [1.0]
     assert not torch.equal(seen[0], seen[1])          # G trained between the evaluations
-    assert (tmp_path / "dcgan-nf4.pt").is_file()
+    assert (tmp_path / "dcgan-nf4.pt").is_file() and (tmp_path / "dcgan-nf4_fakes0.032kimg.png").is_file()
