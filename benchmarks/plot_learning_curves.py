@@ -12,7 +12,6 @@ draw (default: all), e.g. one round of probes with its reference::
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -55,4 +54,11 @@ def plot(csv_path: Path, png_path: Path, probes: Sequence[str] = (), title: Opti
 
 
 if __name__ == "__main__":
-    plot(Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3:])
+    import argparse
+    ap = argparse.ArgumentParser(description="Plot FID@testbed against kimg from a recipe-probe curves.csv.")
+    ap.add_argument("csv", type=Path)
+    ap.add_argument("png", type=Path)
+    ap.add_argument("probes", nargs="*", help="probes to draw (default: all)")
+    ap.add_argument("--title", default=None)
+    a = ap.parse_args()
+    plot(a.csv, a.png, a.probes, title=a.title)
