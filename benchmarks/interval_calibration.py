@@ -17,9 +17,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from disentangle_metrics.intervals import kid_interval, pr_interval, pr_parts, subset_interval
+from disentangle_metrics.intervals import kid_interval, pr_interval, subset_interval
 from disentangle_metrics.kid import kid_from_features
-from disentangle_metrics.precision_recall import precision_recall_from_features
+from disentangle_metrics.precision_recall import precision_recall_from_features, precision_recall_parts
 
 
 def main() -> None:
@@ -46,7 +46,7 @@ def main() -> None:
             x = rng.normal(0.0, 1.0, (n, d)).astype(np.float32)
             y = rng.normal(shift, scale, (n, d)).astype(np.float32)
             pr = precision_recall_from_features(x, y, device="cpu")
-            parts = [precision_recall_from_features(x[g], y[q], device="cpu") for g, q in pr_parts(n, n)]
+            parts = precision_recall_parts(x, y, device="cpu")
             for key in vals:
                 v = getattr(pr, key)
                 vals[key].append(v)
@@ -55,6 +55,7 @@ def main() -> None:
         for key in vals:
             print(f"{key:9s} {d}-d N={n}: {np.mean(vals[key]):.3f}, true SE {np.std(vals[key], ddof=1):.4f}, "
                   f"pr_interval {np.mean(parts_se[key]):.4f}, manifold fixed {np.mean(fixed_se[key]):.4f}")
+
 
 if __name__ == "__main__":
     main()

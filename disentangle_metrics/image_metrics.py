@@ -33,7 +33,7 @@ from .fid import rank_problem, reference_stats
 from .frechet import frechet_details
 from .inception_score import inception_score_from_logits
 from .kid import kid_from_features
-from .precision_recall import precision_recall_from_features
+from .precision_recall import precision_recall_from_features, precision_recall_parts
 from .registry import ScoreOptions, count_or_default
 from .results import MetricResult
 from .stats import FeatureStats, is_stats_file
@@ -344,8 +344,7 @@ def _one(m: ImageMetric, gen: FP.Features, real: Optional[tuple[dict[str, FP.Fea
                            extras=dict(f_score=pr.f_score))
         ng, nr, S = int(gen.all.shape[0]), int(y.shape[0]), intervals.PR_GROUPS
         if min(ng, nr) // S > pr.nhood_size:
-            parts = [precision_recall_from_features(gen.all[g], y[r], device=dev, **m.params)
-                     for g, r in intervals.pr_parts(ng, nr, S)]
+            parts = precision_recall_parts(gen.all, y, S, device=dev, **m.params)
             res.add_interval("_precision", intervals.pr_interval(pr.precision, [q.precision for q in parts], ng, nr))
             res.add_interval("_recall", intervals.pr_interval(pr.recall, [q.recall for q in parts], ng, nr))
         else:

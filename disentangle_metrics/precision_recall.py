@@ -31,7 +31,7 @@ margin of a radius. ``feature_dtype=None`` keeps float32 throughout (torch-fidel
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional, Union
+from typing import Any, Optional, Union
 
 import numpy as np
 import torch
@@ -162,3 +162,13 @@ def precision_recall_from_features(gen: ArrayLike, real: ArrayLike, *, nhood_siz
                     feature_dtype=str(feature_dtype).replace("torch.", "") if feature_dtype else "float32",
                     row_batch_size=rb, col_batch_size=cb,
                     gen_covered=gen_covered.cpu().numpy(), real_covered=real_covered.cpu().numpy())
+
+
+def precision_recall_parts(gen: ArrayLike, real: ArrayLike, groups: Optional[int] = None,
+                           **kwargs: Any) -> list[PRResult]:
+    """:func:`precision_recall_from_features` on each disjoint part of both sides
+    (:func:`~.intervals.pr_parts`: rows ``i::groups``), the values :func:`~.intervals.pr_interval` takes."""
+    from . import intervals
+    parts = intervals.pr_parts(int(gen.shape[0]), int(real.shape[0]),
+                               intervals.PR_GROUPS if groups is None else groups)
+    return [precision_recall_from_features(gen[g], real[r], **kwargs) for g, r in parts]

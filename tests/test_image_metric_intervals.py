@@ -86,6 +86,7 @@ def test_kid_interval_matches_the_spread_over_independent_draws():
 def test_pr_interval_matches_the_spread_over_independent_draws():
     """The SE from one run's 10 parts against the SE over 80 independent draws of both sides (8-d, N = 600)."""
     from disentangle_metrics.precision_recall import precision_recall_from_features as prf
+    from disentangle_metrics.precision_recall import precision_recall_parts
     rng = np.random.default_rng(0)
     vals, se, se_fixed = {"p": [], "r": []}, {"p": [], "r": []}, {"p": [], "r": []}
     n = 600
@@ -93,7 +94,7 @@ def test_pr_interval_matches_the_spread_over_independent_draws():
         x = rng.normal(0.0, 1.0, (n, 8)).astype(np.float32)
         y = rng.normal(0.3, 1.2, (n, 8)).astype(np.float32)
         pr = prf(x, y, device="cpu")
-        parts = [prf(x[g], y[r], device="cpu") for g, r in intervals.pr_parts(n, n)]
+        parts = precision_recall_parts(x, y, device="cpu")   # what the PR rows use
         for key, v, pv in (("p", pr.precision, [q.precision for q in parts]), ("r", pr.recall, [q.recall for q in parts])):
             vals[key].append(v)
             se[key].append(intervals.pr_interval(v, pv, n, n).stderr)
