@@ -148,10 +148,12 @@ def append_result(path: os.PathLike | str, result: MetricResult, samples_dir: Op
 
     The line goes out in one ``write(2)`` on a descriptor opened with ``O_APPEND`` while holding an
     exclusive ``fcntl.flock`` on the file: on one machine's local filesystem concurrent appends
-    never interleave or overwrite each other, and earlier lines are never rewritten, so ``kill -9``
-    can at worst cut the line being written short. A missing final newline (such a cut, or a file
-    edited by hand) is repaired before the new line, so a fragment never merges with a new line and
-    :func:`read_results` reports it. On NFS, ``flock`` is emulated with POSIX locks (Linux >= 2.6.12,
+    never interleave or overwrite each other, and earlier lines are never rewritten. ``kill -9`` can
+    still cut the line being written short (Linux checks for a fatal signal between the pages of one
+    large ``write``), and the lock dies with the writer, so such a fragment is only ever the file's
+    unterminated tail: the next append, holding the lock, moves it to ``<path>.torn`` and truncates
+    it away, so every newline-terminated line in the file is a whole result. A valid last line
+    without its newline (a file edited by hand) is kept and terminated instead. On NFS, ``flock`` is emulated with POSIX locks (Linux >= 2.6.12,
     needs a working lock manager) and ``O_APPEND`` is not atomic across clients: write each
     machine's results to its own file there. Per-sample arrays go to
     ``samples_dir/<metric>-<created>.npz`` (written atomically) when ``samples_dir`` is given.
@@ -173,13 +175,53 @@ def append_result(path: os.PathLike | str, result: MetricResult, samples_dir: Op
         _lock(fd)
         size = os.fstat(fd).st_size
         if size and os.pread(fd, 1, size - 1) != b"\n":
-            line = b"\n" + line
+            line = _repair_tail(fd, path, size) + line
         written = os.write(fd, line)
         if written != len(line):   # a short write (disk full): say so rather than leave a silent fragment
             raise OSError(f"{path}: only {written} of {len(line)} bytes of the result line were written (disk full?)")
         os.fsync(fd)
     finally:
         os.close(fd)   # closing releases the lock
+
+
+def _tail_start(fd: int, size: int) -> int:
+    """Offset just past the last newline of the file (0 when it has none)."""
+    end = size
+    while end > 0:
+        start = max(0, end - 65536)
+        i = os.pread(fd, end - start, start).rfind(b"\n")
+        if i >= 0:
+            return start + i + 1
+        end = start
+    return 0
+
+
+def _repair_tail(fd: int, path: Path, size: int) -> bytes:
+    """Deal with an unterminated last line before appending; returns the bytes to put before the new line.
+
+    Called with the lock held, so no writer is in the middle of that tail: it is either a whole line
+    whose newline was lost (kept, b"\n" returned) or a write cut short by ``kill -9`` (moved to
+    ``<path>.torn`` so nothing is silently lost, then truncated away).
+    """
+    import warnings
+    start = _tail_start(fd, size)
+    tail = os.pread(fd, size - start, start)
+    try:
+        if isinstance(json.loads(tail), dict):
+            return b"\n"
+    except ValueError:
+        pass
+    torn = Path(str(path) + ".torn")
+    tfd = os.open(torn, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+    try:
+        os.write(tfd, tail + b"\n")
+        os.fsync(tfd)
+    finally:
+        os.close(tfd)
+    os.ftruncate(fd, start)
+    warnings.warn(f"{path}: its last line was a write cut short ({len(tail)} bytes, a writer killed "
+                  f"mid-write?); moved it to {torn}", RuntimeWarning, stacklevel=3)
+    return b""
 
 
 def _lock(fd: int) -> None:
@@ -193,8 +235,11 @@ def _lock(fd: int) -> None:
 def read_results(path: os.PathLike | str, *, strict: bool = False) -> list[MetricResult]:
     """All results in a results file, in order.
 
-    A line that is not valid JSON (a write cut short by ``kill -9``) is skipped with a warning naming
-    the file and line number; ``strict=True`` raises instead.
+    A newline-terminated line that is not valid JSON (a corrupted or hand-edited file) is skipped
+    with a warning naming the file and line number; ``strict=True`` raises instead. An unterminated,
+    unparseable last line is a write still in progress, or one cut short by ``kill -9`` (which the
+    next :func:`append_result` moves to ``<path>.torn``): it is not a result yet, so it is skipped
+    with a warning in both modes.
     """
     import warnings
     out = []
@@ -205,6 +250,11 @@ def read_results(path: os.PathLike | str, *, strict: bool = False) -> list[Metri
             try:
                 d = json.loads(line)
             except json.JSONDecodeError as exc:
+                if not line.endswith("\n"):
+                    warnings.warn(f"{path}, line {lineno}: skipped an incomplete last line (a write in "
+                                  "progress, or cut short by kill -9; the next append moves it to "
+                                  f"{Path(path).name}.torn)", RuntimeWarning, stacklevel=2)
+                    continue
                 if strict:
                     raise ValueError(f"{path}, line {lineno}: not a JSON result line ({exc})") from None
                 warnings.warn(f"{path}, line {lineno}: skipped a broken result line (a write cut short?)",
