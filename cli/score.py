@@ -127,6 +127,9 @@ def _done_keys(out_path: str) -> set[str]:
               help="Write per-sample arrays (.npz) here (for ls: the latents and logits, large).")
 @click.option("--ls-backend", type=click.Choice(["torch", "sklearn"]), default="torch", show_default=True,
               help="Separability SVM solver: the batched torch solver or scikit-learn's LinearSVC (slow, for checks).")
+@click.option("--resamples", type=click.IntRange(min=0), default=None,
+              help="Bootstrap resamples of the PPL and separability 95% intervals (default 1000 for PPL, 20 SVM "
+                   "refits for ls; 0: no interval, else at least 2).")
 @click.option("--trust-pickle", is_flag=True, help="Allow loading pickles (runs code from the file).")
 @click.option("--code-path", "code_path", multiple=True, type=click.Path(file_okay=False),
               help="Folder prepended to sys.path for a trusted pickle's code (a clone of stylegan2-ada-pytorch, "
@@ -150,7 +153,7 @@ def _done_keys(out_path: str) -> set[str]:
 def score(generator: str, metric_names: str, reference: str | None, classifier: str | None,
           num_samples: int | None, num_real: int | None, mirror: bool | None, batch_size: int | None, seed: int,
           device: str, extractor: str, distance: str | None, weights_items: tuple[str, ...], out_path: str,
-          samples_dir: str | None, ls_backend: str, trust_pickle: bool, code_path: tuple[str, ...],
+          samples_dir: str | None, ls_backend: str, resamples: int | None, trust_pickle: bool, code_path: tuple[str, ...],
           truncation_psi: float, truncation_cutoff: int | None, class_label: int | None, labels_path: str | None,
           allow_hash_mismatch: bool, resume: bool, no_check: bool, progress: bool, nproc: int) -> None:
     """Compute METRICS for GENERATOR and append them to the results file.
@@ -187,7 +190,7 @@ def score(generator: str, metric_names: str, reference: str | None, classifier: 
                             num_real=num_real, mirror=mirror, reference=reference, classifier=clf,
                             extractor=extractor, distance=distance, weights=weights,
                             allow_hash_mismatch=allow_hash_mismatch, keep_samples=samples_dir is not None,
-                            ls_backend=ls_backend, progress=progress, truncation_psi=truncation_psi,
+                            ls_backend=ls_backend, resamples=resamples, progress=progress, truncation_psi=truncation_psi,
                             truncation_cutoff=truncation_cutoff, class_label=class_label, labels=labels_path)
     except ValueError as exc:
         raise click.ClickException(str(exc))

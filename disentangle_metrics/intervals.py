@@ -239,6 +239,8 @@ def ls_bootstrap(value: float, latents: torch.Tensor, logits: torch.Tensor, num_
     contribute H = 0, as in the metric.
     """
     from .linear_svm import solve_squared_hinge
+    if num_resamples < 2:
+        raise ValueError(f"num_resamples must be >= 2 (the standard error needs two replicates), got {num_resamples}")
     opts = dict(C=1.0, tol=1e-4, max_iter=1000, intercept_scaling=1.0)
     opts.update(svm_options or {})
     X = latents.double()

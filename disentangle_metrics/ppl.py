@@ -330,7 +330,8 @@ def _registered(space: str, samp: str) -> Callable[[Any, ScoreOptions], MetricRe
                    distance=opts.distance, batch_size=opts.batch_size, seed=opts.seed, device=opts.device,
                    weights=opts.weights, allow_hash_mismatch=opts.allow_hash_mismatch, progress=opts.progress,
                    truncation_psi=opts.truncation_psi, truncation_cutoff=opts.truncation_cutoff,
-                   class_label=opts.class_label, labels=opts.labels)
+                   class_label=opts.class_label, labels=opts.labels,
+                   bootstrap=opts.resamples_or(intervals.PPL_RESAMPLES))
     metric.__name__ = f"ppl_{space}{samp}"
     metric.__doc__ = (f"PPL in {space.upper()} space, {samp} path: {PAPER_NUM_SAMPLES} samples, eps 1e-4, crop, "
                       "LPIPS-VGG (the paper's ppl_" + f"{space}{samp}).")
@@ -362,7 +363,7 @@ def _registered_ada(name: str, space: str, samp: str, crop: bool) -> Callable[[A
                   distance=dist, batch_size=count_or_default(opts.batch_size, ADA_BATCH_SIZE, "batch_size"), seed=opts.seed, device=opts.device,
                   mode="ada", weights=opts.weights, allow_hash_mismatch=opts.allow_hash_mismatch,
                   progress=opts.progress, truncation_psi=opts.truncation_psi, truncation_cutoff=opts.truncation_cutoff,
-                  class_label=opts.class_label, labels=opts.labels)
+                  class_label=opts.class_label, labels=opts.labels, bootstrap=opts.resamples_or(intervals.PPL_RESAMPLES))
         base, _, tags = name.partition("@")
         extra = ([] if res.config["distance"] == ADA_DISTANCE else [res.config["distance"]]) + \
             ([tags] if tags else []) + [t for t in res.metric.partition("@")[2].split("+") if t.startswith("psi")]

@@ -38,6 +38,7 @@ class ScoreOptions:
     keep_samples: bool = False              # metrics whose per-sample arrays are large (ls) keep them only when asked
     ls_backend: str = "torch"               # separability's SVM solver: 'torch' (batched) or 'sklearn' (LinearSVC)
     num_keep: Optional[int] = None          # separability: most-confident samples kept (None: num_samples // 2)
+    resamples: Optional[int] = None         # bootstrap resamples of the PPL / separability intervals (None: 1000 / 20; 0: no interval)
     progress: bool = True
 
     def __post_init__(self) -> None:
@@ -46,6 +47,14 @@ class ScoreOptions:
             v = getattr(self, name)
             if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
                 raise ValueError(f"{name} must be a positive integer (or None for the metric's default), got {v!r}")
+        r = self.resamples   # here 0 is a value: no bootstrap interval
+        if r is not None and (isinstance(r, bool) or not isinstance(r, int) or r < 0 or r == 1):
+            raise ValueError(f"resamples must be 0 (no interval) or an integer >= 2 (None: the metric's default), "
+                             f"got {r!r}")
+
+    def resamples_or(self, default: int) -> int:
+        """The bootstrap resample count to use: ``resamples`` when set (0 included), else ``default``."""
+        return default if self.resamples is None else self.resamples
 
 
 def count_or_default(value: Optional[int], default: int, name: str) -> int:

@@ -377,5 +377,6 @@ def _ls_metric(G: Any, opts: Any) -> "MetricResult":
     keep = count_or_default(opts.num_keep, n // 2, "num_keep")
     return separability(G, opts.classifier, num_samples=n, num_keep=keep, batch_size=opts.batch_size,
                         seed=opts.seed, device=opts.device, backend=opts.ls_backend, keep_samples=opts.keep_samples,
-                        progress=opts.progress, class_label=opts.class_label, labels=opts.labels)
+                        progress=opts.progress, class_label=opts.class_label, labels=opts.labels,
+                        bootstrap=opts.resamples_or(LS_RESAMPLES))
 

@@ -318,6 +318,18 @@ def test_registered_metrics(sql2_registered):
     assert r.samples["distances"].shape == (20,) and np.all(r.samples["t"] == 0)
 
 
+def test_registered_metrics_take_the_resample_count(sql2_registered):
+    base = dict(device="cpu", num_samples=40, distance=sql2_registered, progress=False)
+    r = get_metric("ppl_wend")(LinearGenerator(), ScoreOptions(**base, resamples=50))
+    assert "(50 resamples" in r.intervals["ppl_wend@test-sql2"]["method"]
+    assert "(1000 resamples" in get_metric("ppl_wend")(LinearGenerator(), ScoreOptions(**base)).intervals[
+        "ppl_wend@test-sql2"]["method"]
+    none = get_metric("ppl_zfull")(LinearGenerator(), ScoreOptions(**base, resamples=0))
+    assert none.intervals == {} and none.ci95 is None            # 0 is a value: no interval, not the default
+    with pytest.raises(ValueError, match="resamples must be 0"):
+        ScoreOptions(resamples=1)
+
+
 def test_cli_score(tmp_path, sql2_registered):
     from cli.main import main
     out = tmp_path / "results.jsonl"

@@ -250,6 +250,13 @@ def test_registered_metric_uses_options():
     assert res.config["num_keep"] == 100 and res.seed == 3 and set(res.values) == {"ls_z", "ls_w"}
 
 
+def test_registered_metric_takes_the_resample_count():
+    base = dict(device="cpu", seed=3, num_samples=200, batch_size=50, classifier=PixelClassifier(2), progress=False)
+    res = get_metric("ls")(ToyGenerator(), ScoreOptions(**base, resamples=5))
+    assert "(5 resamples)" in res.intervals["ls_w"]["method"] and "(5 resamples)" in res.intervals["ls_z"]["method"]
+    assert get_metric("ls")(ToyGenerator(), ScoreOptions(**base, resamples=0)).intervals == {}
+
+
 def test_cli_writes_per_attribute_entropies(tmp_path, monkeypatch):
     from click.testing import CliRunner
 
@@ -257,9 +264,10 @@ def test_cli_writes_per_attribute_entropies(tmp_path, monkeypatch):
     out = tmp_path / "r.jsonl"
     r = CliRunner().invoke(main, ["score", "tests._ls_toys:make_generator", "--metrics", "ls", "--classifier",
                                   "tests._ls_toys:make_classifier", "--num-samples", "200", "--batch-size", "50",
-                                  "--device", "cpu", "--no-progress", "--out", str(out)])
+                                  "--device", "cpu", "--no-progress", "--out", str(out), "--resamples", "4"])
     assert r.exit_code == 0, r.output
     line = json.loads(out.read_text().splitlines()[-1])
+    assert "(4 resamples)" in line["intervals"]["ls_w"]["method"]
     assert line["metric"] == "ls" and set(line["values"]) == {"ls_z", "ls_w"}
     assert line["extras"]["attribute_names"] == ["smiling", "male", "young"]
     assert len(line["extras"]["entropy_bits"]["w"]) == 3
