@@ -44,6 +44,8 @@ class Features:
     all: Optional[torch.Tensor] = None
     count: int = 0
     groups: Optional[GroupedFeatures] = None
+    cache_file: Optional[str] = None     # real side: the feature cache file (:mod:`.feature_cache`)
+    cached: bool = False                 # ... and whether the rows were read from it
 
 
 @dataclass

@@ -23,8 +23,8 @@ from typing import Any, Optional, Sequence
 
 import torch
 
+from . import distributed, feature_cache, intervals
 from . import feature_pass as FP
-from . import intervals
 from .device import default_batch_size, describe, metric_precision, resolve_device
 from .features import DEFAULT_EXTRACTOR, FeatureExtractor, build_extractor
 from .features.inception import NVIDIA_WEIGHTS, PYTORCH_FID_WEIGHTS
@@ -124,17 +124,42 @@ def _generated_source(generated: Any, opts: ScoreOptions, device: torch.device) 
 def _real_pass(reference: Any, extractors: dict[str, FeatureExtractor], capture: dict[str, FP.Capture], num: Optional[int],
                mirror: bool, resolution: int, seed: int, device: torch.device, batch_size: int,
                progress: bool) -> tuple[dict[str, FP.Features], str]:
+    """All real features per extractor: from the feature cache where it has them, else one shared pass."""
     if isinstance(reference, str) and reference == "testbed":
         if mirror:
             raise ValueError("reference='testbed' has no mirror option; drop mirror")
         n = 50_000 if num is None else num
-        res = FP.collect(FP.testbed_batches(n, resolution, batch_size, device), extractors, capture, n, device,
-                         progress, "real features (testbed)")
-        return res, f"testbed at {resolution}x{resolution} (first {n} images, default config)"
-    n, batches = FP.dataset_batches(reference, num, resolution=resolution, mirror=mirror, seed=seed,
-                                    batch_size=batch_size, device=device)
-    res = FP.collect(batches, extractors, capture, n, device, progress, f"real features {Path(reference).name}")
-    return res, f"dataset {reference} ({n} images{', mirrored' if mirror else ''})"
+        batches = FP.testbed_batches(n, resolution, batch_size, device)
+        what, desc = "real features (testbed)", f"testbed at {resolution}x{resolution} (first {n} images, default config)"
+    else:
+        n, batches = FP.dataset_batches(reference, num, resolution=resolution, mirror=mirror, seed=seed,
+                                        batch_size=batch_size, device=device)
+        what, desc = f"real features {Path(reference).name}", f"dataset {reference} ({n} images{', mirrored' if mirror else ''})"
+    me = distributed.info()
+    paths = {e: feature_cache.cache_path(reference, x, n, resolution, mirror, seed) for e, x in extractors.items()}
+    out: dict[str, FP.Features] = {}
+    for e, p in paths.items():
+        t = feature_cache.load(p, n, extractors[e].feature_dim, device) if p is not None and me.is_main else None
+        if t is not None:
+            out[e] = FP.Features(all=t, count=n, cache_file=str(p), cached=True)
+    # rank 0 decides, so every process takes part in the same collective pass
+    hits = distributed.broadcast_object(sorted(out))
+    for e in hits:
+        if e not in out:
+            t = feature_cache.load(paths[e], n, extractors[e].feature_dim, device)
+            if t is None:
+                raise RuntimeError(f"{paths[e]}: rank {me.rank} cannot read the cached real features rank 0 read")
+            out[e] = FP.Features(all=t, count=n, cache_file=str(paths[e]), cached=True)
+    todo = {e: x for e, x in extractors.items() if e not in out}
+    if todo:
+        got = FP.collect(batches, todo, {e: capture[e] for e in todo}, n, device, progress, what)
+        for e, f in got.items():
+            if paths[e] is not None and f.all is not None:
+                if me.is_main:
+                    feature_cache.save(paths[e], f.all)
+                f.cache_file = str(paths[e])
+        out.update(got)
+    return out, desc
 
 
 def load_stats_reference(reference: Any, device: Any) -> Optional[FeatureStats]:
@@ -228,6 +253,9 @@ def compute(generated: Any, metrics: Sequence[ImageMetric], opts: ScoreOptions) 
             else:
                 real_side = real.get(_mirror(m, opts)) if m.max_real != 0 else None
             res = _one(m, gen[e], real_side, e, extractors[e], num_gen, opts, dev)
+            if m.kind != "fid" and real_side is not None:
+                rf = real_side[0][e]
+                res.extras.update(real_features_cache=rf.cache_file, real_features_cached=rf.cached)
             name = result_name(m, num_gen, e, src.name_tags())
             res.metric = name
             head, at, tags = name.partition("@")     # kid50k_full_std@testbed: the suffix before the tags

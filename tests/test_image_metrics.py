@@ -173,3 +173,35 @@ def test_weights_for_is_the_one_weights_rule_of_fid50k_and_the_shared_pass(monke
     monkeypatch.setattr(fid_mod, "fid", lambda *a, **kw: seen.update(kw))
     fid_mod.fid50k(object(), ScoreOptions(weights=w, extractor="inception-v3-tf"))
     assert seen["weights"] == "/p/pt.pth"
+
+
+def test_real_features_are_cached_and_give_the_same_numbers(tmp_path, nvidia_standins, real_folder, monkeypatch):
+    from disentangle_metrics import feature_cache, feature_pass as FP
+    G = ToyGenerator(seed=1)
+    rows = _small(["kid50k_full", "pr50k3_full"])    # KID on test-pixel-stats (no weights file), PR on VGG16
+    first = IM.compute(G, rows, _opts(nvidia_standins, real_folder))
+    files = sorted(feature_cache.features_cache_dir().glob("*.npy"))
+    assert [f.name.split("-")[1] for f in files] == ["4096d"]   # only the extractor named by a weights hash
+    assert [r.extras["real_features_cached"] for r in first] == [False, False]
+    assert first[0].extras["real_features_cache"] is None and first[1].extras["real_features_cache"] == str(files[0])
+    calls = []
+    orig = FP.collect
+
+    def counting(batches, extractors, *a, **kw):
+        calls.append(sorted(extractors))
+        return orig(batches, extractors, *a, **kw)
+    monkeypatch.setattr(FP, "collect", counting)
+    second = IM.compute(G, rows, _opts(nvidia_standins, real_folder))
+    # the generated side, then the real side for the uncached extractor alone
+    assert calls == [["test-pixel-stats", "vgg16-nvidia"], ["test-pixel-stats"]]
+    assert [r.extras["real_features_cached"] for r in second] == [False, True]
+    for a, b in zip(first, second):
+        assert a.values == b.values and a.intervals == b.intervals, a.metric
+    # another real count is another key: computed afresh
+    IM.compute(G, rows, _opts(nvidia_standins, real_folder, num_real=110))
+    assert calls[-1] == ["test-pixel-stats", "vgg16-nvidia"] and len(list(feature_cache.features_cache_dir().glob("*.npy"))) == 2
+    # a damaged cache file is recomputed with a warning, never used
+    files[0].write_bytes(b"not an array")
+    with pytest.warns(RuntimeWarning, match="do not load"):
+        third = IM.compute(G, rows, _opts(nvidia_standins, real_folder))
+    assert [r.values for r in third] == [r.values for r in first]
