@@ -3,6 +3,7 @@ import torch
 from disentangle_metrics import distributed as D
 from disentangle_metrics import sampling as S
 from tests.dist_utils import run_distributed
+from tests.suite_helpers import nvidia_standins  # noqa: F401
 
 
 def _primitives():
@@ -105,3 +106,32 @@ def test_separability_two_processes_match_one(tmp_path):
         for k in s1:                                  # identical SVM inputs, in global order
             assert (s[k] == s1[k]).all(), k
         assert v == v1                                # rank 0's SVM result reaches every rank
+
+
+def _pr_run(weights, ref_dir):
+    from disentangle_metrics import image_metrics as IM
+    from disentangle_metrics.registry import ScoreOptions
+    from tests.fid_helpers import ToyGenerator
+    opts = ScoreOptions(device="cpu", batch_size=6, num_samples=40, num_real=30, reference=ref_dir, weights=weights,
+                        progress=False)
+    r, = IM.compute(ToyGenerator(seed=1), [IM.TABLE["pr50k3_full"]], opts)
+    return r.values, r.extras["real_features_cached"]
+
+
+def test_cached_real_features_two_processes_match_one(tmp_path, monkeypatch, nvidia_standins):
+    # rank 0 decides whether the cache holds the real features, so both ranks skip (or run) the pass together
+    from PIL import Image
+    import numpy as np
+    ref_dir = tmp_path / "ref"
+    ref_dir.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(30):
+        Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(ref_dir / f"{i:03d}.png")
+    w = dict(nvidia_standins)
+    one, cached = _pr_run(w, str(ref_dir))
+    assert not cached
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "other-cache"))   # the spawned ranks start uncached
+    for expect_cached in (False, True):
+        out = run_distributed(_pr_run, 2, w, str(ref_dir), tmp_dir=str(tmp_path))
+        assert [c for _, c in out] == [expect_cached] * 2
+        assert all(v == one for v, _ in out)
