@@ -3,7 +3,9 @@
 A result line must identify its generator by content, not by the argument string ("ckpt"): the
 sha256 of the checkpoint file(s) (``config.json`` and ``model.pt`` of a folder, or the one file),
 or, for a ``package.module:factory`` generator, the sha256 of its ``state_dict`` (names, dtypes,
-shapes and bytes of every tensor). ``score --resume`` skips a metric whose key
+shapes and bytes of every tensor); a folder of images (generated samples, or a dataset reference) by
+the sha256 of its content listing (each image's relative name, size and modification time, as the
+dataset statistics cache keys it). ``score --resume`` skips a metric whose key
 (metric, generator sha256, configuration, library version) is already in the results file.
 """
 
@@ -35,6 +37,13 @@ def state_dict_sha256(module: torch.nn.Module) -> str:
     return h.hexdigest()
 
 
+def folder_listing_sha256(path: Path) -> str:
+    """sha256 of an image folder's content listing: (relative name, size, mtime) of every image."""
+    from disentangle_metrics.data.images import FolderSource
+    blob = json.dumps(FolderSource(path).listing(), separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
 def generator_provenance(spec: str, G: Any, wrapped: Any = None) -> dict[str, Any]:
     """``{'spec', 'files', 'sha256', 'adapter'}`` of the generator loaded from ``spec``.
 
@@ -57,6 +66,8 @@ def generator_provenance(spec: str, G: Any, wrapped: Any = None) -> dict[str, An
         digest = hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()
     elif isinstance(G, torch.nn.Module):
         digest = state_dict_sha256(G)
+    elif path.is_dir() and isinstance(G, (str, Path)):   # a folder of generated images
+        digest = folder_listing_sha256(path)
     else:
         digest = None
     adapter = f"{type(G).__module__}.{type(G).__qualname__}"
@@ -76,6 +87,8 @@ def request_config(metric: str, opts: Any, classifier_spec: Optional[str]) -> di
         # a stats file by content, so a recomputed file counts as new; a large image array by size and time
         st = Path(ref).stat()
         cfg["reference_id"] = sha256_of(ref) if st.st_size <= _HASH_LIMIT else f"{st.st_size} bytes, mtime {st.st_mtime_ns}"
+    elif isinstance(ref, str) and Path(ref).is_dir():   # an image folder: added, removed or touched images count
+        cfg["reference_id"] = f"listing {folder_listing_sha256(Path(ref))}"
     return {"metric": metric, "options": _jsonable(cfg)}
 
 

@@ -62,3 +62,27 @@ def test_metrics_lists_descriptions_and_extractors():
     assert "generated 50k, real up to 200,000" in r.output and "anchor:" in r.output
     e = CliRunner().invoke(main, ["metrics", "--extractors"])
     assert "vgg16-nvidia" in e.output and "inception-v3-tf-logits" in e.output
+
+
+def test_resume_on_image_folders_follows_their_content(tmp_path):
+    # a folder of samples (or of reals) is identified by its listing: changed images are scored afresh
+    import os
+    gen, real = _folders(tmp_path)
+    out = tmp_path / "r.jsonl"
+
+    def score():
+        return CliRunner().invoke(main, ["score", gen, "--metrics", "kid30_full@test-pixel-stats", "--num-samples", "30",
+                                         "--reference", real, "--device", "cpu", "--resume", "--out", str(out),
+                                         "--no-progress"])
+    assert score().exit_code == 0
+    r = score()
+    assert r.exit_code == 0 and "skipped: already in" in r.output
+    first = sorted(os.listdir(gen))[0]
+    os.utime(os.path.join(gen, first), ns=(1, 1))        # a regenerated sample: same name, new content
+    r = score()
+    assert r.exit_code == 0 and "skipped" not in r.output
+    os.utime(os.path.join(real, sorted(os.listdir(real))[0]), ns=(1, 1))
+    r = score()
+    assert r.exit_code == 0 and "skipped" not in r.output
+    keys = [json.loads(x)["extras"]["resume_key"] for x in out.read_text().splitlines()]
+    assert len(keys) == len(set(keys)) == 3
