@@ -40,7 +40,9 @@ def _score(*args, out):
 
 
 def _lines(path):
-    return [json.loads(x) for x in Path(path).read_text().splitlines()] if Path(path).exists() else []
+    # whole lines only: a poll may catch a line while it is being written
+    text = Path(path).read_text() if Path(path).exists() else ""
+    return [json.loads(x) for x in text.split("\n")[:-1]]
 
 
 # ---- item 1: zero and negative counts -------------------------------------------------------
