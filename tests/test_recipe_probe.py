@@ -33,3 +33,21 @@ def test_plot_draws_the_chosen_probes_and_names_missing_ones(tmp_path: Path) -> 
     assert (tmp_path / "all.png").stat().st_size > 0 and (tmp_path / "b.png").stat().st_size > 0
     with pytest.raises(ValueError, match="'c'"):
         plot(curves, tmp_path / "c.png", ["c"])
+
+
+def test_seed_plot_groups_probes_and_names_missing_rows(tmp_path: Path) -> None:
+    import pytest
+
+    from benchmarks.plot_learning_curves import _family, plot_seeds
+
+    assert _family("r1g30-s2") == ("r1g30", 2) and _family("lr0025+emaramp") == ("lr0025+emaramp", 0)
+    curves = tmp_path / "curves.csv"
+    curves.write_text("probe,kimg,fid,wall_s,img_per_s,spec,fid_raw_G\n"
+                      "floor,0,10.2,0,0,{}\n"
+                      "a,40.0,646.7,474,98,{},911.7\n"
+                      "a-s1,40.0,700.0,474,98,{},911.7\n"
+                      "b,20.0,600.0,1,1,{},\n")
+    plot_seeds(curves, tmp_path / "s.png", {"a": ["a", "a-s1"]}, 40)
+    assert (tmp_path / "s.png").stat().st_size > 0
+    with pytest.raises(ValueError, match="40-kimg rows for probes \\['b'\\]"):   # b has no 40-kimg row
+        plot_seeds(curves, tmp_path / "t.png", {"a": ["a"], "b": ["b"]}, 40)
