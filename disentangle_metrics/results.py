@@ -153,9 +153,9 @@ def append_result(path: os.PathLike | str, result: MetricResult, samples_dir: Op
     large ``write``), and the lock dies with the writer, so such a fragment is only ever the file's
     unterminated tail: the next append, holding the lock, moves it to ``<path>.torn`` and truncates
     it away, so every newline-terminated line in the file is a whole result. A valid last line
-    without its newline (a file edited by hand) is kept and terminated instead. On NFS, ``flock`` is emulated with POSIX locks (Linux >= 2.6.12,
-    needs a working lock manager) and ``O_APPEND`` is not atomic across clients: write each
-    machine's results to its own file there. Per-sample arrays go to
+    without its newline (a file edited by hand) is kept and terminated instead. On NFS, ``flock``
+    is emulated with POSIX locks (Linux >= 2.6.12, needs a working lock manager) and ``O_APPEND``
+    is not atomic across clients: write each machine's results to its own file there. Per-sample arrays go to
     ``samples_dir/<metric>-<created>.npz`` (written atomically) when ``samples_dir`` is given.
     """
     path = Path(path)
