@@ -4,8 +4,9 @@ Reads probes from a JSON-lines queue file (one object per line: ``name`` plus Tr
 fields; ``g_overrides``/``d_overrides`` are merged into the mini networks'), runs them one after
 another in this one process (never in parallel: the machine is shared), and appends one CSV row
 per evaluation to ``<root>/curves.csv``: probe, kimg, fid, wall seconds, img/s. New lines added to
-the queue while it runs are picked up; finished probes are skipped on restart unless their line
-gained evaluation points, which then continue from the probe's checkpoint.
+the queue while it runs are picked up; finished probes are skipped unless their line gained
+evaluation points (before a restart or while the driver runs), which then continue from the
+probe's checkpoint.
 
 FID: ``num_gen`` G_ema samples (random noise) vs the first ``num_real`` test-bed images (the
 training set), test-bed extractor. The floor row (probe ``floor``) is ``num_gen`` test-bed images
@@ -84,12 +85,18 @@ def main() -> None:
             w.writerow(["probe", "kimg", "fid", "wall_s", "img_per_s", "spec", "fid_raw_G"])
             w.writerow(["floor", 0, f"{floor(args.num_gen, args.num_real):.3f}", 0, 0, "{}"])
             fh.flush()
-    done: set[str] = set()
+
+    def evals_of(p: dict) -> tuple[float, ...]:
+        return tuple(float(k) for k in p.get("evals", DEFAULT_EVALS))
+
+    # (name, evaluation points) run in this process: a line that gains points while the driver runs
+    # is taken up again, and a point that never lands in curves.csv cannot loop forever
+    done: set[tuple[str, tuple[float, ...]]] = set()
     while True:
         todo = [json.loads(l) for l in args.queue.read_text().splitlines() if l.strip() and not l.startswith("#")]
         # A finished probe whose queue line gained later evaluations resumes from its checkpoint.
-        todo = [p for p in todo if p["name"] not in done and not ((args.root / p["name"] / "DONE").is_file()
-                                                                  and _pending(curves, p) == [])]
+        todo = [p for p in todo if (p["name"], evals_of(p)) not in done
+                and not ((args.root / p["name"] / "DONE").is_file() and _pending(curves, p) == [])]
         if not todo:
             break
         spec = dict(todo[0])
@@ -117,7 +124,7 @@ def main() -> None:
                                          f"{raw.value:.3f}"])
             print(f"{name} {k} kimg fid {res.value:.2f} (G {raw.value:.2f}; {prog['skipped_steps']} skipped)", flush=True)
         (args.root / name / "DONE").write_text("ok\n")
-        done.add(name)
+        done.add((name, tuple(evals)))
 
 
 if __name__ == "__main__":

@@ -51,3 +51,41 @@ def test_seed_plot_groups_probes_and_names_missing_rows(tmp_path: Path) -> None:
     assert (tmp_path / "s.png").stat().st_size > 0
     with pytest.raises(ValueError, match="40-kimg rows for probes \\['b'\\]"):   # b has no 40-kimg row
         plot_seeds(curves, tmp_path / "t.png", {"a": ["a"], "b": ["b"]}, 40)
+
+
+def test_driver_takes_up_points_added_while_it_runs(tmp_path: Path, monkeypatch) -> None:
+    # the driver with stand-ins for the trainer and FID: a queue line that gains an evaluation point
+    # while its probe trains is continued in the same run (it used to be dropped until a restart)
+    import json
+    import sys
+    from types import SimpleNamespace
+
+    import torch
+
+    import disentangle_metrics.fid as fid_mod
+    import reference_models.train as train_mod
+    from benchmarks import recipe_probe
+
+    queue = tmp_path / "queue.jsonl"
+    queue.write_text(json.dumps({"name": "p", "evals": [10]}) + "\n")
+    (tmp_path / "curves.csv").write_text("probe,kimg,fid,wall_s,img_per_s,spec,fid_raw_G\nfloor,0,10.2,0,0,{}\n")
+    trained = []
+
+    class FakeTrainer:
+        def __init__(self, cfg, resume, progress):
+            self.cfg, self.G, self.G_ema = cfg, torch.nn.Identity(), torch.nn.Identity()
+            (tmp_path / "p").mkdir(exist_ok=True)
+
+        def train(self):
+            trained.append(self.cfg.total_kimg)
+            if len(trained) == 1:     # someone extends the probe while it runs
+                queue.write_text(json.dumps({"name": "p", "evals": [10, 20]}) + "\n")
+            return {"skipped_steps": 0}
+
+    monkeypatch.setattr(train_mod, "Trainer", FakeTrainer)
+    monkeypatch.setattr(fid_mod, "fid", lambda G, ref, **kw: SimpleNamespace(value=100.0 - len(trained)))
+    monkeypatch.setattr(sys, "argv", ["recipe_probe", "--root", str(tmp_path), "--queue", str(queue)])
+    recipe_probe.main()
+    assert trained == [10.0, 20.0]
+    rows = (tmp_path / "curves.csv").read_text().splitlines()[2:]
+    assert [r.split(",")[:3] for r in rows] == [["p", "10.0", "99.000"], ["p", "20.0", "98.000"]]
