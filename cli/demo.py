@@ -118,11 +118,11 @@ def demo(generator: Optional[str], out_dir: str, quick: bool, seed: int, device:
                 rows.append((name, res, res.num_samples, time.perf_counter() - t0))
         click.echo(f"  {label:34s} done in {time.perf_counter() - t0:6.1f} s")
     click.echo("")
-    click.echo(f"{'metric':34s} {'value +- 95% half-width [95% interval]':>40s} {'samples':>8s} {'time (s)':>9s}")
-    click.echo("-" * 94)
+    click.echo(f"{'metric':34s} {'value +- 95% half-width [95% interval]':>44s} {'samples':>8s} {'time (s)':>9s}")
+    click.echo("-" * 98)
     for name, res, n, t in rows:
-        click.echo(f"{name:34s} {format_value(res, name):>40s} {n:>8d} {t:>9.1f}")
-    click.echo("-" * 94)
+        click.echo(f"{name:34s} {format_value(res, name):>44s} {n:>8d} {t:>9.1f}")
+    click.echo("-" * 98)
     click.echo(f"total {time.perf_counter() - t_all:.0f} s; results appended to {results_file}")
     if W.status("inception-2015-12-05-pytorch-fid").path is None:
         click.echo("Inception FID and LPIPS-VGG PPL skipped: their weights are not on this machine "
