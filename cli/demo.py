@@ -33,7 +33,7 @@ class DemoSizes:
     ls: int = 20_000
 
 
-QUICK = DemoSizes(fid=256, ppl=64, ls=512)
+QUICK = DemoSizes(fid=256, ppl=64, ls=1024)   # ls: enough kept samples that no attribute class is a handful
 
 
 Run = Callable[[], "MetricResult | list[MetricResult]"]
