@@ -34,26 +34,34 @@ def features_cache_dir() -> Path:
     return cache_dir() / "dataset_features"
 
 
-def cache_path(reference: Any, ext: FeatureExtractor, num: int, resolution: int, mirror: bool,
-               seed: int) -> Optional[Path]:
-    """Where the features of ``num`` images of ``reference`` under ``ext`` are cached; None: not cacheable."""
-    if ext.weights_sha256 is None:
-        return None
-    options = dict(extractor_identity(ext), num_images=int(num), resolution=int(resolution), mirror=bool(mirror),
-                   seed=int(seed) if mirror else None)
+def _reference_identity(reference: Any, resolution: int, source: Any) -> tuple[str, list, dict[str, Any]]:
+    """(file-name stem, content listing, extra key options) of the real side: the test bed's config,
+    or the opened dataset ``source``'s listing (read here, once per pass)."""
     if isinstance(reference, str) and reference == "testbed":
         from .data.testbed_config import TestbedConfig
         from .data.testbed_render import RENDER_VERSION
         cfg = TestbedConfig().replace(resolution=int(resolution))
-        listing: list = []
-        options.update(testbed=cfg.to_dict(), testbed_render=RENDER_VERSION)
-        stem = f"testbed{resolution}"
-    else:
-        from .data.images import open_source
-        listing = open_source(Path(reference)).listing()
-        stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(reference).name)[:60]
-    key = cache_key(listing, {**options, "kind": "all_features"})
-    return features_cache_dir() / f"{stem}-{ext.feature_dim}d-{key[:20]}.npy"
+        return f"testbed{resolution}", [], dict(testbed=cfg.to_dict(), testbed_render=RENDER_VERSION)
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(reference).name)[:60], source.listing(), {}
+
+
+def cache_paths(reference: Any, extractors: dict[str, FeatureExtractor], num: int, resolution: int, mirror: bool,
+                seed: int, source: Any = None) -> dict[str, Optional[Path]]:
+    """Where each extractor's features of ``num`` images of ``reference`` are cached (None: not cacheable).
+
+    ``source`` is the opened dataset (:class:`~.data.images.ImageSource`; unused for the test bed);
+    its listing is read once, and only when some extractor is cacheable.
+    """
+    out: dict[str, Optional[Path]] = {e: None for e in extractors}
+    cacheable = {e: x for e, x in extractors.items() if x.weights_sha256 is not None}
+    if not cacheable:
+        return out
+    stem, listing, extra = _reference_identity(reference, resolution, source)
+    for e, x in cacheable.items():
+        options = dict(extractor_identity(x), num_images=int(num), resolution=int(resolution), mirror=bool(mirror),
+                       seed=int(seed) if mirror else None, kind="all_features", **extra)
+        out[e] = features_cache_dir() / f"{stem}-{x.feature_dim}d-{cache_key(listing, options)[:20]}.npy"
+    return out
 
 
 def load(path: Path, num: int, dim: int, device: torch.device) -> Optional[torch.Tensor]:

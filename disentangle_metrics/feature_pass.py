@@ -140,15 +140,15 @@ def source_batches(source: Any, num: int, batch_size: int, seed: int) -> Iterato
         yield b.index, b.images
 
 
-def dataset_batches(path: Any, num: Optional[int], *, resolution: Optional[int], mirror: bool, seed: int,
+def dataset_batches(src: Any, num: Optional[int], *, resolution: Optional[int], mirror: bool, seed: int,
                     batch_size: int, device: torch.device, num_threads: int = 4) -> tuple[int, Iterator[tuple[range, torch.Tensor]]]:
-    """(count, batches) of the first ``num`` images of a dataset (all when None or more than it holds).
+    """(count, batches) of the first ``num`` images of an opened dataset ``src`` (an
+    :class:`~.data.images.ImageSource`; all images when None or more than it holds).
 
     Resized to ``resolution`` and flipped as :func:`~.dataset_stats.dataset_stats` does (same seeds).
     """
-    from .data.images import ImageDataset, iterate_batches, open_source as open_images
+    from .data.images import ImageDataset, iterate_batches
     from .sampling import batch_ranges
-    src = open_images(Path(path))
     n = len(src) if num is None else min(int(num), len(src))
     ds = ImageDataset(src, resolution=resolution, mirror=mirror, num=n, seed=seed)
     me = distributed.info()

@@ -128,28 +128,29 @@ def _real_pass(reference: Any, extractors: dict[str, FeatureExtractor], capture:
     if isinstance(reference, str) and reference == "testbed":
         if mirror:
             raise ValueError("reference='testbed' has no mirror option; drop mirror")
-        n = 50_000 if num is None else num
+        n, src = (50_000 if num is None else num), None
         batches = FP.testbed_batches(n, resolution, batch_size, device)
         what, desc = "real features (testbed)", f"testbed at {resolution}x{resolution} (first {n} images, default config)"
     else:
-        n, batches = FP.dataset_batches(reference, num, resolution=resolution, mirror=mirror, seed=seed,
+        from .data.images import open_source as open_images
+        src = open_images(Path(reference))     # opened once: its listing keys the cache, its images the pass
+        n, batches = FP.dataset_batches(src, num, resolution=resolution, mirror=mirror, seed=seed,
                                         batch_size=batch_size, device=device)
         what, desc = f"real features {Path(reference).name}", f"dataset {reference} ({n} images{', mirrored' if mirror else ''})"
     me = distributed.info()
-    paths = {e: feature_cache.cache_path(reference, x, n, resolution, mirror, seed) for e, x in extractors.items()}
-    out: dict[str, FP.Features] = {}
-    for e, p in paths.items():
-        t = feature_cache.load(p, n, extractors[e].feature_dim, device) if p is not None and me.is_main else None
-        if t is not None:
-            out[e] = FP.Features(all=t, count=n, cache_file=str(p), cached=True)
+    paths = feature_cache.cache_paths(reference, extractors, n, resolution, mirror, seed, source=src)
+
+    def from_cache(e: str) -> Optional[FP.Features]:
+        t = feature_cache.load(paths[e], n, extractors[e].feature_dim, device)
+        return None if t is None else FP.Features(all=t, count=n, cache_file=str(paths[e]), cached=True)
+
     # rank 0 decides, so every process takes part in the same collective pass
-    hits = distributed.broadcast_object(sorted(out))
-    for e in hits:
+    out = {e: f for e in paths if paths[e] is not None and me.is_main and (f := from_cache(e)) is not None}
+    for e in distributed.broadcast_object(sorted(out)):
         if e not in out:
-            t = feature_cache.load(paths[e], n, extractors[e].feature_dim, device)
-            if t is None:
+            out[e] = from_cache(e)
+            if out[e] is None:
                 raise RuntimeError(f"{paths[e]}: rank {me.rank} cannot read the cached real features rank 0 read")
-            out[e] = FP.Features(all=t, count=n, cache_file=str(paths[e]), cached=True)
     todo = {e: x for e, x in extractors.items() if e not in out}
     if todo:
         got = FP.collect(batches, todo, {e: capture[e] for e in todo}, n, device, progress, what)
