@@ -58,11 +58,16 @@ def floor(num_gen: int, num_real: int) -> float:
 DEFAULT_EVALS = [10, 20, 40, 60]
 
 
+def _evals(probe: dict) -> list[float]:
+    """A queue line's evaluation points (kimg)."""
+    return [float(k) for k in probe.get("evals", DEFAULT_EVALS)]
+
+
 def _pending(curves: Path, probe: dict) -> list[float]:
     """The probe's evaluation points (kimg) that have no row in ``curves`` yet."""
     with curves.open() as fh:
         seen = {float(r["kimg"]) for r in csv.DictReader(fh) if r["probe"] == probe["name"]}
-    return [float(k) for k in probe.get("evals", DEFAULT_EVALS) if float(k) not in seen]
+    return [k for k in _evals(probe) if k not in seen]
 
 
 def main() -> None:
@@ -86,22 +91,20 @@ def main() -> None:
             w.writerow(["floor", 0, f"{floor(args.num_gen, args.num_real):.3f}", 0, 0, "{}"])
             fh.flush()
 
-    def evals_of(p: dict) -> tuple[float, ...]:
-        return tuple(float(k) for k in p.get("evals", DEFAULT_EVALS))
-
     # (name, evaluation points) run in this process: a line that gains points while the driver runs
     # is taken up again, and a point that never lands in curves.csv cannot loop forever
     done: set[tuple[str, tuple[float, ...]]] = set()
     while True:
         todo = [json.loads(l) for l in args.queue.read_text().splitlines() if l.strip() and not l.startswith("#")]
         # A finished probe whose queue line gained later evaluations resumes from its checkpoint.
-        todo = [p for p in todo if (p["name"], evals_of(p)) not in done
+        todo = [p for p in todo if (p["name"], tuple(_evals(p))) not in done
                 and not ((args.root / p["name"] / "DONE").is_file() and _pending(curves, p) == [])]
         if not todo:
             break
         spec = dict(todo[0])
         name = spec.pop("name")
-        evals = [float(k) for k in spec.pop("evals", DEFAULT_EVALS)]
+        evals = _evals(spec)
+        spec.pop("evals", None)
         pending = _pending(curves, {"name": name, "evals": evals})   # recorded before a restart: not redone
         t0 = time.time()
         for i, k in enumerate(evals):
