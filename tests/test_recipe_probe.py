@@ -5,13 +5,18 @@ from pathlib import Path
 from benchmarks.recipe_probe import _pending
 
 
+def _curves(tmp_path: Path, rows: str) -> Path:
+    """A curves.csv in the driver's format: header, floor row, then ``rows``."""
+    path = tmp_path / "curves.csv"
+    path.write_text("probe,kimg,fid,wall_s,img_per_s,spec,fid_raw_G\nfloor,0,10.2,0,0,{}\n" + rows)
+    return path
+
+
 def test_pending_lists_only_unrecorded_points_of_that_probe(tmp_path: Path) -> None:
-    curves = tmp_path / "curves.csv"
-    curves.write_text("probe,kimg,fid,wall_s,img_per_s,spec,fid_raw_G\n"
-                      "floor,0,10.2,0,0,{}\n"
-                      "w512,20.0,1072.3,265,77,{},1139.9\n"
-                      "w512,40.0,646.7,474,98,{},911.7\n"
-                      "other,60.0,600.0,1,1,{},700.0\n")
+    curves = _curves(tmp_path,
+                     "w512,20.0,1072.3,265,77,{},1139.9\n"
+                     "w512,40.0,646.7,474,98,{},911.7\n"
+                     "other,60.0,600.0,1,1,{},700.0\n")
     assert _pending(curves, {"name": "w512", "evals": [20, 40]}) == []
     assert _pending(curves, {"name": "w512", "evals": [20, 40, 60, 80]}) == [60.0, 80.0]
     assert _pending(curves, {"name": "new", "evals": [20]}) == [20.0]
@@ -22,12 +27,10 @@ def test_plot_draws_the_chosen_probes_and_names_missing_ones(tmp_path: Path) -> 
 
     from benchmarks.plot_learning_curves import plot
 
-    curves = tmp_path / "curves.csv"
-    curves.write_text("probe,kimg,fid,wall_s,img_per_s,spec,fid_raw_G\n"
-                      "floor,0,10.2,0,0,{}\n"
-                      "a,20.0,1072.3,265,77,{},1139.9\n"
-                      "a,40.0,646.7,474,98,{},911.7\n"
-                      "b,20.0,600.0,1,1,{},\n")
+    curves = _curves(tmp_path,
+                     "a,20.0,1072.3,265,77,{},1139.9\n"
+                     "a,40.0,646.7,474,98,{},911.7\n"
+                     "b,20.0,600.0,1,1,{},\n")
     plot(curves, tmp_path / "all.png")
     plot(curves, tmp_path / "b.png", ["b"], title="only b")
     assert (tmp_path / "all.png").stat().st_size > 0 and (tmp_path / "b.png").stat().st_size > 0
@@ -41,12 +44,10 @@ def test_seed_plot_groups_probes_and_names_missing_rows(tmp_path: Path) -> None:
     from benchmarks.plot_learning_curves import _family, plot_seeds
 
     assert _family("r1g30-s2") == ("r1g30", 2) and _family("lr0025+emaramp") == ("lr0025+emaramp", 0)
-    curves = tmp_path / "curves.csv"
-    curves.write_text("probe,kimg,fid,wall_s,img_per_s,spec,fid_raw_G\n"
-                      "floor,0,10.2,0,0,{}\n"
-                      "a,40.0,646.7,474,98,{},911.7\n"
-                      "a-s1,40.0,700.0,474,98,{},911.7\n"
-                      "b,20.0,600.0,1,1,{},\n")
+    curves = _curves(tmp_path,
+                     "a,40.0,646.7,474,98,{},911.7\n"
+                     "a-s1,40.0,700.0,474,98,{},911.7\n"
+                     "b,20.0,600.0,1,1,{},\n")
     plot_seeds(curves, tmp_path / "s.png", {"a": ["a", "a-s1"]}, 40)
     assert (tmp_path / "s.png").stat().st_size > 0
     with pytest.raises(ValueError, match="40-kimg rows for probes \\['b'\\]"):   # b has no 40-kimg row
@@ -68,7 +69,7 @@ def test_driver_takes_up_points_added_while_it_runs(tmp_path: Path, monkeypatch)
 
     queue = tmp_path / "queue.jsonl"
     queue.write_text(json.dumps({"name": "p", "evals": [10]}) + "\n")
-    (tmp_path / "curves.csv").write_text("probe,kimg,fid,wall_s,img_per_s,spec,fid_raw_G\nfloor,0,10.2,0,0,{}\n")
+    _curves(tmp_path, "")
     trained = []
 
     class FakeTrainer:
