@@ -363,8 +363,8 @@ def _array_layout(shape: Sequence[int], layout: str, path: Path) -> str:
     if nhwc and nchw and (shape[3] == 3) != (shape[1] == 3):  # e.g. [N, 4, 4, 3]: RGB wins over RGBA
         nhwc, nchw = shape[3] == 3, shape[1] == 3
     if nhwc == nchw:
-        raise BadImageError(f"{path}: cannot tell NHWC from NCHW for shape {tuple(shape)}; save it as [N, H, W, C], "
-                            "or pass layout='NHWC' or 'NCHW' (command line: dmetrics stats --layout)")
+        raise BadImageError(f"{path}: cannot tell NHWC from NCHW for shape {tuple(shape)}; pass layout='NHWC' or "
+                            "'NCHW' (command line: `dmetrics stats --layout`, then use the statistics file)")
     return "NHWC" if nhwc else "NCHW"
 
 
