@@ -58,6 +58,13 @@ def test_hidden_entries_are_skipped_in_folders_and_zips_with_a_warning(tmp_path)
     with pytest.warns(UserWarning, match="skipped 4 hidden entries"):
         zsrc = open_source(z)
     assert [zi.filename for zi in zsrc.infos] == ["set/0.png", "set/1.png", "set/2.png"]
+    with zipfile.ZipFile(tmp_path / "dot.zip", "w") as zf:     # members stored as ./x by some tools
+        zf.writestr(zipfile.ZipInfo("./set/0.png"), (tmp_path / "f" / "0.png").read_bytes())
+    assert [zi.filename for zi in open_source(tmp_path / "dot.zip").infos] == ["./set/0.png"]
+    _save(arr[0], tmp_path / ".cache" / "set" / "0.png")       # only entries below the given path count
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert open_source(tmp_path / ".cache" / "set").files == ["0.png"]
     only_hidden = tmp_path / "h"
     _save(junk[0], only_hidden / ".ipynb_checkpoints" / "a.png")
     with pytest.raises(FileNotFoundError, match="1 hidden entries were skipped"):

@@ -68,7 +68,7 @@ class BadImageError(ValueError):
 
 def _is_hidden(rel: str) -> bool:
     """A relative path with a hidden component (``.x``, macOS ``._x``) or inside ``__MACOSX``."""
-    return any(part.startswith(".") or part == "__MACOSX" for part in rel.split("/") if part)
+    return any((part.startswith(".") and part not in (".", "..")) or part == "__MACOSX" for part in rel.split("/"))
 
 
 def _is_image_name(name: str) -> bool:
@@ -223,7 +223,7 @@ class ZipSource(ImageSource):
         for zi in members:
             if _is_hidden(zi.filename):
                 parts = zi.filename.split("/")   # name the top hidden entry once, as for a folder
-                k = next(i for i, part in enumerate(parts) if part.startswith(".") or part == "__MACOSX")
+                k = next(i for i, part in enumerate(parts) if _is_hidden(part))
                 hidden.add("/".join(parts[:k + 1]))
             elif _is_image_name(zi.filename):
                 infos.append(zi)
