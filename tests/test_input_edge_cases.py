@@ -307,3 +307,12 @@ def test_score_takes_array_key_and_resolution_for_images_only(tmp_path):
     assert line["extras"]["request"]["options"]["array_key"] == "images"
     r = _cli(["score", "tests.fid_helpers:make_toy_generator", "--resolution", "8", *base])
     assert r.exit_code != 0 and "apply to generated images" in r.output
+
+
+def test_exif_orientation_is_not_applied(tmp_path):
+    a = _imgs(1, 8)[0][:, :4]                    # 8 high, 4 wide as stored
+    exif = Image.Exif()
+    exif[0x0112] = 6                             # "rotate 90 degrees to display"
+    Image.fromarray(a).save(tmp_path / "r.png", exif=exif)
+    assert Image.open(tmp_path / "r.png").getexif().get(0x0112) == 6
+    assert np.array_equal(open_source(tmp_path).read(0), a)   # the stored grid, as pytorch-fid & co read it
