@@ -15,8 +15,13 @@ KINDS = ("fid", "kid", "pr", "is")
 @click.argument("reference", type=click.Path(exists=True))
 @click.option("--metrics", "kinds", default="fid", show_default=True,
               help="Comma-separated subset of fid,kid,pr,is (one shared pass over each side).")
-@click.option("--num", type=int, default=None, help="Use the first NUM images of GENERATED (default: all).")
-@click.option("--num-real", type=int, default=None, help="Use at most NUM_REAL images of REFERENCE (default: all).")
+@click.option("--num", type=click.IntRange(min=1), default=None, help="Use the first NUM images of GENERATED (default: all).")
+@click.option("--num-real", type=click.IntRange(min=1), default=None,
+              help="Use at most NUM_REAL images of REFERENCE (default: all).")
+@click.option("--resolution", "image_resolution", type=click.IntRange(min=1), default=None,
+              help="Resize GENERATED images to RxR first (box filter for power-of-two downscales, else Lanczos; "
+                   "non-square images are stretched); REFERENCE follows GENERATED's resolution.")
+@click.option("--array-key", default=None, help="GENERATED is a .npz holding several arrays: the one to use.")
 @click.option("--extractor", default="inception-v3-tf", show_default=True, help="FID/KID feature extractor.")
 @click.option("--pr-extractor", type=click.Choice(["vgg16-nvidia", "vgg16-torchvision"]), default="vgg16-nvidia",
               show_default=True, help="Precision/recall features (vgg16-torchvision is a substitute, named so).")
@@ -32,7 +37,7 @@ KINDS = ("fid", "kid", "pr", "is")
 def compare_cmd(generated: str, reference: str, kinds: str, num: int | None, num_real: int | None, extractor: str,
                 pr_extractor: str, weights_items: tuple[str, ...], kid_subset_size: int, kid_subsets: int, seed: int,
                 batch_size: int | None, device: str, allow_hash_mismatch: bool, out_path: str | None,
-                no_progress: bool) -> None:
+                no_progress: bool, image_resolution: int | None, array_key: str | None) -> None:
     """Compare GENERATED with REFERENCE, like `python -m pytorch_fid A B`.
 
     Each is a folder, zip or .npz of images; for FID either may also be a statistics .npz
@@ -53,10 +58,15 @@ def compare_cmd(generated: str, reference: str, kinds: str, num: int | None, num
     try:
         gen_stats = IM.load_stats_reference(generated, device="cpu")
         if gen_stats is not None:
+            if image_resolution is not None or array_key is not None:
+                raise ValueError(f"{generated} is a statistics file: --resolution and --array-key apply to images")
             results = [_stats_fid(gen_stats, generated, reference, wanted)]
         else:
-            src = ImageSource(generated, device=device)
-            n = num or src.num_available
+            src = ImageSource(generated, device=device, resolution=image_resolution, array_key=array_key)
+            if num is not None and num > src.num_available:
+                raise ValueError(f"--num {num}: {generated} holds {src.num_available} images; pass --num "
+                                 f"{src.num_available} or less")
+            n = src.num_available if num is None else num
             rows = _rows(wanted, pr_extractor, kid_subset_size, kid_subsets)
             opts = ScoreOptions(device=device, seed=seed, batch_size=batch_size, num_samples=n, num_real=num_real,
                                 reference=reference, extractor=extractor, weights=_parse_weights(weights_items),

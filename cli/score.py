@@ -147,6 +147,10 @@ def _done_keys(out_path: str) -> set[str]:
               help="Skip metrics already in --out for the same generator (sha256), configuration and library version.")
 @click.option("--no-check", is_flag=True,
               help="Score even when the generator fails the protocol check (recorded in the results).")
+@click.option("--resolution", "image_resolution", type=click.IntRange(min=1), default=None,
+              help="GENERATOR given as images: resize each to RxR first (box filter for power-of-two downscales, "
+                   "else Lanczos; non-square images are stretched).")
+@click.option("--array-key", default=None, help="GENERATOR given as a .npz holding several arrays: the one to score.")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bars on stderr.")
 @click.option("--nproc", type=int, default=1, show_default=True,
               help="Processes on this machine (relaunches under torchrun; one per GPU).")
@@ -155,7 +159,8 @@ def score(generator: str, metric_names: str, reference: str | None, classifier: 
           device: str, extractor: str, distance: str | None, weights_items: tuple[str, ...], out_path: str,
           samples_dir: str | None, ls_backend: str, resamples: int | None, trust_pickle: bool, code_path: tuple[str, ...],
           truncation_psi: float, truncation_cutoff: int | None, class_label: int | None, labels_path: str | None,
-          allow_hash_mismatch: bool, resume: bool, no_check: bool, progress: bool, nproc: int) -> None:
+          allow_hash_mismatch: bool, resume: bool, no_check: bool, image_resolution: int | None, array_key: str | None,
+          progress: bool, nproc: int) -> None:
     """Compute METRICS for GENERATOR and append them to the results file.
 
     GENERATOR is a checkpoint folder or .pt, a package.module:factory, or (with --trust-pickle) a
@@ -175,6 +180,9 @@ def score(generator: str, metric_names: str, reference: str | None, classifier: 
     weights = _parse_weights(weights_items)
     dist_info = dist_env.init_from_env()
     images_only = is_image_path(generator)
+    if not images_only and (image_resolution is not None or array_key is not None):
+        raise click.BadParameter(f"--resolution and --array-key apply to generated images (a folder, zip or .npz/.npy); "
+                                 f"{generator} is a generator, whose images have its own size")
     try:   # a folder / zip / .npz of images is the generated side of the image-only metrics
         G = generator if images_only else load_generator(generator, trust_pickle=trust_pickle, device="cpu",
                                                          code_path=code_path)
@@ -191,7 +199,8 @@ def score(generator: str, metric_names: str, reference: str | None, classifier: 
                             extractor=extractor, distance=distance, weights=weights,
                             allow_hash_mismatch=allow_hash_mismatch, keep_samples=samples_dir is not None,
                             ls_backend=ls_backend, resamples=resamples, progress=progress, truncation_psi=truncation_psi,
-                            truncation_cutoff=truncation_cutoff, class_label=class_label, labels=labels_path)
+                            truncation_cutoff=truncation_cutoff, class_label=class_label, labels=labels_path,
+                            image_resolution=image_resolution, array_key=array_key)
     except ValueError as exc:
         raise click.ClickException(str(exc))
     done = _done_keys(out_path) if resume else set()

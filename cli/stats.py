@@ -44,7 +44,7 @@ def stats(dataset: str, out_path: str, num: int | None, random_subset: bool, mir
     from disentangle_metrics.dataset_stats import dataset_stats
     from .options import check_device
     from disentangle_metrics.weights import WeightsError
-    if not out_path.endswith(".npz"):
+    if not out_path.lower().endswith(".npz"):
         raise click.BadParameter(f"{out_path!r} must end in .npz (a name without it would later be read as a "
                                  f"dataset); e.g. --out {out_path}.npz", param_hint="--out")
     check_device(device)

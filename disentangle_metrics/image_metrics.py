@@ -113,10 +113,14 @@ def weights_for(ext_name: str, weights: dict[str, str]) -> Optional[str]:
 
 def _generated_source(generated: Any, opts: ScoreOptions, device: torch.device) -> Any:
     from .sources import GeneratorSource, ImageSource, open_source
+    image_opts = {k: v for k, v in (("resolution", opts.image_resolution), ("array_key", opts.array_key)) if v is not None}
+    if isinstance(generated, (str, os.PathLike)):
+        return open_source(generated, device=device, **image_opts)
+    if image_opts:   # a generator's images are its own size; an opened source was given its options already
+        raise ValueError(f"image_resolution / array_key apply to generated images given as a path (folder, zip, "
+                         f"array), not to {type(generated).__name__}; drop them")
     if isinstance(generated, (GeneratorSource, ImageSource)):
         return generated
-    if isinstance(generated, (str, os.PathLike)):
-        return open_source(generated, device=device)
     return open_source(generated, device=device, truncation_psi=opts.truncation_psi,
                        truncation_cutoff=opts.truncation_cutoff, class_label=opts.class_label, labels=opts.labels)
 

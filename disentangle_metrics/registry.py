@@ -39,11 +39,13 @@ class ScoreOptions:
     ls_backend: str = "torch"               # separability's SVM solver: 'torch' (batched) or 'sklearn' (LinearSVC)
     num_keep: Optional[int] = None          # separability: most-confident samples kept (None: num_samples // 2)
     resamples: Optional[int] = None         # bootstrap resamples of the PPL / separability intervals (None: 1000 / 20; 0: no interval)
+    image_resolution: Optional[int] = None  # generated images (folder/zip/array): resize each to R x R first
+    array_key: Optional[str] = None         # generated images: the array of a .npz holding several
     progress: bool = True
 
     def __post_init__(self) -> None:
         # 0 is not "unset": a zero or negative count must never fall back to the paper's size
-        for name in ("num_samples", "num_real", "batch_size", "num_keep"):
+        for name in ("num_samples", "num_real", "batch_size", "num_keep", "image_resolution"):
             v = getattr(self, name)
             if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
                 raise ValueError(f"{name} must be a positive integer (or None for the metric's default), got {v!r}")

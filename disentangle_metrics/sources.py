@@ -204,45 +204,80 @@ class ImageSource:
 
     ``batches(num, ...)`` yields the first ``num`` images (global minibatches as for generators),
     uint8 RGB on the device, ``z`` and ``c`` None; the seed is not used (the order is the file order).
+    ``resolution``: resize every image to R x R first (as ``dmetrics stats --resolution``: box
+    filter for power-of-two downscales, else Lanczos; non-square images are stretched); None keeps
+    them as they are, and then all must be square and of the first image's size. ``array_key``:
+    the array of a ``.npz`` holding several.
     """
 
     def __init__(self, path: Union[str, os.PathLike], *, device: DeviceLike = "auto", array_key: Optional[str] = None,
-                 num_threads: int = 4) -> None:
+                 resolution: Optional[int] = None, num_threads: int = 4) -> None:
         from .data.images import open_source as open_images
         self.path = Path(path)
         self.device = resolve_device(device)
+        if resolution is not None and (isinstance(resolution, bool) or not isinstance(resolution, int) or resolution < 1):
+            raise ValueError(f"resolution must be a positive integer (or None to keep the images' size), got {resolution!r}")
         self.images = open_images(self.path, array_key=array_key)
+        self.array_key, self.resize_to = array_key, resolution
         self.num_available: Optional[int] = len(self.images)
-        first = self.images.read(0)
-        self.resolution = int(first.shape[0])
-        if first.shape[0] != first.shape[1]:
-            raise ValueError(f"{self.images.name(0)} is {first.shape[1]}x{first.shape[0]}; generated images must be square")
+        if resolution is None:
+            first = self._read_first()
+            if first.shape[0] != first.shape[1]:
+                raise ValueError(f"{self.images.name(0)} is {first.shape[1]}x{first.shape[0]}; generated images must be "
+                                 "square: crop them, or pass resolution= (command line: --resolution R) to stretch "
+                                 "them to RxR")
+            self.resolution = int(first.shape[0])
+        else:
+            self.resolution = int(resolution)
         self.channels = 3
         self.num_threads = int(num_threads)
 
+    def _read_first(self) -> Any:
+        from .data.images import BadImageError
+        try:
+            return self.images.read(0)
+        except BadImageError as exc:
+            raise _generated_bad(exc) from exc
+
     def batches(self, num: int, batch_size: int, *, seed: int = 0, rank: int = 0, world_size: int = 1) -> Iterator[Batch]:
         """The first ``num`` images in this rank's global minibatches; sizes must all match the first image."""
-        from .data.images import ImageDataset, iterate_batches
+        from .data.images import BadImageError, ImageDataset, iterate_batches
         if num > self.num_available:
             raise ValueError(f"{num} images requested but {self.path} holds {self.num_available}; "
-                             "generate more or lower the sample count (--num-samples)")
-        ds = ImageDataset(self.images, num=num)
+                             "generate more or ask for fewer samples (score: --num-samples, compare: --num)")
+        ds = ImageDataset(self.images, num=num, resolution=self.resize_to)
         ranges = sampling.batch_ranges(num, batch_size, rank, world_size)
-        for (b, idx), imgs in zip(ranges, iterate_batches(ds, batch_size, num_threads=self.num_threads, rank=rank,
-                                                        world_size=world_size)):
-            if imgs.shape[-1] != self.resolution or imgs.shape[-2] != self.resolution:
-                raise ValueError(f"images near item {idx.start} of {self.path} are {imgs.shape[-1]}x{imgs.shape[-2]}, "
-                                 f"the first is {self.resolution}x{self.resolution}: all must have one size")
-            yield Batch(batch_index=b, index=idx, images=imgs.to(self.device))
+        try:
+            for (b, idx), imgs in zip(ranges, iterate_batches(ds, batch_size, num_threads=self.num_threads, rank=rank,
+                                                            world_size=world_size)):
+                if imgs.shape[-1] != self.resolution or imgs.shape[-2] != self.resolution:
+                    raise ValueError(f"images near item {idx.start} of {self.path} are {imgs.shape[-1]}x{imgs.shape[-2]}, "
+                                     f"the first is {self.resolution}x{self.resolution}: all must have one size, or pass "
+                                     "resolution= (command line: --resolution R) to resize them all to RxR")
+                yield Batch(batch_index=b, index=idx, images=imgs.to(self.device))
+        except BadImageError as exc:
+            raise _generated_bad(exc) from exc
 
     def describe(self) -> dict:
         """JSON-able description of the image source."""
         return {"kind": "images", "path": str(self.path), "num_available": self.num_available,
-                "resolution": self.resolution}
+                "resolution": self.resolution,
+                **({"resized_to": self.resize_to} if self.resize_to is not None else {}),
+                **({"array_key": self.array_key} if self.array_key is not None else {})}
 
     def name_tags(self) -> list[str]:
         """Image sources add no tag to metric names."""
         return []
+
+
+def _generated_bad(exc: Exception) -> Exception:
+    """A bad generated image: never skipped (the result would carry fewer samples than its name says)."""
+    from .data.images import SKIP_BAD_HINT, BadImageError
+    text = str(exc)
+    if SKIP_BAD_HINT in text:
+        text = text.replace(SKIP_BAD_HINT, "Delete, replace or regenerate the file (generated images are never "
+                                           "skipped: the result would count fewer samples than its name says)")
+    return BadImageError(f"generated images: {text}")
 
 
 Source = Union[GeneratorSource, ImageSource]

@@ -165,7 +165,7 @@ def is_stats_file(path: Union[str, os.PathLike]) -> bool:
     """True when ``path`` is a ``.npz`` of feature statistics (``mu`` and ``sigma``), False for anything else
     (a dataset); a ``.npz`` that is no zip archive is an error naming the file, never numpy's pickle hint."""
     p = Path(path)
-    if p.suffix != ".npz" or not p.is_file():
+    if p.suffix.lower() != ".npz" or not p.is_file():
         return False
     if not zipfile.is_zipfile(p):
         raise ValueError(f"{p} is not a .npz file (not a zip archive): pass a stats file written by "

@@ -1,16 +1,27 @@
 """Real-image datasets: a folder, a zip of images, or a uint8 ``.npy``/``.npz`` array.
 
-Sources (:func:`open_source`):
+Sources (:func:`open_source`; README "Image inputs" says the same for users):
 
-- folder: every ``.png .jpg .jpeg .webp`` file below it (recursive, case-insensitive extension),
-  in sorted order of the relative POSIX path;
+- folder: every file below it (recursive, symbolic links followed, each folder once) whose
+  extension, in any case, is one of :data:`IMAGE_EXTENSIONS`, in sorted order of the relative
+  POSIX path. Hidden entries (a path component starting with ``.``, which covers macOS ``._*``
+  files and ``.ipynb_checkpoints``, and ``__MACOSX``) are skipped, with a warning counting them;
+  files of other image types Pillow knows (``.ico``, ``.tga`` ...) are ignored with a warning;
 - zip: the same, for the members of a ``.zip`` archive;
 - array: a uint8 ``.npy`` or ``.npz`` array of shape [N, H, W, C] (NHWC) or [N, C, H, W] (NCHW)
   with C in {1, 3, 4}; ``layout='auto'`` tells them apart by where the small channel axis is (3
-  wins over 1 or 4 when both axes qualify) and refuses ambiguous shapes. An ``.npz`` holds one array, or pass ``array_key``.
+  wins over 1 or 4 when both axes qualify) and refuses ambiguous shapes. An ``.npz`` holds one
+  array, or pass ``array_key``. Other dtypes and 3-D arrays are refused with the conversion to make.
 
-Every image comes out RGB: grayscale is repeated to three channels, the alpha of RGBA is dropped
-(not composited), palette images are expanded.
+Decoding: every image comes out 8-bit RGB. Grayscale is repeated to three channels; 16-bit
+grayscale (``I;16``, or ``I`` holding 0..65535) keeps its high byte (``v >> 8``), as Pillow does
+for 16-bit RGB PNGs; palette images are expanded; alpha is dropped, not composited (Pillow's
+``convert('RGB')``, what pytorch-fid, torch-fidelity and clean-fid do); 1-bit images become 0/255;
+EXIF orientation and ICC profiles are not applied (neither do the peers); a file with several
+frames (animated GIF, APNG, multi-page TIFF) and float images are refused.
+
+A set whose first batch holds no value above 1 is refused (:func:`check_not_unit_range`): that
+is [0, 1] data cast to uint8 without scaling, which would otherwise score as a black image set.
 
 Resizing to ``resolution`` (square R x R):
 
@@ -32,6 +43,7 @@ from __future__ import annotations
 import io
 import os
 import threading
+import warnings
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -43,30 +55,84 @@ from PIL import Image
 
 from ..sampling import Stream, batch_ranges, sample_seeds
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp")
+# pytorch-fid's list (clean-fid's without .npy) plus .gif; matched in any case
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".gif")
 PathLike = Union[str, os.PathLike]
+SKIP_BAD_HINT = ("Delete or replace the file, or skip unreadable files: skip_bad=True, on the command line "
+                 "`dmetrics stats DATASET --skip-bad --out STATS.npz` (then pass STATS.npz as --reference)")
 
 
 class BadImageError(ValueError):
     """An image file that cannot be decoded, or an array entry of the wrong kind."""
 
 
+def _is_hidden(rel: str) -> bool:
+    """A relative path with a hidden component (``.x``, macOS ``._x``) or inside ``__MACOSX``."""
+    return any((part.startswith(".") and part not in (".", "..")) or part == "__MACOSX" for part in rel.split("/"))
+
+
 def _is_image_name(name: str) -> bool:
-    return name.lower().endswith(IMAGE_EXTENSIONS) and not os.path.basename(name).startswith("._")
+    return name.lower().endswith(IMAGE_EXTENSIONS)
+
+
+def _other_image_type(name: str) -> Optional[str]:
+    """The lower-case extension of a file Pillow knows as an image type this module does not read."""
+    ext = os.path.splitext(name)[1].lower()
+    return ext if ext and ext not in IMAGE_EXTENSIONS and ext in Image.registered_extensions() else None
+
+
+def _note_listing(where: str, hidden: list[str], others: dict[str, int]) -> None:
+    if hidden:
+        shown = ", ".join(hidden[:3]) + (", ..." if len(hidden) > 3 else "")
+        warnings.warn(f"{where}: skipped {len(hidden)} hidden entr{'y' if len(hidden) == 1 else 'ies'} ({shown}); "
+                      "names starting with '.' and __MACOSX are never images of the set", UserWarning, stacklevel=4)
+    if others:
+        kinds = ", ".join(f"{n} {e}" for e, n in sorted(others.items()))
+        warnings.warn(f"{where}: ignored {sum(others.values())} files of image types not read here ({kinds}); "
+                      f"convert them to PNG to include them (read: {' '.join(IMAGE_EXTENSIONS)})", UserWarning,
+                      stacklevel=4)
+
+
+def _no_images(where: str, hidden: list[str], others: dict[str, int]) -> str:
+    extra = (f"; {len(hidden)} hidden entries were skipped" if hidden else "") + \
+            (f"; {sum(others.values())} files of other image types were ignored" if others else "")
+    return f"no images ({' '.join(IMAGE_EXTENSIONS)}, any case) found in {where}{extra}"
+
+
+def _to_rgb(img: Image.Image, name: str) -> np.ndarray:
+    if getattr(img, "n_frames", 1) > 1:
+        raise BadImageError(f"{name} holds {img.n_frames} frames (animated or multi-page); save one image per file")
+    if img.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
+        a = np.asarray(img)
+        if a.min() < 0 or a.max() > 65535:
+            raise BadImageError(f"{name}: 32-bit integer image with values in [{a.min()}, {a.max()}]; save it as an "
+                                "8- or 16-bit PNG")
+        # the high byte, as Pillow reduces 16-bit RGB PNGs (convert('RGB') would clip to 255: all white)
+        g = (a.astype(np.uint32) >> 8).astype(np.uint8)
+        return np.repeat(g[:, :, None], 3, axis=2)
+    if img.mode == "F":
+        raise BadImageError(f"{name}: floating-point image (mode F) has no stated range; save it as an 8-bit PNG")
+    if img.mode in ("P", "PA", "LA"):
+        img = img.convert("RGBA")
+    return np.asarray(img.convert("RGB"), dtype=np.uint8)
 
 
 def _decode(data: bytes, name: str) -> np.ndarray:
     try:
         with Image.open(io.BytesIO(data)) as img:
             img.load()
-            if img.mode in ("P", "PA", "LA"):
-                img = img.convert("RGBA")
-            rgb = img.convert("RGB")
+            return _to_rgb(img, name)
+    except BadImageError:
+        raise
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-        raise BadImageError(f"cannot read image {name}: {type(exc).__name__}: {exc}. Delete or replace the file, "
-                            "or skip unreadable files: skip_bad=True, on the command line `dmetrics stats DATASET "
-                            "--skip-bad --out STATS.npz` (then pass STATS.npz as --reference)") from exc
-    return np.asarray(rgb, dtype=np.uint8)
+        raise BadImageError(f"cannot read image {name}: {type(exc).__name__}: {exc}. {SKIP_BAD_HINT}") from exc
+
+
+def check_not_unit_range(images: torch.Tensor, where: str) -> None:
+    """Refuse a uint8 batch with no value above 1: [0, 1] data cast to uint8 without scaling by 255."""
+    if images.numel() and int(images.max()) <= 1:
+        raise BadImageError(f"{where}: the first {images.shape[0]} images hold only 0 and 1, which is [0, 1] data "
+                            "cast to uint8 without scaling; save (x * 255).round().astype(np.uint8) instead")
 
 
 class ImageSource:
@@ -90,18 +156,36 @@ class ImageSource:
 
 
 class FolderSource(ImageSource):
-    """Image files below a folder, recursively, sorted by relative path."""
+    """Image files below a folder, recursively (links followed), sorted by relative path; hidden entries skipped."""
 
     def __init__(self, path: PathLike) -> None:
         self.path = Path(path)
-        found = []
-        for root, _dirs, files in os.walk(self.path):
+        found, hidden, others = [], [], {}
+        seen = set()   # real paths of the folders walked: a link cycle is walked once
+        for root, dirs, files in os.walk(self.path, followlinks=True):
+            real = os.path.realpath(root)
+            if real in seen:
+                dirs[:] = []
+                continue
+            seen.add(real)
+            rel_root = Path(root).relative_to(self.path).as_posix()
+            for d in sorted(dirs):
+                if _is_hidden(d):
+                    hidden.append(d if rel_root == "." else f"{rel_root}/{d}")
+            dirs[:] = sorted(d for d in dirs if not _is_hidden(d))
             for f in files:
-                if _is_image_name(f):
-                    found.append(Path(root, f).relative_to(self.path).as_posix())
+                rel = f if rel_root == "." else f"{rel_root}/{f}"
+                if _is_hidden(f):
+                    hidden.append(rel)
+                elif _is_image_name(f):
+                    found.append(rel)
+                elif (ext := _other_image_type(f)) is not None:
+                    others[ext] = others.get(ext, 0) + 1
         self.files = sorted(found)
+        self.hidden = sorted(hidden)
         if not self.files:
-            raise FileNotFoundError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) found in folder {self.path}")
+            raise FileNotFoundError(_no_images(f"folder {self.path}", self.hidden, others))
+        _note_listing(str(self.path), self.hidden, others)
 
     def __len__(self) -> int:
         return len(self.files)
@@ -110,12 +194,17 @@ class FolderSource(ImageSource):
         return str(self.path / self.files[i])
 
     def read(self, i: int) -> np.ndarray:
-        return _decode((self.path / self.files[i]).read_bytes(), self.name(i))
+        try:
+            data = (self.path / self.files[i]).read_bytes()
+        except OSError as exc:   # a broken symbolic link, a file removed or unreadable since the listing
+            raise BadImageError(f"cannot read image {self.name(i)}: {exc.strerror or exc}. {SKIP_BAD_HINT}") from exc
+        return _decode(data, self.name(i))
 
     def listing(self) -> list:
         out = []
         for f in self.files:
-            st = (self.path / f).stat()
+            p = self.path / f
+            st = p.stat() if p.exists() else p.lstat()   # a broken link is keyed by the link (reading it fails)
             out.append((f, st.st_size, st.st_mtime_ns))
         return out
 
@@ -127,12 +216,24 @@ class ZipSource(ImageSource):
         self.path = Path(path)
         try:
             with zipfile.ZipFile(self.path) as zf:
-                infos = [zi for zi in zf.infolist() if not zi.is_dir() and _is_image_name(zi.filename)]
+                members = [zi for zi in zf.infolist() if not zi.is_dir()]
         except zipfile.BadZipFile as exc:
             raise BadImageError(f"{self.path} is not a readable zip archive ({exc})") from exc
+        infos, hidden, others = [], set(), {}
+        for zi in members:
+            if _is_hidden(zi.filename):
+                parts = zi.filename.split("/")   # name the top hidden entry once, as for a folder
+                k = next(i for i, part in enumerate(parts) if _is_hidden(part))
+                hidden.add("/".join(parts[:k + 1]))
+            elif _is_image_name(zi.filename):
+                infos.append(zi)
+            elif (ext := _other_image_type(zi.filename)) is not None:
+                others[ext] = others.get(ext, 0) + 1
         self.infos = sorted(infos, key=lambda zi: zi.filename)
+        self.hidden = sorted(hidden)
         if not self.infos:
-            raise FileNotFoundError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) in zip archive {self.path}")
+            raise FileNotFoundError(_no_images(f"zip archive {self.path}", self.hidden, others))
+        _note_listing(str(self.path), self.hidden, others)
         self._local = threading.local()
 
     def __getstate__(self) -> dict:
@@ -174,15 +275,17 @@ class ArraySource(ImageSource):
     def __init__(self, path: PathLike, array_key: Optional[str] = None, layout: str = "auto") -> None:
         self.path = Path(path)
         try:
-            if self.path.suffix == ".npz":
+            if self.path.suffix.lower() == ".npz":
                 if not zipfile.is_zipfile(self.path):   # else numpy answers with a hint about allow_pickle
                     raise BadImageError(f"{self.path} is not a .npz archive (not a zip file); save images with "
                                         "np.savez(path, images=uint8_array) or use a .npy file")
                 with np.load(self.path, allow_pickle=False) as f:
                     keys = list(f.files)
                     if array_key is None and len(keys) != 1:
-                        raise ValueError(f"{self.path} holds arrays {keys}; pass array_key= (CLI: --array-key)")
-                    key = array_key or keys[0]
+                        raise ValueError(f"{self.path} holds arrays {keys}; name one with array_key= (command line: "
+                                         "--array-key KEY, which stats takes, and score and compare for the generated "
+                                         "images; a reference: `dmetrics stats REF --array-key KEY --out STATS.npz`)")
+                    key = keys[0] if array_key is None else array_key
                     if key not in keys:
                         raise ValueError(f"{self.path} has no array {key!r}; it holds {keys}")
                     arr = f[key]
@@ -192,9 +295,16 @@ class ArraySource(ImageSource):
             raise BadImageError(f"{self.path} is not a readable .npy/.npz array ({type(exc).__name__}: {exc})") from exc
         except ValueError as exc:
             raise BadImageError(f"{self.path}: {exc}") from exc
+        if not isinstance(arr, np.ndarray):
+            raise BadImageError(f"{self.path} is not a single array (a .npz archive named .npy?); rename it to .npz")
         if arr.dtype != np.uint8:
-            raise BadImageError(f"{self.path}: images must be uint8 in [0, 255], got dtype {arr.dtype} "
-                                "(convert with (x * 127.5 + 128).clip(0, 255).astype(np.uint8) for [-1, 1] data)")
+            raise BadImageError(f"{self.path}: images must be uint8 in [0, 255], got dtype {arr.dtype}; "
+                                f"{_conversion_hint(arr)}")
+        if arr.ndim == 3:
+            raise BadImageError(f"{self.path}: a 3-D array {tuple(arr.shape)} is not an image set [N, H, W, C]; for "
+                                "grayscale images [N, H, W] save x[..., None], for one image [H, W, C] save x[None]")
+        if arr.ndim >= 1 and arr.shape[0] == 0:
+            raise BadImageError(f"{self.path} holds no images (shape {tuple(arr.shape)})")
         self.layout = _array_layout(arr.shape, layout, self.path)
         self.array = arr
 
@@ -216,6 +326,29 @@ class ArraySource(ImageSource):
         return [(self.path.name, st.st_size, st.st_mtime_ns, list(self.array.shape), self.layout)]
 
 
+def _conversion_hint(arr: np.ndarray) -> str:
+    """The conversion to uint8 [0, 255] for an array of another dtype, from the range of its first images."""
+    head = np.asarray(arr[:64] if arr.ndim else arr)
+    if head.dtype == np.bool_:
+        return "save x.astype(np.uint8) * 255"
+    if not np.issubdtype(head.dtype, np.number) or np.issubdtype(head.dtype, np.complexfloating):
+        return "save real-valued images as uint8"
+    if np.issubdtype(head.dtype, np.floating) and not np.isfinite(head).all():
+        return "the array holds NaN or inf values: fix the images that produced them, then convert to uint8"
+    lo, hi = (float(head.min()), float(head.max())) if head.size else (0.0, 0.0)
+    floating = np.issubdtype(head.dtype, np.floating)
+    if floating and lo >= -1 and hi <= 1 and lo < 0:
+        return "for [-1, 1] data save (x * 127.5 + 128).clip(0, 255).astype(np.uint8), the reference's quantisation"
+    if floating and lo >= 0 and hi <= 1:
+        return "for [0, 1] data save (x * 255).round().astype(np.uint8)"
+    if lo >= 0 and hi <= 255:
+        return f"its values lie in [{lo:g}, {hi:g}]: save np.rint(x).astype(np.uint8) if that is [0, 255] data"
+    if head.dtype == np.uint16 or (lo >= 0 and hi <= 65535 and not floating):
+        return "for 16-bit [0, 65535] data save (x >> 8).astype(np.uint8)"
+    return (f"its values lie in [{lo:g}, {hi:g}]: rescale to [0, 255] and save as uint8 "
+            "([-1, 1] data: (x * 127.5 + 128).clip(0, 255).astype(np.uint8))")
+
+
 def _array_layout(shape: Sequence[int], layout: str, path: Path) -> str:
     if len(shape) != 4:
         raise BadImageError(f"{path}: expected a 4-D image array [N, H, W, C] or [N, C, H, W], got shape {tuple(shape)}")
@@ -230,7 +363,8 @@ def _array_layout(shape: Sequence[int], layout: str, path: Path) -> str:
     if nhwc and nchw and (shape[3] == 3) != (shape[1] == 3):  # e.g. [N, 4, 4, 3]: RGB wins over RGBA
         nhwc, nchw = shape[3] == 3, shape[1] == 3
     if nhwc == nchw:
-        raise BadImageError(f"{path}: cannot tell NHWC from NCHW for shape {tuple(shape)}; pass layout='NHWC' or 'NCHW'")
+        raise BadImageError(f"{path}: cannot tell NHWC from NCHW for shape {tuple(shape)}; pass layout='NHWC' or "
+                            "'NCHW' (command line: `dmetrics stats --layout`, then use the statistics file)")
     return "NHWC" if nhwc else "NCHW"
 
 
@@ -252,7 +386,7 @@ def open_source(path: PathLike, array_key: Optional[str] = None, layout: str = "
         return FolderSource(p)
     if not p.exists():
         raise FileNotFoundError(f"dataset {p} does not exist (expected a folder of images, a .zip, or a .npy/.npz array)")
-    suffix = p.suffix.lower()
+    suffix = p.suffix.lower()   # .NPZ, .Zip: extensions in any case
     if suffix == ".zip":
         return ZipSource(p)
     if suffix in (".npy", ".npz"):
@@ -330,24 +464,30 @@ def iterate_batches(dataset: ImageDataset, batch_size: int, num_threads: int = 4
     ``rank + world_size``, ...), the same split the metrics use for generated samples.
 
     Images are decoded by ``num_threads`` threads of this process (PIL releases the GIL while
-    decoding), so errors arrive here as :class:`BadImageError` naming the file.
+    decoding), so errors arrive here as :class:`BadImageError` naming the file. The first batch is
+    checked by :func:`check_not_unit_range`.
     """
     def stack(items: list, first: int) -> torch.Tensor:
         shapes = {tuple(t.shape) for t in items}
         if len(shapes) > 1:
             raise BadImageError(f"images of different sizes {sorted(shapes)[:3]} near item {first} of {dataset.source.path}; "
-                                "pass resolution= (CLI: --resolution) to resize them all")
+                                "pass resolution= (command line: --resolution R) to resize them all to RxR")
         return torch.stack(items)
 
     n = len(dataset)
     pool = ThreadPoolExecutor(num_threads) if num_threads > 0 else None
+    checked = False
     try:
         for _, idx in batch_ranges(n, batch_size, rank, world_size):
             start = idx.start
             items = list(pool.map(dataset.try_get, idx)) if pool else [dataset.try_get(i) for i in idx]
             items = [t for t in items if t is not None]
             if items:
-                yield stack(items, start)
+                batch = stack(items, start)
+                if not checked:
+                    check_not_unit_range(batch, str(dataset.source.path))
+                    checked = True
+                yield batch
     finally:
         if pool:
             pool.shutdown(wait=True, cancel_futures=True)
