@@ -42,6 +42,7 @@ from .config import TrainConfig
 from .data import RealLoader, StreamSampler, open_reals, process_reals
 from .ema import update_ema
 from .losses import d_logistic_r1_loss, g_nonsaturating_loss
+from .optim import TFAdam
 from .report import CsvLog, fixed_latents, image_grid, run_metrics, save_png
 from .schedule import Schedule, ema_beta, lod_changed, schedule
 from .state import LATEST, atomic_torch_save, check_resumable, load_training_state, set_rng_state, training_state
@@ -81,8 +82,9 @@ class Trainer:
             net.to(self.device, memory_format=fmt)
         adam = dict(lr=cfg.lr_base, betas=(cfg.adam_beta1, cfg.adam_beta2), eps=cfg.adam_eps)
         # The mapping network's x0.01 is its layers' lrmul, not a parameter group (config docstring).
-        self.G_opt = torch.optim.Adam(_g_param_groups(self.G, cfg.noise_lr_mult), **adam)
-        self.D_opt = torch.optim.Adam(self.D.parameters(), **adam)
+        # TFAdam: the official tf.train.AdamOptimizer's update (epsilon after the bias correction).
+        self.G_opt = TFAdam(_g_param_groups(self.G, cfg.noise_lr_mult), **adam)
+        self.D_opt = TFAdam(self.D.parameters(), **adam)
         self.progress: dict[str, Any] = {
             "nimg": 0, "step": 0, "prev_lod": -1.0, "skipped_steps": 0, "consecutive_skips": 0,
             "wall_time_s": 0.0, "next_tick_nimg": 0, "next_ckpt_nimg": _next_multiple(0, cfg.ckpt_every_kimg),
