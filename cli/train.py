@@ -16,7 +16,7 @@ _DIRECT = {
     "minibatch_repeats": "minibatch_repeats", "tick_kimg": "tick_kimg", "ckpt_every": "ckpt_every_kimg",
     "snapshots": "keep_snapshots", "metrics_every": "metrics_every_kimg", "metrics_num_samples": "metrics_num_samples",
     "metrics_extractor": "metrics_extractor", "metrics_reference": "metrics_reference", "device": "device",
-    "amp": "amp", "mirror": "mirror", "testbed_num": "testbed_num", "workers": "data_workers", "grid": "grid_size",
+    "precision": "precision", "mirror": "mirror", "testbed_num": "testbed_num", "workers": "data_workers", "grid": "grid_size",
     "threads": "threads", "lr": "lr_base", "ema_rampup": "g_smoothing_rampup", "r1_gamma": "r1_gamma",
 }
 
@@ -47,7 +47,8 @@ _DIRECT = {
 @click.option("--metrics-extractor", default="testbed", show_default=True)
 @click.option("--metrics-reference", default=None, help="FID reference (stats .npz or dataset).")
 @click.option("--device", default="auto", show_default=True)
-@click.option("--amp/--no-amp", default=None, help="bf16 autocast (default: on for CUDA).")
+@click.option("--precision", type=click.Choice(["float32", "bf16"]), default="float32", show_default=True,
+              help="float32 as the official training; bf16 autocast (CUDA only) is faster but not the official numbers.")
 @click.option("--mirror/--no-mirror", default=True, show_default=True)
 @click.option("--testbed-num", type=int, default=10_000, show_default=True, help="Test-bed images in the training set.")
 @click.option("--workers", type=int, default=4, show_default=True, help="Image-reading threads for folder data.")

@@ -61,9 +61,10 @@ class Trainer:
         self.show_progress = progress
         self.device = resolve_device(cfg.device)
         cuda = self.device.type == "cuda"
-        self.amp = cuda if cfg.amp is None else bool(cfg.amp)
+        # float32 unless bf16 is asked for: the official training is float32 (config.precision).
+        self.amp = cfg.precision == "bf16"
         if self.amp and not cuda:
-            raise ValueError("amp (bf16 autocast) is only supported on CUDA; use amp=False on the CPU")
+            raise ValueError("precision bf16 (autocast) is only supported on CUDA; use precision float32 on the CPU")
         self.channels_last = cuda if cfg.channels_last is None else bool(cfg.channels_last)
         if cuda:
             torch.backends.cudnn.benchmark = True  # fixed shapes per schedule phase
