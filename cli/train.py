@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import Any, Optional
 
@@ -21,7 +22,36 @@ _DIRECT = {
 }
 
 
-@click.command("train")
+def _preset_epilog() -> str:
+    from reference_models.configs import GENERATOR_PRESETS, PRESET_ALIASES
+    aliases = ", ".join(f"{a} = {t}" for a, t in sorted(PRESET_ALIASES.items()))
+    return (f"\b\nPresets: {', '.join(sorted(GENERATOR_PRESETS))}\nAliases: {aliases}\n\n"
+            "The defaults are the official recipe (25,000 kimg, 512-wide networks): weeks on a CPU. The tables' "
+            "mini scale trains in hours on a CPU: --fixed --fmap-base 256 --fmap-max 32 --latent-size 128 --batch 32 "
+            "--lr 0.0025 --ema-rampup 0.05 --kimg 100. Ctrl-C stops after the current group of minibatches with a "
+            "checkpoint; --resume continues.")
+
+
+class _TrainCommand(click.Command):
+    """Lists the presets in --help, read when help is asked for (not at import)."""
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        self.epilog = _preset_epilog()
+        super().format_epilog(ctx, formatter)
+
+
+def score_command(cfg: Any, checkpoint: Path) -> str:
+    """The `dmetrics score` command line that scores ``checkpoint`` of a run trained with ``cfg``."""
+    from reference_models.train import TESTBED
+
+    out = shlex.quote(str(Path(cfg.out) / "scores.jsonl"))
+    if cfg.data == TESTBED:
+        return (f"dmetrics score {shlex.quote(str(checkpoint))} --metrics fid10k --extractor testbed --reference testbed "
+                f"--num-real {min(cfg.testbed_num, 10_000)} --out {out}")
+    return f"dmetrics score {shlex.quote(str(checkpoint))} --metrics fid50k --reference {shlex.quote(cfg.data)} --out {out}"
+
+
+@click.command("train", cls=_TrainCommand)
 @click.argument("preset")
 @click.option("--data", default="testbed", show_default=True, help="'testbed' or a folder / .zip / .npy of images.")
 @click.option("--resolution", type=int, default=32, show_default=True)
@@ -65,11 +95,11 @@ _DIRECT = {
 @click.pass_context
 def train_cmd(ctx: click.Context, preset: str, out: str, resume: bool, progress: bool, fmap_max: Optional[int],
               fmap_base: Optional[int], latent_size: Optional[int], metrics: Optional[str], **options: Any) -> None:
-    """Train generator PRESET (see `reference_models.preset_names()`) with its discriminator."""
+    """Train generator PRESET (listed below) with its discriminator, into the run folder OUT."""
     from reference_models.configs import preset_names
     from reference_models.train import TrainConfig, Trainer
     from reference_models.train.data import DataError
-    from reference_models.train.loop import NonFiniteError
+    from reference_models.train.loop import NonFiniteError, TrainingInterrupted
     from reference_models.train.state import ResumeError
 
     if preset not in preset_names():
@@ -98,9 +128,15 @@ def train_cmd(ctx: click.Context, preset: str, out: str, resume: bool, progress:
         values["metrics"] = [m.strip() for m in (metrics or "").split(",") if m.strip()]
     try:
         cfg = TrainConfig.from_dict(values, source="command line")
-        trainer = Trainer(cfg, resume=resume, progress=progress)
+        trainer = Trainer(cfg, resume=resume, progress=progress, echo=click.echo)
         done = trainer.train()
     except (ResumeError, DataError, FileExistsError, NonFiniteError, ValueError) as exc:
         raise click.ClickException(str(exc))
+    except TrainingInterrupted as exc:
+        click.echo(f"interrupted at {exc.nimg / 1000:.3f} kimg: checkpoint written to {exc.checkpoint}\n"
+                   f"continue with: dmetrics train {preset} --out {shlex.quote(out)} --resume\n"
+                   f"score what it has so far: {score_command(cfg, trainer.latest_snapshot())}")
+        ctx.exit(130)
     click.echo(f"done: {done['nimg'] / 1000:.3f} kimg, {done['step']} steps, "
-               f"{done['skipped_steps']} skipped; checkpoint {Path(out) / 'latest.pt'}")
+               f"{done['skipped_steps']} skipped; checkpoint {Path(out) / 'latest.pt'}\n"
+               f"score it: {score_command(cfg, trainer.latest_snapshot())}")
