@@ -125,6 +125,10 @@ class TrainConfig:
     # (autocast of the G and D passes on CUDA, opt-in: faster, not the official numbers).
     precision: str = "float32"
     channels_last: Optional[bool] = None  # None: on for CUDA
+    # G's and D's unfused 2x up/down convolutions computed at the low resolution (reference_models.layers
+    # EqualConv2d.polyphase): the same function, float32 rounding apart; ~1.4x faster mini steps on a CPU.
+    # G_ema and the metrics keep the literal form. False: the official graph's literal order of operations.
+    fast_resample: bool = True
     threads: Optional[int] = None       # torch intra-op threads (None: torch's default)
 
     def __post_init__(self) -> None:

@@ -40,7 +40,7 @@ from disentangle_metrics.device import resolve_device
 from disentangle_metrics.sampling import Stream, sample_seeds
 
 from ..build import build_discriminator, build_generator
-from ..layers import NoiseInjection
+from ..layers import NoiseInjection, set_polyphase
 from .config import TrainConfig
 from .data import RealLoader, StreamSampler, open_reals, process_reals
 from .ema import update_ema
@@ -95,6 +95,8 @@ class Trainer:
         self.D = build_discriminator(resolution=cfg.resolution, seed=cfg.seed + 1_000_003,
                                      num_channels=self.G.cfg.num_channels, **cfg.d_overrides)
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
+        for net in (self.G, self.D):   # not G_ema: what is evaluated keeps the literal official form
+            set_polyphase(net, cfg.fast_resample)
         fmt = torch.channels_last if self.channels_last else torch.contiguous_format
         for net in (self.G, self.D, self.G_ema):
             net.to(self.device, memory_format=fmt)
