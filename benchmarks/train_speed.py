@@ -8,7 +8,7 @@ forward in eval mode (what metric evaluation costs), plus parameter counts and c
 
 ``--compare`` times the training step of several code paths in one process, interleaved round by
 round (so a shared machine's load hits them alike), and prints each one's median img/s and its ratio
-to the first, the anchor:
+to the first, the anchor (the median over rounds of the ratio within a round: load drifts between rounds):
 
 - ``before``: the trainer as it was before issue 28 (``torch.optim.Adam``, literal up/down convolutions);
 - ``after``: today's defaults (TF's Adam update, ``fast_resample`` polyphase up/down convolutions);
@@ -121,12 +121,14 @@ def compare(a: argparse.Namespace) -> None:
                     tr.train_step(sch)
                 sync()
                 rates[name].append(a.steps * a.batch / (time.perf_counter() - t))
-        anchor = float(np.median(rates["before"]))
+        anchor = np.array(rates["before"])
         print(f"{a.preset} {a.resolution}px fmap_base {a.fmap_base} fmap_max {a.fmap_max} latent {a.latent_size} "
-              f"batch {a.batch}, threads {torch.get_num_threads()}, {a.rounds} rounds x {a.steps} steps:")
+              f"batch {a.batch}, threads {torch.get_num_threads()}, {a.rounds} rounds x {a.steps} steps "
+              "(ratio: median over rounds of the round's img/s / the anchor's in that round):")
         for name, r in rates.items():
-            med = float(np.median(r))
-            print(f"  {name:22s} {med:7.1f} img/s (rounds {', '.join(f'{x:.1f}' for x in r)})  x{med / anchor:.2f}")
+            ratio = float(np.median(np.array(r) / anchor))
+            print(f"  {name:22s} {float(np.median(r)):7.1f} img/s (rounds {', '.join(f'{x:.1f}' for x in r)})  "
+                  f"x{ratio:.2f}")
         for tr, _ in trainers.values():
             tr.loader.close()
 
