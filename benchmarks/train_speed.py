@@ -10,9 +10,10 @@ forward in eval mode (what metric evaluation costs), plus parameter counts and c
 round (so a shared machine's load hits them alike), and prints each one's median img/s and its ratio
 to the first, the anchor (the median over rounds of the ratio within a round: load drifts between rounds):
 
-- ``before``: the trainer as it was before issue 28 (``torch.optim.Adam``, literal up/down convolutions);
-- ``after``: today's defaults (TF's Adam update, ``fast_resample`` polyphase up/down convolutions);
-- ``after+channels_last``: the same in the channels_last memory format.
+- ``before``: the trainer as it was before issue 28 on a CPU (``torch.optim.Adam``, literal up/down
+  convolutions, contiguous tensors);
+- ``fast_resample``: TF's Adam update and the polyphase up/down convolutions, contiguous tensors;
+- ``after``: today's defaults (the same in the channels_last memory format).
 
     python -m benchmarks.train_speed --fmap-base 256 --fmap-max 32 --latent-size 128 --batch 32 --threads 1 --compare
 """
@@ -87,8 +88,9 @@ def main() -> None:
         tr.loader.close()
 
 
-VARIANTS = {"before": dict(fast_resample=False), "after": dict(fast_resample=True),
-            "after+channels_last": dict(fast_resample=True, channels_last=True)}
+VARIANTS = {"before": dict(fast_resample=False, channels_last=False),
+            "fast_resample": dict(fast_resample=True, channels_last=False),
+            "after": dict(fast_resample=True, channels_last=True)}
 
 
 def compare(a: argparse.Namespace) -> None:

@@ -41,6 +41,7 @@ def test_trainer_uses_it_for_g_and_d_not_g_ema_and_a_step_matches(tmp_path):
                 [m for m in tr.D.modules() if isinstance(m, EqualConv2d) and m.down]
         assert convs and all(m.polyphase is fast for m in convs)
         assert not any(getattr(m, "polyphase", False) for m in tr.G_ema.modules())
+        assert tr.channels_last   # the other measured CPU speed-up, on by default (train_speed --compare)
         stats = [tr.train_step(schedule(tr.cfg, 0))]
         # the first step's gradients (later ones follow Adam steps whose tiny-gradient elements amplify rounding)
         grads = {f"D.{k}": p.grad.clone() for k, p in tr.D.named_parameters() if p.grad is not None}

@@ -124,7 +124,7 @@ class TrainConfig:
     # "float32" (the official training's precision, and what certification runs use) or "bf16"
     # (autocast of the G and D passes on CUDA, opt-in: faster, not the official numbers).
     precision: str = "float32"
-    channels_last: Optional[bool] = None  # None: on for CUDA
+    channels_last: Optional[bool] = None  # None: on (CUDA and CPU); False: contiguous tensors
     # G's and D's unfused 2x up/down convolutions computed at the low resolution (reference_models.layers
     # EqualConv2d.polyphase): the same function, float32 rounding apart; ~1.4x faster mini steps on a CPU.
     # G_ema and the metrics keep the literal form. False: the official graph's literal order of operations.
