@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-slow bench clean gpu-check gpu-check-smoke gpu-wheels
+.PHONY: demo test test-slow bench clean gpu-check gpu-check-smoke gpu-wheels gpu-train gpu-train-smoke
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,15 @@ gpu-check:
 
 gpu-check-smoke: $(STAMP)
 	$(PY) -m benchmarks.gpu_check --smoke --out $(GPU_OUT)-smoke
+
+# The prepared GPU training (issue 28): the demo recipe and as many mini presets x seeds as fit in 9
+# minutes, several processes sharing the GPU; packs of at most 16 MiB and gpu_train.json into TRAIN_OUT.
+TRAIN_OUT ?= $${OUT:-out/gpu-train}
+gpu-train:
+	PYTHONPATH=$${PYTHONPATH:+$$PYTHONPATH:}. $(PYTHON) -m benchmarks.gpu_train --out $(TRAIN_OUT)
+
+gpu-train-smoke: $(STAMP)
+	$(PY) -m benchmarks.gpu_train --smoke --out out/gpu-train-smoke
 
 # Wheels the GPU machine lacks (lpips), for CPython 3.12 manylinux x86-64, into the git-ignored .whl/.
 gpu-wheels:

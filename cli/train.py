@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import Any, Optional
 
@@ -16,12 +17,41 @@ _DIRECT = {
     "minibatch_repeats": "minibatch_repeats", "tick_kimg": "tick_kimg", "ckpt_every": "ckpt_every_kimg",
     "snapshots": "keep_snapshots", "metrics_every": "metrics_every_kimg", "metrics_num_samples": "metrics_num_samples",
     "metrics_extractor": "metrics_extractor", "metrics_reference": "metrics_reference", "device": "device",
-    "amp": "amp", "mirror": "mirror", "testbed_num": "testbed_num", "workers": "data_workers", "grid": "grid_size",
+    "precision": "precision", "mirror": "mirror", "testbed_num": "testbed_num", "workers": "data_workers", "grid": "grid_size",
     "threads": "threads", "lr": "lr_base", "ema_rampup": "g_smoothing_rampup", "r1_gamma": "r1_gamma",
 }
 
 
-@click.command("train")
+def _preset_epilog() -> str:
+    from reference_models.configs import GENERATOR_PRESETS, PRESET_ALIASES
+    aliases = ", ".join(f"{a} = {t}" for a, t in sorted(PRESET_ALIASES.items()))
+    return (f"\b\nPresets: {', '.join(sorted(GENERATOR_PRESETS))}\nAliases: {aliases}\n\n"
+            "The defaults are the official recipe (25,000 kimg, 512-wide networks): weeks on a CPU. The tables' "
+            "mini scale trains in hours on a CPU: --fixed --fmap-base 256 --fmap-max 32 --latent-size 128 --batch 32 "
+            "--lr 0.0025 --ema-rampup 0.05 --kimg 100. Ctrl-C stops after the current group of minibatches with a "
+            "checkpoint; --resume continues.")
+
+
+class _TrainCommand(click.Command):
+    """Lists the presets in --help, read when help is asked for (not at import)."""
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        self.epilog = _preset_epilog()
+        super().format_epilog(ctx, formatter)
+
+
+def score_command(cfg: Any, checkpoint: Path) -> str:
+    """The `dmetrics score` command line that scores ``checkpoint`` of a run trained with ``cfg``."""
+    from reference_models.train import TESTBED
+
+    out = shlex.quote(str(Path(cfg.out) / "scores.jsonl"))
+    if cfg.data == TESTBED:
+        return (f"dmetrics score {shlex.quote(str(checkpoint))} --metrics fid10k --extractor testbed --reference testbed "
+                f"--num-real {min(cfg.testbed_num, 10_000)} --out {out}")
+    return f"dmetrics score {shlex.quote(str(checkpoint))} --metrics fid50k --reference {shlex.quote(cfg.data)} --out {out}"
+
+
+@click.command("train", cls=_TrainCommand)
 @click.argument("preset")
 @click.option("--data", default="testbed", show_default=True, help="'testbed' or a folder / .zip / .npy of images.")
 @click.option("--resolution", type=int, default=32, show_default=True)
@@ -47,7 +77,8 @@ _DIRECT = {
 @click.option("--metrics-extractor", default="testbed", show_default=True)
 @click.option("--metrics-reference", default=None, help="FID reference (stats .npz or dataset).")
 @click.option("--device", default="auto", show_default=True)
-@click.option("--amp/--no-amp", default=None, help="bf16 autocast (default: on for CUDA).")
+@click.option("--precision", type=click.Choice(["float32", "bf16"]), default="float32", show_default=True,
+              help="float32 as the official training; bf16 autocast (CUDA only) is faster but not the official numbers.")
 @click.option("--mirror/--no-mirror", default=True, show_default=True)
 @click.option("--testbed-num", type=int, default=10_000, show_default=True, help="Test-bed images in the training set.")
 @click.option("--workers", type=int, default=4, show_default=True, help="Image-reading threads for folder data.")
@@ -64,11 +95,11 @@ _DIRECT = {
 @click.pass_context
 def train_cmd(ctx: click.Context, preset: str, out: str, resume: bool, progress: bool, fmap_max: Optional[int],
               fmap_base: Optional[int], latent_size: Optional[int], metrics: Optional[str], **options: Any) -> None:
-    """Train generator PRESET (see `reference_models.preset_names()`) with its discriminator."""
+    """Train generator PRESET (listed below) with its discriminator, into the run folder OUT."""
     from reference_models.configs import preset_names
     from reference_models.train import TrainConfig, Trainer
     from reference_models.train.data import DataError
-    from reference_models.train.loop import NonFiniteError
+    from reference_models.train.loop import NonFiniteError, TrainingInterrupted
     from reference_models.train.state import ResumeError
 
     if preset not in preset_names():
@@ -97,9 +128,15 @@ def train_cmd(ctx: click.Context, preset: str, out: str, resume: bool, progress:
         values["metrics"] = [m.strip() for m in (metrics or "").split(",") if m.strip()]
     try:
         cfg = TrainConfig.from_dict(values, source="command line")
-        trainer = Trainer(cfg, resume=resume, progress=progress)
+        trainer = Trainer(cfg, resume=resume, progress=progress, echo=click.echo)
         done = trainer.train()
     except (ResumeError, DataError, FileExistsError, NonFiniteError, ValueError) as exc:
         raise click.ClickException(str(exc))
+    except TrainingInterrupted as exc:
+        click.echo(f"interrupted at {exc.nimg / 1000:.3f} kimg: checkpoint written to {exc.checkpoint}\n"
+                   f"continue with: dmetrics train {preset} --out {shlex.quote(out)} --resume\n"
+                   f"score what it has so far: {score_command(cfg, trainer.latest_snapshot())}")
+        ctx.exit(130)
     click.echo(f"done: {done['nimg'] / 1000:.3f} kimg, {done['step']} steps, "
-               f"{done['skipped_steps']} skipped; checkpoint {Path(out) / 'latest.pt'}")
+               f"{done['skipped_steps']} skipped; checkpoint {Path(out) / 'latest.pt'}\n"
+               f"score it: {score_command(cfg, trainer.latest_snapshot())}")

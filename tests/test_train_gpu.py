@@ -15,7 +15,7 @@ from .train_helpers import tiny_config, tiny_reals
 @pytest.mark.gpu
 def test_cuda_amp_channels_last_train_and_checkpoint(tmp_path):
     data = tiny_reals(tmp_path / "reals.npy")
-    cfg = tiny_config(data, tmp_path / "run", device="cuda", total_kimg=0.016, progressive=True,
+    cfg = tiny_config(data, tmp_path / "run", device="cuda", precision="bf16", total_kimg=0.016, progressive=True,
                       lod_initial_resolution=8, lod_training_kimg=0.004, lod_transition_kimg=0.004)
     tr = Trainer(cfg, progress=False)
     assert tr.amp and tr.channels_last
@@ -28,3 +28,11 @@ def test_cuda_amp_channels_last_train_and_checkpoint(tmp_path):
     resumed = Trainer(cfg.replace(total_kimg=0.024), resume=True, progress=False)
     resumed.train()
     assert resumed.progress["nimg"] == 24
+
+
+@pytest.mark.gpu
+def test_cuda_defaults_to_float32(tmp_path):
+    """bf16 is opt-in: a CUDA run that asks for nothing trains in float32, as the official training does."""
+    data = tiny_reals(tmp_path / "reals.npy")
+    tr = Trainer(tiny_config(data, tmp_path / "run", device="cuda"), progress=False)
+    assert not tr.amp and tr.channels_last

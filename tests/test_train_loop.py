@@ -43,7 +43,7 @@ def test_every_preset_trains_with_finite_losses(preset, reals, tmp_path):
 
 
 def test_channels_last_path_matches_contiguous(reals, tmp_path):
-    """The channels_last layout (on by default on CUDA) computes the same D loss, R1 and gradients."""
+    """The channels_last layout (on by default) computes the same D loss, R1 and gradients."""
     out = {}
     for cl in (False, True):
         tr = Trainer(tiny_config(reals, tmp_path / f"cl{cl}", channels_last=cl), progress=False)

@@ -15,13 +15,13 @@ CLI: ``dmetrics train PRESET --data testbed|PATH --resolution R --kimg K --out D
 from .config import TESTBED, TrainConfig
 from .data import DataError, process_reals
 from .ema import update_ema
-from .loop import NonFiniteError, Trainer, train
+from .loop import NonFiniteError, Trainer, TrainingInterrupted, train
 from .losses import d_logistic_r1_loss, g_nonsaturating_loss
 from .schedule import Schedule, ema_beta, lod_at, schedule
 from .state import LATEST, ResumeError, load_training_state
 
 __all__ = [
-    "TrainConfig", "TESTBED", "Trainer", "train", "NonFiniteError", "ResumeError", "DataError", "LATEST",
+    "TrainConfig", "TESTBED", "Trainer", "train", "NonFiniteError", "TrainingInterrupted", "ResumeError", "DataError", "LATEST",
     "load_training_state", "schedule", "Schedule", "lod_at", "ema_beta", "update_ema", "process_reals",
     "d_logistic_r1_loss", "g_nonsaturating_loss",
 ]

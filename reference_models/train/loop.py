@@ -26,9 +26,12 @@ import contextlib
 import copy
 import os
 import re
+import signal
+import sys
+import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, ContextManager, Optional
+from typing import Any, Callable, ContextManager, Iterator, Optional
 
 import torch
 from torch import nn
@@ -37,11 +40,12 @@ from disentangle_metrics.device import resolve_device
 from disentangle_metrics.sampling import Stream, sample_seeds
 
 from ..build import build_discriminator, build_generator
-from ..layers import NoiseInjection
+from ..layers import NoiseInjection, set_polyphase
 from .config import TrainConfig
 from .data import RealLoader, StreamSampler, open_reals, process_reals
 from .ema import update_ema
 from .losses import d_logistic_r1_loss, g_nonsaturating_loss
+from .optim import TFAdam
 from .report import CsvLog, fixed_latents, image_grid, run_metrics, save_png
 from .schedule import Schedule, ema_beta, lod_changed, schedule
 from .state import LATEST, atomic_torch_save, check_resumable, load_training_state, set_rng_state, training_state
@@ -51,19 +55,36 @@ class NonFiniteError(RuntimeError):
     """Training diverged: losses or gradients stayed non-finite."""
 
 
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C stopped :meth:`Trainer.train` after a whole group; ``checkpoint`` holds the state to resume."""
+
+    def __init__(self, checkpoint: Path, nimg: int) -> None:
+        super().__init__(f"interrupted at {nimg / 1000:.3f} kimg; checkpoint {checkpoint}")
+        self.checkpoint, self.nimg = checkpoint, nimg
+
+
+# A run whose estimated remaining time passes this gets a warning after its first tick.
+LONG_RUN_S = 24 * 3600.0
+
+
 class Trainer:
     """Builds (or resumes) a run from a :class:`TrainConfig` and trains it; see the module docstring."""
 
-    def __init__(self, cfg: TrainConfig, resume: bool = False, progress: bool = True) -> None:
+    def __init__(self, cfg: TrainConfig, resume: bool = False, progress: bool = True,
+                 echo: Optional[Callable[[str], None]] = None) -> None:
         self.cfg = cfg
         self.run_dir = Path(cfg.out)
         self.show_progress = progress
+        self.echo = echo      # messages for people (time estimate, long-run warning); None: silent
         self.device = resolve_device(cfg.device)
         cuda = self.device.type == "cuda"
-        self.amp = cuda if cfg.amp is None else bool(cfg.amp)
+        # float32 unless bf16 is asked for: the official training is float32 (config.precision).
+        self.amp = cfg.precision == "bf16"
         if self.amp and not cuda:
-            raise ValueError("amp (bf16 autocast) is only supported on CUDA; use amp=False on the CPU")
-        self.channels_last = cuda if cfg.channels_last is None else bool(cfg.channels_last)
+            raise ValueError("precision bf16 (autocast) is only supported on CUDA; use precision float32 on the CPU")
+        # channels_last by default on every device: measured faster on CUDA, and ~1.1x on a CPU with
+        # fast_resample (benchmarks.train_speed --compare); same function, float32 rounding apart.
+        self.channels_last = True if cfg.channels_last is None else bool(cfg.channels_last)
         if cuda:
             torch.backends.cudnn.benchmark = True  # fixed shapes per schedule phase
         if cfg.threads is not None:
@@ -76,13 +97,16 @@ class Trainer:
         self.D = build_discriminator(resolution=cfg.resolution, seed=cfg.seed + 1_000_003,
                                      num_channels=self.G.cfg.num_channels, **cfg.d_overrides)
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
+        for net in (self.G, self.D):   # not G_ema: what is evaluated keeps the literal official form
+            set_polyphase(net, cfg.fast_resample)
         fmt = torch.channels_last if self.channels_last else torch.contiguous_format
         for net in (self.G, self.D, self.G_ema):
             net.to(self.device, memory_format=fmt)
         adam = dict(lr=cfg.lr_base, betas=(cfg.adam_beta1, cfg.adam_beta2), eps=cfg.adam_eps)
         # The mapping network's x0.01 is its layers' lrmul, not a parameter group (config docstring).
-        self.G_opt = torch.optim.Adam(_g_param_groups(self.G, cfg.noise_lr_mult), **adam)
-        self.D_opt = torch.optim.Adam(self.D.parameters(), **adam)
+        # TFAdam: the official tf.train.AdamOptimizer's update (epsilon after the bias correction).
+        self.G_opt = TFAdam(_g_param_groups(self.G, cfg.noise_lr_mult), **adam)
+        self.D_opt = TFAdam(self.D.parameters(), **adam)
         self.progress: dict[str, Any] = {
             "nimg": 0, "step": 0, "prev_lod": -1.0, "skipped_steps": 0, "consecutive_skips": 0,
             "wall_time_s": 0.0, "next_tick_nimg": 0, "next_ckpt_nimg": _next_multiple(0, cfg.ckpt_every_kimg),
@@ -124,6 +148,11 @@ class Trainer:
         if self.cfg.keep_snapshots:
             atomic_torch_save(state, self.run_dir / snapshot_name(self.progress["nimg"]))
         return atomic_torch_save(state, self.run_dir / LATEST)
+
+    def latest_snapshot(self) -> Path:
+        """The newest file holding this run's G_ema: the last ``snapshot-*.pt``, else ``latest.pt``."""
+        snaps = list_snapshots(self.run_dir) if self.cfg.keep_snapshots else []
+        return snaps[-1][1] if snaps else self.run_dir / LATEST
 
     # ---------------------------------------------------------------- steps
     def _autocast(self) -> ContextManager:
@@ -192,8 +221,19 @@ class Trainer:
     def train(self, max_steps: Optional[int] = None,
               on_group: Optional[Callable[["Trainer"], None]] = None) -> dict[str, Any]:
         """Train until ``total_kimg`` (or, for tests, until ``max_steps`` minibatches: stops there
-        *without* a checkpoint, like a killed run). Returns the progress dict."""
+        *without* a checkpoint, like a killed run). Returns the progress dict.
+
+        Ctrl-C (SIGINT, when called from the main thread) finishes the current group of minibatches,
+        writes a checkpoint and raises :class:`TrainingInterrupted`; a second Ctrl-C aborts at once.
+        """
+        with _deferred_sigint() as interrupted:
+            return self._train(max_steps, on_group, interrupted)
+
+    def _train(self, max_steps: Optional[int], on_group: Optional[Callable[["Trainer"], None]],
+               interrupted: Callable[[], bool]) -> dict[str, Any]:
         cfg, p = self.cfg, self.progress
+        session = (p["nimg"], time.perf_counter())
+        estimated = False
         total = int(round(cfg.total_kimg * 1000))
         bar = _progress_bar(self.show_progress, total, p["nimg"])
         tick_start = (p["nimg"], time.perf_counter())
@@ -219,6 +259,9 @@ class Trainer:
                     bar.set_postfix(kimg=f"{row['kimg']:.2f}", lod=f"{sch.lod:.2f}", G=f"{row['loss_G']:.3f}",
                                     D=f"{row['loss_D']:.3f}", img_s=f"{row['img_per_s']:.1f}")
                     acc, tick_start = {}, (p["nimg"], time.perf_counter())
+                    if not estimated and not done:
+                        estimated = True
+                        self._estimate(session, total, sch)
                 if cfg.metrics and (p["nimg"] >= p["next_metrics_nimg"] or done):
                     p["next_metrics_nimg"] = _next_multiple(p["nimg"], cfg.metrics_every_kimg)
                     run_metrics(self.G_ema, cfg.metrics, self.run_dir, p["nimg"] / 1000, seed=cfg.seed,
@@ -230,12 +273,30 @@ class Trainer:
                     self.save_checkpoint()
                 if on_group is not None:
                     on_group(self)
+                if interrupted() and not done:
+                    raise TrainingInterrupted(self.save_checkpoint(), p["nimg"])
                 if max_steps is not None and p["step"] >= max_steps:
                     break
         finally:
             bar.close()
             self.loader.close()
         return dict(p)
+
+    def _estimate(self, session: tuple[int, float], total: int, sch: Schedule) -> None:
+        """After the first tick: the time the whole run will take at this tick's speed, and a warning when it is days."""
+        if self.echo is None:
+            return
+        p = self.progress
+        rate = (p["nimg"] - session[0]) / max(time.perf_counter() - session[1], 1e-9)
+        left = (total - p["nimg"]) / max(rate, 1e-9)
+        growing = " (progressive growing: higher resolutions are slower, so this is a lower bound)" \
+            if self.cfg.progressive and sch.lod > 0 else ""
+        self.echo(f"estimated time to {self.cfg.total_kimg:g} kimg: {format_duration(left)} more at {rate:.1f} img/s "
+                  f"on {self.device} ({sch.resolution}x{sch.resolution}){growing}")
+        if left > LONG_RUN_S:
+            self.echo(f"warning: this run would take {format_duration(left)} on {self.device}. Lower --kimg, or "
+                      "train narrow networks (the tables' mini scale: --fmap-base 256 --fmap-max 32 --latent-size 128 "
+                      "--batch 32 --fixed --lr 0.0025 --ema-rampup 0.05 --kimg 100); Ctrl-C stops with a checkpoint")
 
     def _tick(self, sch: Schedule, acc: dict[str, list[torch.Tensor]], tick_start: tuple[int, float]) -> dict[str, Any]:
         p = self.progress
@@ -302,6 +363,41 @@ def list_snapshots(run_dir: str | os.PathLike) -> list[tuple[int, Path]]:
     return sorted(out, key=lambda t: (t[0], t[1].name))
 
 
+def format_duration(seconds: float) -> str:
+    """``3d 4h``, ``5h 12m``, ``7m 30s`` or ``42s``."""
+    s = int(round(max(seconds, 0.0)))
+    d, h, m = s // 86400, s % 86400 // 3600, s % 3600 // 60
+    if d:
+        return f"{d}d {h}h"
+    if h:
+        return f"{h}h {m}m"
+    return f"{m}m {s % 60}s" if m else f"{s}s"
+
+
+@contextlib.contextmanager
+def _deferred_sigint() -> Iterator[Callable[[], bool]]:
+    """Turn the first SIGINT into a flag the loop polls between groups (a checkpoint written in the middle
+    of a step would hold a D step without its G step); the second one raises KeyboardInterrupt at once.
+    Outside the main thread signals cannot be caught, and the flag stays down."""
+    hit = [False]
+    if threading.current_thread() is not threading.main_thread():
+        yield lambda: hit[0]
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        if hit[0]:
+            raise KeyboardInterrupt
+        hit[0] = True
+        print("\nCtrl-C: stopping after this group of minibatches and writing a checkpoint "
+              "(Ctrl-C again aborts without one)", file=sys.stderr, flush=True)
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield lambda: hit[0]
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def _next_multiple(nimg: int, every_kimg: float) -> int:
     """The first multiple of ``every_kimg`` (in images) strictly after ``nimg``."""
     step = max(int(round(every_kimg * 1000)), 1)
@@ -321,8 +417,9 @@ def _progress_bar(show: bool, total: int, initial: int) -> Any:
     return tqdm(total=total, initial=initial, unit="img", unit_scale=True, dynamic_ncols=True, desc="train")
 
 
-def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, max_steps: Optional[int] = None) -> Trainer:
+def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, max_steps: Optional[int] = None,
+          echo: Optional[Callable[[str], None]] = None) -> Trainer:
     """Build a :class:`Trainer` (resuming from ``cfg.out/latest.pt`` when ``resume``) and run it."""
-    trainer = Trainer(cfg, resume=resume, progress=progress)
+    trainer = Trainer(cfg, resume=resume, progress=progress, echo=echo)
     trainer.train(max_steps=max_steps)
     return trainer

@@ -4,7 +4,7 @@ Layout (a plain dict of tensors, numbers, strings, lists and dicts -- no pickled
 
     {"format_version": 1,
      "G": record, "G_ema": record, "D": record,        # reference_models.network_record(...)
-     "G_opt": Adam.state_dict(), "D_opt": Adam.state_dict(),
+     "G_opt": TFAdam.state_dict(), "D_opt": TFAdam.state_dict(),   # torch.optim.Adam's layout + beta powers
      "rng": {"torch_cpu": ByteTensor, "torch_cuda": [ByteTensor, ...]},
      "progress": {"nimg", "step", "prev_lod", "skipped_steps", "consecutive_skips", "wall_time_s",
                   "next_tick_nimg", "next_ckpt_nimg", "next_metrics_nimg"},
