@@ -251,10 +251,10 @@ def ppl(G: Any, space: str = "w", sampling: str = "end", num_samples: int = PAPE
     ``(img0, img1) -> [N]`` on the cropped, resized images in [-1, 1]. ``batch_size`` pairs form one
     minibatch (default 16, the paper's): they share one noise realisation, so with a generator that
     redraws noise (``reseed_noise``) the number depends on it through the noise grouping; z and t are
-    per-sample (seeded by global index). ``compute_batch``: pairs per generator and distance call
-    within a minibatch (default: :func:`compute_batch_for` the device and generator family); every
-    call of a minibatch sees the same noise realisation, so it changes float32 rounding only.
-    ``dtype`` is the generator's precision (float32 by default,
+    per-sample (seeded by global index). ``compute_batch``: pairs per generator call within a
+    minibatch (default: :func:`compute_batch_for` the device and generator family; the distance still
+    sees the whole minibatch in one call); every call of a minibatch sees the same noise realisation,
+    so it changes float32 rounding only. ``dtype`` is the generator's precision (float32 by default,
     TF32 off; float64 for checks). ``weights`` maps registered weight names to files.
 
     Returns a :class:`MetricResult` with ``samples['distances']`` (all d_i in global index order) and
@@ -311,8 +311,9 @@ def _sample_distances(src: GeneratorSource, cfg: PPLConfig, dist: Distance, batc
                       compute_batch: Optional[int] = None) -> tuple[torch.Tensor, torch.Tensor, float]:
     """Per-sample distances [num_samples] and t [num_samples] on ``dev``, filled per global batch.
 
-    Latents and the mapping run per noise batch; synthesis and the distance per ``compute_batch`` pairs
-    of it, each call with the batch's noise realisation (reseeded from the same (seed, batch) generator).
+    Latents, the mapping and the distance run per noise batch; synthesis per ``compute_batch`` pairs of
+    it (:func:`_pair_images`), each call with the batch's noise realisation (reseeded from the same
+    (seed, batch) generator).
 
     Everything stays on the device; under torch.distributed each process runs its own global
     batches and the values are gathered in global index order, so every rank returns the same,
@@ -337,21 +338,12 @@ def _sample_distances(src: GeneratorSource, cfg: PPLConfig, dist: Distance, batc
                 t = torch.zeros([len(rows)], device=dev, dtype=dtype)
             c = src.labels(seed, rows).to(dtype)
             ws = _endpoint_ws(src.mapping, z0, z1, c, t, cfg.space, cfg.epsilon)
-            m = len(rows)
-            step = m if compute_batch is None else compute_batch
-            for s in range(0, m, step):
-                e = min(s + step, m)
-                part = ws if (s, e) == (0, m) else torch.cat([ws[s:e], ws[m + s:m + e]])
-                img = src.synthesis(part, seed=seed, batch_index=b, noise="shared")
-                img = crop_and_downsample(img.to(dtype), cfg.crop, cfg.mode, src.resolution)
-                if src.channels == 1:
-                    img = img.repeat(1, 3, 1, 1)
-                img0, img1 = img.chunk(2)
-                d = dist(img0, img1)
-                if d.shape != (e - s,):
-                    raise ValueError(f"PPL distance {dist.name!r} returned shape {tuple(d.shape)}; it must return one "
-                                     f"value per pair, shape ({e - s},)")
-                d_all[idx.start + s:idx.start + e] = d.to(torch.float64) / cfg.epsilon ** 2
+            img0, img1 = _pair_images(src, ws, cfg, seed, b, dtype, compute_batch)
+            d = dist(img0, img1)
+            if d.shape != (len(rows),):
+                raise ValueError(f"PPL distance {dist.name!r} returned shape {tuple(d.shape)}; it must return one "
+                                 f"value per pair, shape ({len(rows)},)")
+            d_all[idx.start:idx.stop] = d.to(torch.float64) / cfg.epsilon ** 2
             t_all[idx.start:idx.stop] = t
             bar.update(len(rows) * me.world_size)
     if me.world_size > 1:
@@ -360,6 +352,32 @@ def _sample_distances(src: GeneratorSource, cfg: PPLConfig, dist: Distance, batc
         t_all = distributed.gather_by_index(t_all[local], local, n)
     sync(dev)
     return d_all, t_all, time.perf_counter() - start
+
+
+def _pair_images(src: GeneratorSource, ws: torch.Tensor, cfg: PPLConfig, seed: int, batch_index: int,
+                 dtype: torch.dtype, compute_batch: Optional[int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """The cropped, resized 3-channel images of both ends of a noise batch's pairs (ws rows [0, m) and [m, 2m)).
+
+    The generator runs on ``compute_batch`` pairs at a time, each call with the batch's noise realisation;
+    only the small crops are kept, so the distance sees the whole noise batch in one call (the distance
+    network gains from large batches where the generator's big activations lose).
+    """
+    m = ws.shape[0] // 2
+    step = m if compute_batch is None else compute_batch
+    ends0, ends1 = [], []
+    for s in range(0, m, step):
+        e = min(s + step, m)
+        part = ws if (s, e) == (0, m) else torch.cat([ws[s:e], ws[m + s:m + e]])
+        img = src.synthesis(part, seed=seed, batch_index=batch_index, noise="shared")
+        img = crop_and_downsample(img.to(dtype), cfg.crop, cfg.mode, src.resolution)
+        if src.channels == 1:
+            img = img.repeat(1, 3, 1, 1)
+        a, b = img.chunk(2)
+        ends0.append(a)
+        ends1.append(b)
+    if len(ends0) == 1:
+        return ends0[0], ends1[0]
+    return torch.cat(ends0), torch.cat(ends1)
 
 
 # --------------------------------------------------------------------------------------------

@@ -115,3 +115,18 @@ def test_auto_compute_batch_recorded_for_stylegan3_shape():
 def test_bad_compute_batch():
     with pytest.raises(ValueError, match="compute_batch must be >= 1"):
         ppl(LinearGenerator(), num_samples=4, distance=sql2, device="cpu", compute_batch=0)
+
+
+def test_distance_sees_the_whole_noise_batch():
+    calls = []
+
+    def spy(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        calls.append((a.shape[0], b.shape[0]))
+        return sql2(a, b)
+
+    r = ppl(LinearGenerator(), "w", "end", num_samples=40, batch_size=16, compute_batch=5, distance=spy, device="cpu",
+            precision_check=False, bootstrap=0)
+    assert calls == [(16, 16), (16, 16), (8, 8)]          # the generator ran 10 times, the distance 3 times
+    whole = ppl(LinearGenerator(), "w", "end", num_samples=40, batch_size=16, compute_batch=16, distance=sql2,
+                device="cpu", precision_check=False, bootstrap=0)
+    np.testing.assert_allclose(r.samples["distances"], whole.samples["distances"], rtol=ROUNDING)
