@@ -49,7 +49,7 @@ sys.path.insert(0, str(ROOT / "tests" / "fake_nvidia"))       # their networks i
 from benchmarks.gpu_check.adapters import write_random_vgg16  # noqa: E402
 from disentangle_metrics import sampling  # noqa: E402
 from disentangle_metrics.distances import build_distance  # noqa: E402
-from disentangle_metrics.ppl import _endpoint_ws, compute_batch_for, crop_and_downsample, filter_outliers, ppl  # noqa: E402
+from disentangle_metrics.ppl import _endpoint_ws, compute_batch_for, crop_and_downsample, ppl  # noqa: E402
 from disentangle_metrics.sources import GeneratorSource  # noqa: E402
 
 EPS = 1e-4
@@ -243,6 +243,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     ap.add_argument("--table", action="store_true", help="measure the compute-batch table instead")
+    ap.add_argument("--no-breakdown", action="store_true", help="skip the per-component breakdown runs")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -280,6 +281,8 @@ def main() -> None:
         print(f"  ours ({chunk} per call)        {best['ours']:8.2f} samples/s   ours/theirs {best['ours'] / best['theirs']:.2f}x")
         print(f"  one-off: their set-up {extra['theirs_setup_s']:.2f} s; ours outside the loop (copy, precision check, "
               f"filter, bootstrap) {extra['ours_outside_loop_s']:.2f} s")
+        if args.no_breakdown:
+            continue
         for label, fn in (("theirs", lambda sp: run_theirs(G, dist, n, args.their_batch, sp)),
                           ("ours before", lambda sp: split_ours(G, dist, n, 16, 16, sp)),
                           ("ours", lambda sp: split_ours(G, dist, n, 16, chunk, sp))):
