@@ -47,6 +47,17 @@ PAPER_NUM_SAMPLES = 100_000
 PAPER_EPSILON = 1e-4
 PAPER_BATCH_SIZE = 16        # minibatch_per_gpu of the paper's code: the pairs that share one noise draw
 
+# How many output pixels one generator call should hold on the CPU, per generator family (the adapter's
+# kind). Measured with `python benchmarks/bench_ppl_families.py --table` (seconds per pair of synthesis +
+# crop at 1, 2, 4, 8, 16 pairs per call, 64x64 generators in the families' shapes, 2 shared cores at load
+# 7-11; benchmarks/results/ppl_families_cpu.md): StyleGAN3-T 5.8/4.4/2.0/2.4/2.9 s, -R 6.7/2.6/2.8/3.8/3.6 s
+# (an earlier run with the distance included: fastest at 4 pairs for both, 16 pairs 1.4-1.6x slower),
+# stylegan2-ada shape 2.1/0.84/0.65/0.60/0.30 s. A StyleGAN3 layer filters its activations at twice its
+# sampling rate plus margins, so a few pairs already leave the caches; stylegan2-ada's small layers gain
+# from large calls. The pairs per call are this budget over the 2 * res^2 pixels of a pair, between 1 and
+# the noise batch.
+CPU_PIXELS_PER_CALL = {"stylegan3": 8 * 64 ** 2, "stylegan2-ada": 32 * 64 ** 2, "protocol": 32 * 64 ** 2}
+
 DistanceArg = Union[None, str, Distance, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]]
 
 
@@ -178,6 +189,20 @@ def filter_outliers(distances: np.ndarray, lower: float = 1.0, upper: float = 99
 # The metric
 
 
+def compute_batch_for(device: torch.device, kind: str, resolution: int, batch_size: int) -> tuple[int, str]:
+    """(pairs per generator call, the rule that chose it) for a generator of adapter ``kind``.
+
+    CUDA: the whole noise batch in one call. CPU: :data:`CPU_PIXELS_PER_CALL` of the family (``protocol``'s
+    row for kinds the table does not list), over the 2 * res^2 pixels of a pair, between 1 and ``batch_size``.
+    """
+    if device.type != "cpu":
+        return batch_size, f"{device.type}: the noise batch in one call"
+    row = kind if kind in CPU_PIXELS_PER_CALL else "protocol"
+    pixels = CPU_PIXELS_PER_CALL[row]
+    pairs = max(1, min(batch_size, pixels // (2 * int(resolution) ** 2)))
+    return pairs, f"cpu table: {pixels} pixels per call for {row} generators at {resolution}x{resolution}"
+
+
 def _resolve_distance(distance: DistanceArg, device: torch.device, dtype: torch.dtype,
                       weight_paths: Mapping[str, str], allow_hash_mismatch: bool) -> tuple[str, Distance]:
     if distance is None or isinstance(distance, str):
@@ -210,7 +235,7 @@ def _metric_name(cfg: PPLConfig, distance_name: str, extra_tags: Sequence[str] =
 def ppl(G: Any, space: str = "w", sampling: str = "end", num_samples: int = PAPER_NUM_SAMPLES,
         epsilon: float = PAPER_EPSILON, crop: bool = True, distance: DistanceArg = None,
         batch_size: Optional[int] = None, seed: int = 0, device: str | torch.device = "auto", mode: str = "tf",
-        *, dtype: torch.dtype = torch.float32, weights: Optional[Mapping[str, str]] = None,
+        *, compute_batch: Optional[int] = None, dtype: torch.dtype = torch.float32, weights: Optional[Mapping[str, str]] = None,
         allow_hash_mismatch: bool = False, progress: bool = False, truncation_psi: float = 1.0,
         truncation_cutoff: Optional[int] = None, class_label: Optional[int] = None, labels: Any = None,
         precision_check: bool = True, bootstrap: int = intervals.PPL_RESAMPLES) -> MetricResult:
@@ -228,7 +253,10 @@ def ppl(G: Any, space: str = "w", sampling: str = "end", num_samples: int = PAPE
     ``(img0, img1) -> [N]`` on the cropped, resized images in [-1, 1]. ``batch_size`` pairs form one
     minibatch (default 16, the paper's): they share one noise realisation, so with a generator that
     redraws noise (``reseed_noise``) the number depends on it through the noise grouping; z and t are
-    per-sample (seeded by global index). ``dtype`` is the generator's precision (float32 by default,
+    per-sample (seeded by global index). ``compute_batch``: pairs per generator call within a
+    minibatch (default: :func:`compute_batch_for` the device and generator family; the distance still
+    sees the whole minibatch in one call); every call of a minibatch sees the same noise realisation,
+    so it changes float32 rounding only. ``dtype`` is the generator's precision (float32 by default,
     TF32 off; float64 for checks). ``weights`` maps registered weight names to files.
 
     Returns a :class:`MetricResult` with ``samples['distances']`` (all d_i in global index order) and
@@ -242,14 +270,20 @@ def ppl(G: Any, space: str = "w", sampling: str = "end", num_samples: int = PAPE
     bs = int(PAPER_BATCH_SIZE if batch_size is None else batch_size)
     if bs < 1:
         raise ValueError(f"batch_size must be >= 1, got {bs}")
+    if compute_batch is not None and int(compute_batch) < 1:
+        raise ValueError(f"compute_batch must be >= 1 (pairs per generator call), got {compute_batch}")
     start = time.perf_counter()
     with metric_precision(), torch.no_grad():
         src = GeneratorSource(G, device=dev, dtype=dtype, force_fp32=True, truncation_psi=truncation_psi,
                               truncation_cutoff=truncation_cutoff, class_label=class_label, labels=labels)
+        if compute_batch is None:
+            chunk, chunk_rule = compute_batch_for(dev, src.adapter, src.resolution, bs)
+        else:
+            chunk, chunk_rule = min(int(compute_batch), bs), "given"
         dist_name, dist = _resolve_distance(distance, dev, dtype, weights or {}, allow_hash_mismatch)
         guard = check_eps_scaling(src, epsilon=cfg.epsilon, seed=seed, space=cfg.space, dtype=dtype) \
             if precision_check else None
-        d_all, t_all, sample_time = _sample_distances(src, cfg, dist, bs, seed, dev, dtype, progress)
+        d_all, t_all, sample_time = _sample_distances(src, cfg, dist, bs, seed, dev, dtype, progress, chunk)
     d_np = d_all.cpu().numpy()          # results reach the host once, after the loop
     filt = filter_outliers(d_np)
     wall = time.perf_counter() - start
@@ -257,7 +291,8 @@ def ppl(G: Any, space: str = "w", sampling: str = "end", num_samples: int = PAPE
     gen = src.describe()
     res = MetricResult(
         metric=name, value=filt.mean, values={name: filt.mean},
-        config={**asdict(cfg), "distance": dist_name, "batch_size": bs, "dtype": str(dtype).replace("torch.", ""),
+        config={**asdict(cfg), "distance": dist_name, "batch_size": bs, "compute_batch": chunk,
+                "compute_batch_rule": chunk_rule, "dtype": str(dtype).replace("torch.", ""),
                 "noise": gen["noise_hook"], "percentiles": [1, 99], "precision": gen["precision"],
                 "truncation_psi": src.truncation_psi, "truncation_cutoff": src.truncation_cutoff,
                 "labels": src.label_policy.describe(), "generator": gen,
@@ -274,8 +309,13 @@ def ppl(G: Any, space: str = "w", sampling: str = "end", num_samples: int = PAPE
 
 
 def _sample_distances(src: GeneratorSource, cfg: PPLConfig, dist: Distance, batch_size: int, seed: int,
-                      dev: torch.device, dtype: torch.dtype, progress: bool) -> tuple[torch.Tensor, torch.Tensor, float]:
+                      dev: torch.device, dtype: torch.dtype, progress: bool,
+                      compute_batch: Optional[int] = None) -> tuple[torch.Tensor, torch.Tensor, float]:
     """Per-sample distances [num_samples] and t [num_samples] on ``dev``, filled per global batch.
+
+    Latents, the mapping and the distance run per noise batch; synthesis per ``compute_batch`` pairs of
+    it (:func:`_pair_images`), each call with the batch's noise realisation (reseeded from the same
+    (seed, batch) generator).
 
     Everything stays on the device; under torch.distributed each process runs its own global
     batches and the values are gathered in global index order, so every rank returns the same,
@@ -300,11 +340,7 @@ def _sample_distances(src: GeneratorSource, cfg: PPLConfig, dist: Distance, batc
                 t = torch.zeros([len(rows)], device=dev, dtype=dtype)
             c = src.labels(seed, rows).to(dtype)
             ws = _endpoint_ws(src.mapping, z0, z1, c, t, cfg.space, cfg.epsilon)
-            img = src.synthesis(ws, seed=seed, batch_index=b, noise="shared")
-            img = crop_and_downsample(img.to(dtype), cfg.crop, cfg.mode, src.resolution)
-            if src.channels == 1:
-                img = img.repeat(1, 3, 1, 1)
-            img0, img1 = img.chunk(2)
+            img0, img1 = _pair_images(src, ws, cfg, seed, b, dtype, compute_batch)
             d = dist(img0, img1)
             if d.shape != (len(rows),):
                 raise ValueError(f"PPL distance {dist.name!r} returned shape {tuple(d.shape)}; it must return one "
@@ -318,6 +354,32 @@ def _sample_distances(src: GeneratorSource, cfg: PPLConfig, dist: Distance, batc
         t_all = distributed.gather_by_index(t_all[local], local, n)
     sync(dev)
     return d_all, t_all, time.perf_counter() - start
+
+
+def _pair_images(src: GeneratorSource, ws: torch.Tensor, cfg: PPLConfig, seed: int, batch_index: int,
+                 dtype: torch.dtype, compute_batch: Optional[int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """The cropped, resized 3-channel images of both ends of a noise batch's pairs (ws rows [0, m) and [m, 2m)).
+
+    The generator runs on ``compute_batch`` pairs at a time, each call with the batch's noise realisation;
+    only the small crops are kept, so the distance sees the whole noise batch in one call (the distance
+    network gains from large batches where the generator's big activations lose).
+    """
+    m = ws.shape[0] // 2
+    step = m if compute_batch is None else compute_batch
+    ends0, ends1 = [], []
+    for s in range(0, m, step):
+        e = min(s + step, m)
+        part = ws if (s, e) == (0, m) else torch.cat([ws[s:e], ws[m + s:m + e]])
+        img = src.synthesis(part, seed=seed, batch_index=batch_index, noise="shared")
+        img = crop_and_downsample(img.to(dtype), cfg.crop, cfg.mode, src.resolution)
+        if src.channels == 1:
+            img = img.repeat(1, 3, 1, 1)
+        a, b = img.chunk(2)
+        ends0.append(a)
+        ends1.append(b)
+    if len(ends0) == 1:
+        return ends0[0], ends1[0]
+    return torch.cat(ends0), torch.cat(ends1)
 
 
 # --------------------------------------------------------------------------------------------

@@ -25,6 +25,14 @@ def build_generator(resolution: int, overrides: Mapping[str, Any], device: torch
                               **dict(overrides)).eval().requires_grad_(False)
 
 
+def build_sg3_shaped(config: str, resolution: int, scale: int, device: torch.device) -> Any:
+    """A StyleGAN3-shaped generator (tests/sg3_shaped.py, config 't' or 'r', channels / ``scale``), random
+    weights, on ``device``. Its filtered leaky ReLU is written with plain torch ops, as NVIDIA's reference
+    (non-CUDA-kernel) path computes it: on a GPU it is slower than their fused kernel."""
+    from tests.sg3_shaped import make_generator
+    return make_generator(config, resolution=resolution, scale=scale).to(device)
+
+
 def save_generator(G: Any, folder: Path) -> Path:
     """A checkpoint folder (config.json + model.pt) that ``dmetrics score`` loads."""
     import reference_models as rm

@@ -87,8 +87,30 @@ def step_ppl(sz: Sizes, dev: torch.device, rec: Recorder, tmp: Path, budget: flo
     r = A.run_ppl(G, d, n, b, dev)
     ok = not seen["tf32_matmul"] and not seen["tf32_cudnn"] and seen["image_dtype"] == "torch.float32"
     rec.put(samples=n, wall_s=r.wall_time_s, samples_per_s=r.extras["samples_per_s"], distance_saw=dict(seen),
-            ppl_value_random_weights=r.value, tf32_off=ok)
-    return ok
+            ppl_value_random_weights=r.value, tf32_off=ok, compute_batch=r.config["compute_batch"])
+    del G
+    return _ppl_sg3(sz, dev, rec, d, b) and ok
+
+
+def _ppl_sg3(sz: Sizes, dev: torch.device, rec: Recorder, d: Any, b: int) -> bool:
+    """The same PPL on a StyleGAN3-T-shaped generator (issue 27: PPL throughput per generator family)."""
+    G = A.build_sg3_shaped("t", sz.ppl_sg3_resolution, sz.ppl_sg3_scale, dev)
+    info = dict(generator=f"StyleGAN3-T shape {sz.ppl_sg3_resolution}x{sz.ppl_sg3_resolution}, channels / "
+                f"{sz.ppl_sg3_scale} (tests/sg3_shaped.py; filtered leaky ReLU in plain torch ops, not NVIDIA's kernel)",
+                generator_params=_params(G), batch_pairs=b)
+    rec.put(sg3=info)
+    n = max(2, sz.min_timed * b)
+    if sz.calibrate:
+        _, t_warm = timed(lambda: A.run_ppl(G, d, b, b, dev), dev)
+        r = A.run_ppl(G, d, 2 * b, b, dev)
+        n = count_for(r.extras["samples_per_s"], sz.target_s["ppl_sg3"], b, n, PAPER_SAMPLES["ppl"])
+        info.update(warmup_s=t_warm)
+    r = A.run_ppl(G, d, n, b, dev)
+    info.update(samples=n, samples_per_s=r.extras["samples_per_s"], compute_batch=r.config["compute_batch"],
+                compute_batch_rule=r.config["compute_batch_rule"], adapter=r.config["generator"]["adapter"],
+                ppl_value_random_weights=r.value)
+    rec.put(sg3=info)
+    return info["adapter"] == "stylegan3" and r.value == r.value       # recognised, and not NaN
 
 
 def step_ls(sz: Sizes, dev: torch.device, rec: Recorder, tmp: Path, budget: float) -> bool:

@@ -1,0 +1,298 @@
+"""PPL throughput on the three NVIDIA generator families: the authors' sampler (transcribed) vs ours, one run.
+
+Generators, written in the tests in their shapes with random weights (none of NVIDIA's code):
+``sg2ada`` tests/fake_nvidia/training/networks.py (stylegan2-ada-pytorch's structure: noise_const
+buffers, float16 blocks unless force_fp32), ``sg3t`` and ``sg3r`` tests/sg3_shaped.py (StyleGAN3 configs T
+and R: the layer plan, filtered leaky ReLU at twice the sampling rate as their reference (CPU) op runs it).
+Distance: LPIPS-VGG (the lpips package's layers on a random VGG16 trunk), the same object for both samplers.
+
+"Theirs" is a transcription of the algorithm of stylegan2-ada-pytorch's / StyleGAN3's
+``metrics/perceptual_path_length.py`` (both files hold the same sampler): a private copy of G; per
+minibatch of ``--their-batch`` pairs (2 in their metric_main.py) torch.randn latents, one mapping call on
+both ends, lerp at t and t + eps, every ``noise_const`` buffer redrawn with randn_like, one synthesis
+call on all 2N images with noise_mode='const' and force_fp32=True, the crop [3c:7c, 2c:6c], the box
+downsample by img_resolution // 256, (x + 1) * 255 / 2, the distance network on all 2N images, a clone
+of the result per minibatch; then the 1st/99th percentile filter. Their vgg16 takes [0, 255]; here the
+images go back to [-1, 1] for the shared LPIPS (one elementwise op). The definition is ppl_wend.
+
+"Ours" is ``ppl(G, 'w', 'end')`` at its defaults (16 pairs per noise draw, the compute batch from the
+table in disentangle_metrics/ppl.py), and "ours before" the same with ``compute_batch=16`` (the old
+behaviour: the whole noise batch in one generator call). Rates are samples per second of the sampling
+loops alone (set-up, our precision check and the percentile filter are one-off costs, reported apart).
+Samplers run interleaved, so a busy spell on a shared machine hits all of them; the best of
+``--repeats`` is kept. Then a per-component breakdown of each sampler (time per pair, wall clock).
+
+    python benchmarks/bench_ppl_families.py                       # the three families, a few minutes
+    python benchmarks/bench_ppl_families.py --table               # synthesis seconds per pair at 1..16 pairs per call
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests" / "fake_nvidia"))       # their networks import torch_utils
+
+from benchmarks.gpu_check.adapters import write_random_vgg16  # noqa: E402
+from disentangle_metrics import sampling  # noqa: E402
+from disentangle_metrics.distances import build_distance  # noqa: E402
+from disentangle_metrics.ppl import _endpoint_ws, compute_batch_for, crop_and_downsample, ppl  # noqa: E402
+from disentangle_metrics.sources import GeneratorSource  # noqa: E402
+
+EPS = 1e-4
+FAMILIES = ("sg2ada", "sg3t", "sg3r")
+
+
+def build_family(name: str, resolution: int, sg3_scale: int) -> torch.nn.Module:
+    """A random generator of family ``name`` at ``resolution`` (the raw network, as a user's pickle holds)."""
+    if name == "sg2ada":
+        import training.networks as nv
+        torch.manual_seed(0)
+        G = nv.Generator(z_dim=64, c_dim=0, w_dim=64, img_resolution=resolution, img_channels=3,
+                         synthesis_kwargs=dict(channel_base=2048, channel_max=64, num_fp16_res=2, conv_clamp=256))
+        return G.eval().requires_grad_(False)
+    from tests.sg3_shaped import make_generator
+    return make_generator(name[-1], resolution=resolution, scale=sg3_scale)
+
+
+# ------------------------------------------------------------------------------------------ timers
+
+
+class Split:
+    """Wall seconds per named component, summed over calls."""
+
+    def __init__(self) -> None:
+        self.s: dict[str, float] = defaultdict(float)
+
+    def run(self, key: str, fn: Callable[[], Any]) -> Any:
+        t0 = time.perf_counter()
+        out = fn()
+        self.s[key] += time.perf_counter() - t0
+        return out
+
+
+class NoSplit(Split):
+    def run(self, key: str, fn: Callable[[], Any]) -> Any:
+        return fn()
+
+
+# ------------------------------------------------------------------------------------------ their sampler
+
+
+class TheirSampler:
+    """The authors' PPL sampler, transcribed (module docstring); ``split`` times its components."""
+
+    def __init__(self, G: torch.nn.Module, dist: Any, crop: bool = True) -> None:
+        self.G = copy.deepcopy(G)              # they deep-copy G (and the vgg16) into the sampler
+        self.dist, self.crop = dist, crop
+
+    def __call__(self, c: torch.Tensor, sp: Split) -> torch.Tensor:
+        G, n = self.G, c.shape[0]
+        t = sp.run("latents", lambda: torch.rand([n]) * 0)                         # sampling 'end'
+        z0, z1 = sp.run("latents", lambda: torch.randn([2 * n, G.z_dim]).chunk(2))
+        w0, w1 = sp.run("mapping", lambda: G.mapping(z=torch.cat([z0, z1]), c=torch.cat([c, c])).chunk(2))
+        ws = sp.run("lerp", lambda: torch.cat([w0.lerp(w1, t[:, None, None]), w0.lerp(w1, t[:, None, None] + EPS)]))
+
+        def noise() -> None:
+            for name, buf in G.named_buffers():
+                if name.endswith(".noise_const"):
+                    buf.copy_(torch.randn_like(buf))
+        sp.run("noise", noise)
+        img = sp.run("synthesis", lambda: G.synthesis(ws=ws, noise_mode="const", force_fp32=True))
+
+        def crop_resize(img: torch.Tensor) -> torch.Tensor:
+            if self.crop:
+                k = img.shape[2] // 8
+                img = img[:, :, k * 3:k * 7, k * 2:k * 6]
+            f = G.img_resolution // 256
+            if f > 1:
+                img = img.reshape([-1, img.shape[1], img.shape[2] // f, f, img.shape[3] // f, f]).mean([3, 5])
+            return (img + 1) * (255 / 2)
+        img = sp.run("crop+resize", lambda: crop_resize(img))
+        # their vgg16 takes [0, 255]; the shared LPIPS takes [-1, 1]
+        a, b = sp.run("copies", lambda: (img * (2 / 255) - 1).chunk(2))
+        d = sp.run("distance", lambda: self.dist(a, b))
+        return sp.run("copies", lambda: d / EPS ** 2)
+
+
+def run_theirs(G: torch.nn.Module, dist: Any, n: int, batch: int, sp: Split) -> tuple[float, float, float]:
+    """(samples/s of the loop, set-up seconds, PPL value)."""
+    t0 = time.perf_counter()
+    sampler = TheirSampler(G, dist)
+    setup = time.perf_counter() - t0
+    out = []
+    t0 = time.perf_counter()
+    with torch.no_grad():
+        for _ in range(0, n, batch):
+            c = torch.zeros([batch, G.c_dim])
+            x = sampler(c, sp)
+            out.append(sp.run("copies", lambda: x.clone()))
+    loop = time.perf_counter() - t0
+    d = torch.cat(out)[:n].numpy()
+    lo, hi = np.percentile(d, 1, method="lower"), np.percentile(d, 99, method="higher")
+    return n / loop, setup, float(d[(d >= lo) & (d <= hi)].mean())
+
+
+# ------------------------------------------------------------------------------------------ ours
+
+
+def run_ours(G: torch.nn.Module, dist: Any, n: int, compute_batch: int | None) -> tuple[float, float, Any]:
+    """(samples/s of the loop, seconds outside the loop, result) of ppl() at its defaults."""
+    t0 = time.perf_counter()
+    r = ppl(G, "w", "end", num_samples=n, distance=dist, device="cpu", seed=1, compute_batch=compute_batch)
+    wall = time.perf_counter() - t0
+    rate = r.extras["samples_per_s"]
+    return rate, wall - n / rate, r
+
+
+def split_ours(G: torch.nn.Module, dist: Any, n: int, batch: int, chunk: int, sp: Split) -> None:
+    """Our sampling loop (ppl._sample_distances, W end) with a timer around each component."""
+    with torch.no_grad():
+        src = GeneratorSource(G, device="cpu", force_fp32=True)
+        d_all = torch.zeros([n], dtype=torch.float64)
+        for b, idx in sampling.batch_ranges(n, batch):
+            rows = np.arange(idx.start, idx.stop)
+            z0 = sp.run("latents", lambda: src.latents(1, rows, sampling.Stream.Z))
+            z1 = sp.run("latents", lambda: src.latents(1, rows, sampling.Stream.Z_END))
+            t = sp.run("latents", lambda: torch.zeros([len(rows)]))
+            c = sp.run("latents", lambda: src.labels(1, rows))
+            # _endpoint_ws: the mapping and the lerp in one; the lerp alone timed below
+            ws = sp.run("mapping", lambda: _endpoint_ws(src.mapping, z0, z1, c, t, "w", EPS))
+            w0, w1 = ws.chunk(2)
+            sp.run("lerp", lambda: torch.cat([torch.lerp(w0, w1, t[:, None, None]), torch.lerp(w0, w1, t[:, None, None] + EPS)]))
+            m = len(rows)
+            ends0, ends1 = [], []
+            for s in range(0, m, chunk):
+                e = min(s + chunk, m)
+                part = ws if (s, e) == (0, m) else sp.run("copies", lambda: torch.cat([ws[s:e], ws[m + s:m + e]]))
+                gen = sp.run("noise", lambda: sampling.batch_generator(1, b, sampling.Stream.NOISE))
+                sp.run("noise", lambda: src.G.reseed_noise(gen))
+                img = sp.run("synthesis", lambda: src.G.synthesis(part, noise_mode="const", force_fp32=True))
+                img = sp.run("crop+resize", lambda: crop_and_downsample(img, True, "tf", src.resolution))
+                a, bb = img.chunk(2)
+                ends0.append(a)
+                ends1.append(bb)
+            a, bb = sp.run("copies", lambda: (torch.cat(ends0), torch.cat(ends1)))
+            d = sp.run("distance", lambda: dist(a, bb))
+            sp.run("copies", lambda: d_all[idx.start:idx.stop].copy_(d.to(torch.float64) / EPS ** 2))
+        sp.s["mapping"] -= sp.s["lerp"]
+
+
+# ------------------------------------------------------------------------------------------ report
+
+
+def load() -> str:
+    try:
+        return subprocess.run(["uptime"], capture_output=True, text=True, timeout=5).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        return "load average %.2f %.2f %.2f" % os.getloadavg()
+
+
+def bottleneck(split: dict[str, float]) -> str:
+    total = sum(split.values())
+    parts = sorted(split.items(), key=lambda kv: -kv[1])
+    return ", ".join(f"{k} {100 * v / total:.0f}%" for k, v in parts if v > 0.005 * total)
+
+
+def table_mode(args: argparse.Namespace) -> None:
+    """Seconds per pair of synthesis + crop at 1..16 pairs per call, per family (the compute-batch table;
+    the distance runs on the whole noise batch whatever the compute batch)."""
+    print(f"{load()}\nseconds per pair (synthesis + crop), best of {args.repeats}; resolution {args.resolution}")
+    for fam in args.families:
+        G = build_family(fam, args.resolution, args.sg3_scale)
+        src = GeneratorSource(G, device="cpu", force_fp32=True)
+        row = {}
+        with torch.no_grad():
+            for k in (1, 2, 4, 8, 16):
+                best = float("inf")
+                for _ in range(args.repeats):
+                    z = torch.randn(2 * k, src.z_dim)
+                    ws = src.mapping(z, torch.zeros([2 * k, 0]))
+                    t0 = time.perf_counter()
+                    reps = max(1, 8 // k)
+                    for _ in range(reps):
+                        crop_and_downsample(src.G.synthesis(ws, noise_mode="const", force_fp32=True))
+                    best = min(best, (time.perf_counter() - t0) / (reps * k))
+                row[k] = best
+        fastest = min(row, key=row.get)
+        print(f"{fam:7s} " + "  ".join(f"{k:2d}: {v * 1e3:8.1f} ms" for k, v in row.items())
+              + f"   fastest {fastest} pairs = {2 * fastest * args.resolution ** 2} px per call")
+    print(load())
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--families", nargs="+", default=list(FAMILIES), choices=FAMILIES)
+    ap.add_argument("--resolution", type=int, default=64)
+    ap.add_argument("--sg3-scale", type=int, default=32, help="StyleGAN3 channels divided by this (CPU-sized)")
+    ap.add_argument("--num-samples", type=int, default=64)
+    ap.add_argument("--their-batch", type=int, default=2, help="pairs per minibatch of their sampler (metric_main: 2)")
+    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    ap.add_argument("--table", action="store_true", help="measure the compute-batch table instead")
+    ap.add_argument("--no-breakdown", action="store_true", help="skip the per-component breakdown runs")
+    args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.table:
+        table_mode(args)
+        return
+    tmp = Path(tempfile.mkdtemp(prefix="bench_ppl_fam_"))
+    vgg = write_random_vgg16(tmp / "vgg16-397923af.pth")
+    dist = build_distance("lpips-vgg", device="cpu", weight_paths={"vgg16-torchvision": str(vgg)}, allow_hash_mismatch=True)
+    n = args.num_samples
+    print(f"start: {load()}")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; ppl_wend, {n} samples per run, resolution "
+          f"{args.resolution}, LPIPS-VGG (random trunk) for both; their batch {args.their_batch} pairs; best of {args.repeats}")
+    for fam in args.families:
+        G = build_family(fam, args.resolution, args.sg3_scale)
+        kind = GeneratorSource(G, device="cpu").adapter
+        chunk, rule = compute_batch_for(torch.device("cpu"), kind, args.resolution, 16)
+        rates: dict[str, list[float]] = defaultdict(list)
+        extra: dict[str, float] = {}
+        for _ in range(args.repeats):
+            r, setup, v = run_theirs(G, dist, n, args.their_batch, NoSplit())
+            rates["theirs"].append(r)
+            extra["theirs_setup_s"], extra["theirs_value"] = setup, v
+            r, rest, res = run_ours(G, dist, n, 16)
+            rates["ours_before"].append(r)
+            r, rest, res = run_ours(G, dist, n, None)
+            rates["ours"].append(r)
+            extra["ours_outside_loop_s"], extra["ours_value"] = rest, res.value
+            assert res.config["compute_batch"] == chunk
+        best = {k: max(v) for k, v in rates.items()}
+        print(f"\n== {fam} ({kind}, {sum(p.numel() for p in G.parameters())} parameters); ours: 16 pairs per noise draw, "
+              f"{chunk} per generator call ({rule})")
+        print(f"  theirs (batch {args.their_batch})      {best['theirs']:8.2f} samples/s")
+        print(f"  ours before (16 per call) {best['ours_before']:8.2f} samples/s   ours/theirs {best['ours_before'] / best['theirs']:.2f}x")
+        print(f"  ours ({chunk} per call)        {best['ours']:8.2f} samples/s   ours/theirs {best['ours'] / best['theirs']:.2f}x")
+        print(f"  one-off: their set-up {extra['theirs_setup_s']:.2f} s; ours outside the loop (copy, precision check, "
+              f"filter, bootstrap) {extra['ours_outside_loop_s']:.2f} s")
+        if args.no_breakdown:
+            continue
+        for label, fn in (("theirs", lambda sp: run_theirs(G, dist, n, args.their_batch, sp)),
+                          ("ours before", lambda sp: split_ours(G, dist, n, 16, 16, sp)),
+                          ("ours", lambda sp: split_ours(G, dist, n, 16, chunk, sp))):
+            sp = Split()
+            fn(sp)
+            per = {k: v / n for k, v in sp.s.items()}
+            print(f"  breakdown {label:12s} ms/pair: " + ", ".join(f"{k} {v * 1e3:.2f}" for k, v in sorted(per.items()))
+                  + f"\n    -> bottleneck: {bottleneck(per)}")
+    print(f"\nend: {load()}")
+
+
+if __name__ == "__main__":
+    main()
