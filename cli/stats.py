@@ -48,6 +48,8 @@ def stats(dataset: str, out_path: str, num: int | None, random_subset: bool, mir
         raise click.BadParameter(f"{out_path!r} must end in .npz (a name without it would later be read as a "
                                  f"dataset); e.g. --out {out_path}.npz", param_hint="--out")
     check_device(device)
+    from .output import check_out_file
+    check_out_file(out_path)     # before the pass over the dataset
     _warn_interrupted_export(dataset)
     try:
         st = dataset_stats(dataset, extractor, num=num, mirror=mirror, resolution=resolution,
