@@ -39,6 +39,16 @@ KNOWN_MODULES = {
     "model": "rosinality/stylegan2-pytorch", "op": "rosinality/stylegan2-pytorch",
 }
 PIP_MODULES = {"requests": "requests (NVIDIA's dnnlib imports it)", "scipy": "scipy", "psutil": "psutil"}
+# Modules NVIDIA's code imports that come from setuptools, not from a package of their own name:
+# torch_utils/ops/conv2d_gradfix.py and grid_sample_gradfix.py (StyleGAN3) import pkg_resources,
+# which setuptools 81 and later no longer ship; dnnlib/util.py imports distutils, which Python 3.12
+# removed (setuptools provides it).
+SETUPTOOLS_MODULES = {
+    "pkg_resources": "NVIDIA's torch_utils/ops/conv2d_gradfix.py and grid_sample_gradfix.py import it; "
+                     "setuptools 81 and later no longer ship it",
+    "distutils": "NVIDIA's dnnlib/util.py imports it; Python 3.12 removed it and setuptools provides it",
+}
+SETUPTOOLS_FIX = 'pip install "setuptools<81"'
 
 ROUTES = (
     "Which route fits which file: NVIDIA's StyleGAN (v1) TensorFlow pickles (dnnlib.tflib): "
@@ -95,6 +105,9 @@ def _refuse(path: Path, why: str) -> UntrustedPickleError:
 
 def _missing_code(path: Path, exc: ModuleNotFoundError) -> MissingCodeError:
     top = (exc.name or "").split(".")[0]
+    if top in SETUPTOOLS_MODULES:   # the user's clone is fine: their code needs an older setuptools
+        return MissingCodeError(f"{path} needs the module {top!r}, which this environment lacks "
+                                f"({SETUPTOOLS_MODULES[top]}): {SETUPTOOLS_FIX}")
     if top in PIP_MODULES:
         return MissingCodeError(f"{path} needs the Python package {PIP_MODULES[top]}, which is not installed: "
                                 f"pip install {top}")
