@@ -16,7 +16,7 @@ from disentangle_metrics.registry import ScoreOptions, list_metrics, metric_info
 from disentangle_metrics.scoring import is_image_path, score_iter
 from disentangle_metrics.results import format_value
 
-from .loading import load_generator, load_object
+from .loading import load_generator, load_object, resolve_generator_spec
 from .options import check_device
 from .output import ResultWriter, check_out_file, fewer_than_paper_note, interrupted_text, time_text
 from .provenance import generator_provenance, request_config, resume_key
@@ -170,7 +170,8 @@ def score(generator: str, metric_names: str, reference: str | None, classifier: 
     dist_info = dist_env.init_from_env()
     images_only = is_image_path(generator)
     try:   # a folder / zip / .npz of images is the generated side of the image-only metrics
-        G = generator if images_only else load_generator(generator, trust_pickle=trust_pickle, device="cpu",
+        loaded_from = generator if images_only else _resolve(generator)
+        G = generator if images_only else load_generator(loaded_from, trust_pickle=trust_pickle, device="cpu",
                                                          code_path=code_path)
         clf = load_object(classifier, trust_pickle=trust_pickle) if classifier else None
     except Exception as exc:  # surfaced as a one-line message naming the file
@@ -178,7 +179,7 @@ def score(generator: str, metric_names: str, reference: str | None, classifier: 
     # parsed after loading: a package.module:factory generator may register metrics when imported
     parsed = _parse_metric_names(metric_names)
     check = "not applicable (generated images)" if images_only else _protocol_check(G, generator, no_check)
-    prov = generator_provenance(generator, G)
+    prov = generator_provenance(loaded_from, G)
     try:
         base = ScoreOptions(device=device, seed=seed, batch_size=batch_size, num_samples=num_samples,
                             num_real=num_real, mirror=mirror, reference=reference, classifier=clf,
@@ -244,6 +245,8 @@ def _run_and_write(G: Any, todo: dict[str, tuple[dict, str]], base: ScoreOptions
             click.echo(f"{asked:16s} FAILED: {type(res).__name__}: {res}", err=True)
             continue
         res.extras.setdefault("generator", generator)
+        if prov["spec"] != generator:   # a training run folder: the checkpoint file it stood for
+            res.extras["generator_resolved"] = prov["spec"]
         res.extras.update(generator_sha256=prov["sha256"], generator_files=prov["files"],
                           generator_adapter=prov["adapter"], protocol_check=check, request=request, resume_key=key)
         res.extras.setdefault("world_size", dist_info.world_size)
@@ -255,6 +258,14 @@ def _run_and_write(G: Any, todo: dict[str, tuple[dict, str]], base: ScoreOptions
             shown = format_value(res, k, fmt=".4f") if isinstance(v, float) and math.isfinite(v) else str(v)
             click.echo(f"{k:16s} {shown:>14s}   ({res.num_samples} samples, {time_text(res)})")
     return failed
+
+
+def _resolve(generator: str) -> str:
+    """The checkpoint GENERATOR stands for (a run folder: its latest checkpoint), saying so when it differs."""
+    loaded_from, note = resolve_generator_spec(generator)
+    if note:
+        click.echo(note, err=True)
+    return loaded_from
 
 
 def _relaunch_under_torchrun(nproc: int) -> None:
