@@ -38,7 +38,8 @@ def compare_cmd(generated: str, reference: str, kinds: str, num: int | None, num
 
     Each is a folder, zip or .npz of images; for FID either may also be a statistics .npz
     (`dmetrics stats`). All images are used unless --num / --num-real; REFERENCE images are resized
-    to GENERATED's resolution. IS is computed on GENERATED.
+    to GENERATED's resolution (non-square ones are stretched, smaller ones upscaled: a warning says
+    so and the result records it in extras.reference_resized). IS is computed on GENERATED.
     """
     from disentangle_metrics import image_metrics as IM
     from disentangle_metrics.registry import ScoreOptions

@@ -142,3 +142,106 @@ def test_compare_prints_the_interval_and_the_fewer_than_the_paper_note(tmp_path)
     assert r.exit_code == 0, r.output
     assert re.search(r"fid100_full@test-pixel-stats\s+[0-9.]+ \+- [0-9.e-]+ \[[0-9.]+, [0-9.]+\]", r.output), r.output
     assert "note: fid100_full@test-pixel-stats with 100 samples instead of the paper's 50000" in r.output
+
+
+# ---- item 10: run folders and samples folders with a config.json -------------------------------------
+
+def _run_folder(path):
+    """What `dmetrics train` leaves: its config.json, latest.pt (G_ema and more), snapshots, a grid PNG."""
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    import reference_models as rm
+    from reference_models.checkpoint import network_record
+    path.mkdir()
+    (path / "config.json").write_text(json.dumps({"preset": "f-mixing90", "resolution": 8, "total_kimg": 1}))
+    for name, seed in (("snapshot-000000500.pt", 1), ("latest.pt", 2)):
+        G = rm.build_generator("f-mixing90", resolution=8, fmap_base=16, fmap_max=8, latent_size=8, seed=seed)
+        torch.save({"G_ema": network_record(G), "progress": {"nimg": 1000}}, path / name)
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(path / "fakes000001.png")
+    return path
+
+
+def test_a_train_run_folder_scores_its_latest_checkpoint_and_says_so(tmp_path):
+    run = _run_folder(tmp_path / "run")
+    out = tmp_path / "r.jsonl"
+    r = _score(str(run), "--metrics", "test_quick", "--num-samples", "4", "--no-check", out=out)   # untrained: range
+    assert r.exit_code == 0, r.output
+    assert f"scoring its latest checkpoint {run / 'latest.pt'}" in r.output
+    res = _lines(out)[0]
+    assert res["extras"]["generator"] == str(run) and res["extras"]["generator_resolved"] == str(run / "latest.pt")
+    assert list(res["extras"]["generator_files"]) == ["latest.pt"]
+    c = CliRunner().invoke(main, ["check", str(run), "--device", "cpu"])
+    assert "scoring its latest checkpoint" in c.output and "model.pt is missing" not in c.output, c.output
+
+
+def test_a_run_folder_without_latest_takes_its_newest_snapshot(tmp_path):
+    from cli.loading import resolve_generator_spec
+    run = _run_folder(tmp_path / "run")
+    (run / "latest.pt").unlink()
+    (run / "snapshot-000001000.pt").write_bytes((run / "snapshot-000000500.pt").read_bytes())
+    spec, note = resolve_generator_spec(str(run))
+    assert spec == str(run / "snapshot-000001000.pt") and "snapshot-000001000.pt" in note
+
+
+def test_a_samples_folder_with_a_stray_config_json_is_images(tmp_path):
+    from disentangle_metrics.scoring import is_image_path
+    from tests.test_image_metrics import _export
+    gen = _export(ToyGenerator(seed=1), tmp_path / "gen", 12)
+    (gen / "config.json").write_text("{}")               # e.g. the sampler's settings saved beside the images
+    assert is_image_path(gen)
+    r = _score(str(gen), "--metrics", "ppl_wend", out=tmp_path / "r.jsonl")
+    assert "holds images only" in r.output and "model.pt is missing" not in r.output, r.output
+
+
+def test_an_ambiguous_folder_names_the_files_to_pass(tmp_path):
+    d = tmp_path / "exp"
+    d.mkdir()
+    (d / "config.json").write_text("{}")
+    (d / "G_ema-final.pt").write_bytes(b"x")
+    r = _score(str(d), "--metrics", "test_quick", out=tmp_path / "r.jsonl")
+    assert r.exit_code != 0 and f"pass one of its files instead: {d / 'G_ema-final.pt'}" in r.output, r.output
+
+
+# ---- item 12: references that are stretched or upscaled say so ----------------------------------------
+
+def _random_pngs(folder, n, h, w, seed):
+    import numpy as np
+    from PIL import Image
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(seed)
+    for i in range(n):
+        Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)).save(folder / f"{i:04d}.png")
+    return folder
+
+
+@pytest.mark.parametrize("h,w,word", [(16, 24, "stretched"), (8, 8, "upscaled"), (32, 32, None)])
+def test_a_reference_fitted_to_another_shape_is_noted_in_the_result(tmp_path, h, w, word):
+    gen = _random_pngs(tmp_path / "gen", 100, 16, 16, 0)
+    real = _random_pngs(tmp_path / "real", 110, h, w, 1)
+    out = tmp_path / "r.jsonl"
+    r = CliRunner().invoke(main, ["compare", str(gen), str(real), "--extractor", "test-pixel-stats", "--device", "cpu",
+                                  "--no-progress", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    note = _lines(out)[0]["extras"].get("reference_resized")
+    if word is None:                          # a plain downscale of square images: nothing to note
+        assert note is None
+    else:
+        assert note and word in note and f"{h}x{w}" in note and "16x16" in note
+
+
+# ---- item 12: install warning, default results file ignored in a checkout -------------------------------
+
+def test_license_is_an_spdx_string_with_a_setuptools_that_reads_it():
+    import tomllib
+    meta = tomllib.loads((REPO / "pyproject.toml").read_text())
+    assert meta["project"]["license"] == "MIT"     # a TOML table is deprecated (a warning per build step)
+    assert "setuptools>=77" in meta["build-system"]["requires"]   # the first to read an SPDX string
+
+
+@pytest.mark.skipif(not (REPO / ".git").exists(), reason="needs a git checkout")
+def test_the_default_results_file_is_ignored_in_a_checkout():
+    for name in ("results.jsonl", "results.jsonl.torn"):
+        r = subprocess.run(["git", "check-ignore", "-q", name], cwd=REPO)
+        assert r.returncode == 0, f"{name} is not ignored"
