@@ -245,3 +245,26 @@ def test_the_default_results_file_is_ignored_in_a_checkout():
     for name in ("results.jsonl", "results.jsonl.torn"):
         r = subprocess.run(["git", "check-ignore", "-q", name], cwd=REPO)
         assert r.returncode == 0, f"{name} is not ignored"
+
+
+def test_stats_that_fail_to_write_say_where_the_computed_statistics_are(tmp_path, monkeypatch):
+    import disentangle_metrics.stats as S
+    from tests.test_image_metrics import _export
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    gen = _export(ToyGenerator(seed=1), tmp_path / "gen", 100)
+    real_save = S.FeatureStats.save
+
+    def full(self, path, **extra):
+        if str(path).endswith("out.npz"):
+            raise OSError(28, "No space left on device")
+        return real_save(self, path, **extra)
+    monkeypatch.setattr(S.FeatureStats, "save", full)
+    r = CliRunner().invoke(main, ["stats", str(gen), "--out", str(tmp_path / "out.npz"), "--extractor",
+                                  "test-pixel-stats", "--device", "cpu", "--no-progress"])
+    assert r.exit_code == 1 and "No space left on device" in r.output, r.output
+    kept = re.search(r"kept in the cache, (\S+\.npz):", r.output)
+    assert kept and Path(kept.group(1)).is_file(), r.output
+    monkeypatch.setattr(S.FeatureStats, "save", real_save)
+    again = CliRunner().invoke(main, ["stats", str(gen), "--out", str(tmp_path / "out.npz"), "--extractor",
+                                      "test-pixel-stats", "--device", "cpu", "--no-progress"])
+    assert again.exit_code == 0 and "from cache" in again.output, again.output
