@@ -218,7 +218,7 @@ def claims_with_confidence(runs: list[Run]) -> pd.DataFrame:
             continue
         ivs = [_term_interval(t, runs) for t in c.terms]
         per_seed = [c.margin(r.values) for r in runs]
-        per_seed = [m for m in per_seed if m is not None]
+        per_seed = [m for m in per_seed if m is not None and math.isfinite(m)]   # a NaN seed neither holds nor fails
         if any(iv is None for iv in ivs):
             rows.append({"claim": c.text, "holds": None, "margin": None, "margin_low": None, "margin_high": None,
                          "verdict": "not measured", "seeds_holding": "", "basis": ""})

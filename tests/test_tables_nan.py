@@ -81,3 +81,14 @@ def test_smoke_keeps_enough_separability_samples_for_its_rarest_classes():
     assert rarest <= 0.002                                         # the data this sizing is for
     assert SMOKE.ls_keep * rarest >= 10, (SMOKE.ls_keep, rarest)
     assert math.exp(-SMOKE.ls_keep * rarest) * (SMOKE.ls_keep * rarest + (SMOKE.ls_keep * rarest) ** 2 / 2) < 0.003
+
+
+def test_a_value_nan_in_one_seed_only_uses_the_others_and_says_so():
+    from cli import tables_seeds as TS
+    F = "f-mixing90"
+    runs = [TS.Run(0, {F: {"ls_z": 30.0, "ls_w": 10.0}}, {}),
+            TS.Run(1, {F: {"ls_z": 32.0, "ls_w": float("nan")}}, {}, {F: {"ls_w": WHY}})]
+    cell = TS.aggregate(runs)[F]["ls_w"]
+    assert cell.mean == 10.0 and cell.n == 1 and cell.text() == f"10 (NaN in some seeds: {WHY})"
+    row = TS.claims_with_confidence(runs).set_index("claim").loc[CLAIMS[3].text]   # ls_z - ls_w > 0
+    assert row["seeds_holding"] == "1/1" and row["margin"] == pytest.approx(20.0)
