@@ -63,6 +63,8 @@ def train_classifier_cmd(dataset: str, out_dir: str, attributes: Optional[str], 
                               num_validation=num_validation or 1000)
     except (ValueError, FileNotFoundError) as exc:
         raise click.ClickException(str(exc))
+    from .output import check_out_dir
+    check_out_dir(out_dir)     # before the training, not after
     click.echo(f"training a {resolution}x{resolution} classifier for {len(data.attribute_names)} attributes, "
                f"{steps} steps of {batch_size} images")
     t0 = time.perf_counter()

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path
+import sys
+from typing import Optional
 
 import click
 
@@ -42,19 +43,22 @@ def compare_cmd(generated: str, reference: str, kinds: str, num: int | None, num
 
     Each is a folder, zip or .npz of images; for FID either may also be a statistics .npz
     (`dmetrics stats`). All images are used unless --num / --num-real; REFERENCE images are resized
-    to GENERATED's resolution. IS is computed on GENERATED.
+    to GENERATED's resolution (non-square ones are stretched, smaller ones upscaled: a warning says
+    so and the result records it in extras.reference_resized). IS is computed on GENERATED.
     """
     from disentangle_metrics import image_metrics as IM
     from disentangle_metrics.registry import ScoreOptions
-    from disentangle_metrics.results import append_result
     from disentangle_metrics.sources import ImageSource
     from disentangle_metrics.weights import WeightsError
 
+    from .output import check_out_file
     from .score import _parse_weights
     wanted = [k.strip() for k in kinds.split(",") if k.strip()]
     bad = sorted(set(wanted) - set(KINDS))
     if bad or not wanted:
         raise click.BadParameter(f"--metrics takes a subset of {','.join(KINDS)}, got {kinds!r}")
+    if out_path:
+        check_out_file(out_path)     # before the passes over both image sets, not after
     try:
         gen_stats = IM.load_stats_reference(generated, device="cpu")
         if gen_stats is not None:
@@ -74,15 +78,7 @@ def compare_cmd(generated: str, reference: str, kinds: str, num: int | None, num
             results = IM.compute(src, rows, opts)
     except (ValueError, KeyError, OSError, WeightsError) as exc:
         raise click.ClickException(f"{type(exc).__name__}: {exc}")
-    for res in results:
-        res.extras.update(generated=generated, compared_with=reference)
-        for k, v in res.values.items():
-            shown = f"{v:.6g}" if isinstance(v, float) and math.isfinite(v) else str(v)
-            click.echo(f"{k:24s} {shown:>14s}")
-        if out_path:
-            append_result(out_path, res)
-    if out_path:
-        click.echo(f"results appended to {Path(out_path).resolve()}")
+    _show_and_write(results, generated, reference, out_path)
 
 
 def _rows(wanted: list[str], pr_extractor: str, kid_subset_size: int, kid_subsets: int) -> list:
@@ -109,3 +105,26 @@ def _stats_fid(gen_stats, generated: str, reference: str, wanted: list[str]):
     det = frechet_details(gen_stats.mean(), gen_stats.cov(), ref.mean(), ref.cov())
     return MetricResult(metric="fid", value=det.distance, values={"fid": det.distance},
                         config=dict(generated=generated, reference=reference), extras=dict(frechet=det.as_dict()))
+
+
+def _show_and_write(results: list, generated: str, reference: str, out_path: Optional[str]) -> None:
+    """Print each value with its 95% interval (as `score` does) and the fewer-than-the-paper note; append
+    the results to ``out_path`` when given, keeping any that fail to write (:class:`cli.output.ResultWriter`)."""
+    from disentangle_metrics.results import format_value
+
+    from .output import ResultWriter, fewer_than_paper_note
+    writer = ResultWriter(out_path) if out_path else None
+    for res in results:
+        res.extras.update(generated=generated, compared_with=reference)
+        note = fewer_than_paper_note(res.metric, res.num_samples)
+        if note:
+            click.echo(note, err=True)
+        for k, v in res.values.items():
+            shown = format_value(res, k, fmt=".6g") if isinstance(v, float) and math.isfinite(v) else str(v)
+            click.echo(f"{k:24s} {shown:>14s}")
+        if writer is not None:
+            writer.add(res)
+    if writer is not None:
+        writer.report()
+        if writer.saved:
+            sys.exit(1)

@@ -94,6 +94,8 @@ def demo(generator: Optional[str], out_dir: str, quick: bool, seed: int, device:
     if generator is None and not DEMO_GENERATOR.is_dir():
         raise click.ClickException(f"the embedded checkpoint {DEMO_GENERATOR} is missing from this checkout")
     dev = str(resolve_device(device))
+    from cli.output import check_out_dir
+    check_out_dir(out_dir)
     G = load_generator(spec, device=dev)
     clf = load_object("testbed")
     out = Path(out_dir)

@@ -39,6 +39,16 @@ KNOWN_MODULES = {
     "model": "rosinality/stylegan2-pytorch", "op": "rosinality/stylegan2-pytorch",
 }
 PIP_MODULES = {"requests": "requests (NVIDIA's dnnlib imports it)", "scipy": "scipy", "psutil": "psutil"}
+# Modules NVIDIA's code imports that come from setuptools, not from a package of their own name:
+# torch_utils/ops/conv2d_gradfix.py and grid_sample_gradfix.py (StyleGAN3) import pkg_resources,
+# which setuptools 81 and later no longer ship; dnnlib/util.py imports distutils, which Python 3.12
+# removed (setuptools provides it).
+SETUPTOOLS_MODULES = {
+    "pkg_resources": "NVIDIA's torch_utils/ops/conv2d_gradfix.py and grid_sample_gradfix.py import it; "
+                     "setuptools 81 and later no longer ship it",
+    "distutils": "NVIDIA's dnnlib/util.py imports it; Python 3.12 removed it and setuptools provides it",
+}
+SETUPTOOLS_FIX = 'pip install "setuptools<81"'
 
 ROUTES = (
     "Which route fits which file: NVIDIA's StyleGAN (v1) TensorFlow pickles (dnnlib.tflib): "
@@ -95,6 +105,9 @@ def _refuse(path: Path, why: str) -> UntrustedPickleError:
 
 def _missing_code(path: Path, exc: ModuleNotFoundError) -> MissingCodeError:
     top = (exc.name or "").split(".")[0]
+    if top in SETUPTOOLS_MODULES:   # the user's clone is fine: their code needs an older setuptools
+        return MissingCodeError(f"{path} needs the module {top!r}, which this environment lacks "
+                                f"({SETUPTOOLS_MODULES[top]}): {SETUPTOOLS_FIX}")
     if top in PIP_MODULES:
         return MissingCodeError(f"{path} needs the Python package {PIP_MODULES[top]}, which is not installed: "
                                 f"pip install {top}")
@@ -114,6 +127,39 @@ def add_code_path(code_path: Optional[Iterable[str]]) -> None:
                                     "repository, e.g. stylegan2-ada-pytorch/)")
         if str(p.resolve()) not in sys.path:
             sys.path.insert(0, str(p.resolve()))
+
+
+def resolve_generator_spec(spec: str) -> tuple[str, Optional[str]]:
+    """(what to load, a note saying why, or None) for a GENERATOR argument.
+
+    A ``dmetrics train`` run folder (``config.json`` of the run beside ``latest.pt`` and
+    ``snapshot-*.pt``) stands for its latest state, ``latest.pt`` (else its newest snapshot); the
+    note names the file. A folder with a ``config.json`` but none of a checkpoint's weight files is
+    refused with a message naming the files that could be meant, unless it holds images (then it is
+    a folder of generated images, see :func:`disentangle_metrics.scoring.is_image_path`). Any other
+    spec is returned unchanged.
+    """
+    path = Path(spec)
+    if not path.is_dir() or not (path / "config.json").is_file() or (path / "model.pt").is_file():
+        return spec, None
+    from reference_models.train.loop import list_snapshots
+    from reference_models.train.state import LATEST
+    if (path / LATEST).is_file():
+        chosen = path / LATEST
+    elif list_snapshots(path):
+        chosen = list_snapshots(path)[-1][1]
+    else:
+        from disentangle_metrics.scoring import is_image_path
+        if is_image_path(path):
+            return spec, None
+        files = sorted(f.name for f in path.iterdir() if f.suffix in (".pt", ".pkl", ".pickle"))
+        which = (f"pass one of its files instead: {', '.join(str(path / f) for f in files[:5])}" if files else
+                 "pass the checkpoint folder (config.json + model.pt), a checkpoint .pt file, or a folder of images")
+        raise FileNotFoundError(f"{spec}: holds config.json but no model.pt, latest.pt, snapshot-*.pt or images, so it "
+                                f"is neither a checkpoint folder, a `dmetrics train` run folder nor a samples folder; "
+                                f"{which}")
+    return str(chosen), (f"{spec} is a `dmetrics train` run folder: scoring its latest checkpoint {chosen} "
+                         "(pass a snapshot-*.pt file to score another)")
 
 
 def load_generator(spec: str, trust_pickle: bool = False, device: str | torch.device = "cpu",
@@ -140,6 +186,8 @@ def load_object(spec: str, trust_pickle: bool = False) -> Any:
         return _from_factory(spec)
     if not path.exists():
         raise FileNotFoundError(f"{spec!r}: no such file or folder, and not of the form package.module:factory")
+    resolved, _note = resolve_generator_spec(spec)   # callers that print or record the note resolve first
+    path = Path(resolved)
     if path.suffix in (".pkl", ".pickle"):
         if not trust_pickle:
             raise _refuse(path, "a .pkl file")

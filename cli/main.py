@@ -89,7 +89,8 @@ def check(generator: str, trust_pickle: bool, code_path: tuple[str, ...], device
     from .options import check_device
     device = check_device(device)
     try:
-        G = load_generator(generator, trust_pickle=trust_pickle, device=device, code_path=code_path)
+        from .score import _resolve
+        G = load_generator(_resolve(generator), trust_pickle=trust_pickle, device=device, code_path=code_path)
     except Exception as exc:  # shown to the user as a one-line error, not a traceback
         raise click.ClickException(f"{type(exc).__name__}: {exc}")
     report = validate_generator(G, device=device)

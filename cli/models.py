@@ -16,6 +16,9 @@ def convert_official_cmd(pkl: str, out: str) -> None:
     Other files (stylegan2-ada-pytorch / StyleGAN3 pickles, StyleGAN2 TensorFlow pickles, PyTorch
     checkpoints such as rosinality's) are refused with a line naming the command that fits them."""
     from reference_models.convert import ConversionError, convert_official
+
+    from .output import check_out_dir
+    check_out_dir(out)
     try:
         written = convert_official(pkl, out)
     except (ConversionError, OSError) as exc:
@@ -37,6 +40,9 @@ def init_model_cmd(preset: str, out: str, resolution: int, fmap_base: int | None
     """Write a freshly initialised reference generator of PRESET (e.g. f-mixing90, b-traditional)
     as a checkpoint folder; `discriminator` and `classifier` give those networks instead."""
     import reference_models as rm
+
+    from .output import check_out_dir
+    check_out_dir(out)
     overrides = {k: v for k, v in dict(fmap_base=fmap_base, fmap_max=fmap_max).items() if v is not None}
     try:
         if preset == "discriminator":

@@ -6,6 +6,7 @@ preset of `reference_models.configs` that reproduces it and the latent space it 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Callable, Optional
 
@@ -122,6 +123,8 @@ def check_claims(measured: dict) -> pd.DataFrame:
     rows = []
     for c in CLAIMS:
         mg = c.margin(measured)
+        if mg is not None and not math.isfinite(mg):   # a NaN number: neither holds nor fails
+            mg = None
         rows.append({"claim": c.text, "holds": None if mg is None else bool(mg > 0), "margin": mg})
     return pd.DataFrame(rows)
 

@@ -14,10 +14,11 @@ import disentangle_metrics
 from disentangle_metrics import distributed as dist_env
 from disentangle_metrics.registry import ScoreOptions, list_metrics, metric_info, resolve_name
 from disentangle_metrics.scoring import is_image_path, score_iter
-from disentangle_metrics.results import append_result, format_value
+from disentangle_metrics.results import format_value
 
-from .loading import load_generator, load_object
+from .loading import load_generator, load_object, resolve_generator_spec
 from .options import check_device
+from .output import ResultWriter, check_out_file, fewer_than_paper_note, interrupted_text, time_text
 from .provenance import generator_provenance, request_config, resume_key
 
 
@@ -31,10 +32,6 @@ Examples:
 
 List the metrics with `dmetrics metrics`, the weight files with `dmetrics weights list`.
 """
-
-# the paper's sample count per registered metric family, for the "fewer than the paper" note
-_PAPER_COUNTS = (("fid", 50_000), ("ppl_", 100_000), ("ls", 200_000))
-
 
 def _parse_weights(items: tuple[str, ...]) -> dict[str, str]:
     from disentangle_metrics import weights as W
@@ -71,10 +68,6 @@ def _parse_metric_names(text: str) -> list[tuple[str, str, dict[str, Any]]]:
             raise click.BadParameter(str(exc.args[0]), param_hint="--metrics") from None
         out.append((asked, base, over))
     return out
-
-
-def _paper_count(name: str) -> Optional[int]:
-    return next((n for prefix, n in _PAPER_COUNTS if name.startswith(prefix)), None)
 
 
 def _protocol_check(G: Any, generator: str, no_check: bool) -> str:
@@ -177,6 +170,7 @@ def score(generator: str, metric_names: str, reference: str | None, classifier: 
         raise click.BadParameter(f"no metric name in {metric_names!r}; e.g. --metrics fid50k,ppl_wend "
                                  "(see `dmetrics metrics`)", param_hint="--metrics")
     check_device(device)
+    check_out_file(out_path)     # before hours of compute, not after
     weights = _parse_weights(weights_items)
     dist_info = dist_env.init_from_env()
     images_only = is_image_path(generator)
@@ -184,7 +178,8 @@ def score(generator: str, metric_names: str, reference: str | None, classifier: 
         raise click.BadParameter(f"--resolution and --array-key apply to generated images (a folder, zip or .npz/.npy); "
                                  f"{generator} is a generator, whose images have its own size")
     try:   # a folder / zip / .npz of images is the generated side of the image-only metrics
-        G = generator if images_only else load_generator(generator, trust_pickle=trust_pickle, device="cpu",
+        loaded_from = generator if images_only else _resolve(generator)
+        G = generator if images_only else load_generator(loaded_from, trust_pickle=trust_pickle, device="cpu",
                                                          code_path=code_path)
         clf = load_object(classifier, trust_pickle=trust_pickle) if classifier else None
     except Exception as exc:  # surfaced as a one-line message naming the file
@@ -192,7 +187,7 @@ def score(generator: str, metric_names: str, reference: str | None, classifier: 
     # parsed after loading: a package.module:factory generator may register metrics when imported
     parsed = _parse_metric_names(metric_names)
     check = "not applicable (generated images)" if images_only else _protocol_check(G, generator, no_check)
-    prov = generator_provenance(generator, G)
+    prov = generator_provenance(loaded_from, G)
     try:
         base = ScoreOptions(device=device, seed=seed, batch_size=batch_size, num_samples=num_samples,
                             num_real=num_real, mirror=mirror, reference=reference, classifier=clf,
@@ -220,12 +215,38 @@ def score(generator: str, metric_names: str, reference: str | None, classifier: 
             click.echo(f"{asked:16s} skipped: already in {out_path} (same generator, configuration and version; "
                        "drop --resume to recompute)")
             continue
-        paper = _paper_count(name)
-        if opts.num_samples is not None and paper is not None and opts.num_samples < paper:
-            click.echo(f"note: {asked} with {opts.num_samples} samples instead of the paper's {paper}: a quick "
-                       "estimate, not comparable with published numbers", err=True)
+        note = fewer_than_paper_note(name, opts.num_samples, shown=asked)
+        if note:
+            click.echo(note, err=True)
         todo[asked] = (request, key)
-    failed, written = False, 0
+    failed = False
+    writer = ResultWriter(out_path)
+    finished: list[str] = []
+    try:
+        failed = _run_and_write(G, todo, base, generator, prov, check, dist_info, writer, samples_dir, finished)
+    except KeyboardInterrupt:
+        if dist_info.is_main:
+            writer.report()
+            click.echo(interrupted_text(writer.written, out_path, finished, [a for a in todo if a not in finished],
+                                        sys.argv), err=True)
+        sys.exit(130)
+    if dist_info.is_main:
+        if writer.written or writer.saved:
+            writer.report()
+        else:
+            reasons = ([f"{skipped} already in {out_path}"] if skipped else []) + (["failures above"] if failed else [])
+            click.echo(f"no results written ({', '.join(reasons) or 'nothing to run'})")
+    sys.exit(1 if failed or writer.saved else 0)
+
+
+def _run_and_write(G: Any, todo: dict[str, tuple[dict, str]], base: ScoreOptions, generator: str, prov: dict,
+                   check: str, dist_info: Any, writer: ResultWriter, samples_dir: Optional[str],
+                   finished: list[str]) -> bool:
+    """Compute every metric of ``todo``, record each (``writer``), print its values; True when one failed.
+
+    ``finished`` gets each metric name once its result is written, so an interrupt can say what is saved.
+    """
+    failed = False
     for asked, res in score_iter(G, list(todo), base):   # FID/KID/PR/IS share one pass over the images
         request, key = todo[asked]
         if isinstance(res, Exception):  # one metric failing must not lose the others' results
@@ -233,23 +254,27 @@ def score(generator: str, metric_names: str, reference: str | None, classifier: 
             click.echo(f"{asked:16s} FAILED: {type(res).__name__}: {res}", err=True)
             continue
         res.extras.setdefault("generator", generator)
+        if prov["spec"] != generator:   # a training run folder: the checkpoint file it stood for
+            res.extras["generator_resolved"] = prov["spec"]
         res.extras.update(generator_sha256=prov["sha256"], generator_files=prov["files"],
                           generator_adapter=prov["adapter"], protocol_check=check, request=request, resume_key=key)
         res.extras.setdefault("world_size", dist_info.world_size)
         if not dist_info.is_main:
             continue
-        append_result(out_path, res, samples_dir=samples_dir)
-        written += 1
+        writer.add(res, samples_dir=samples_dir)
+        finished.append(asked)
         for k, v in (res.values or {asked: res.value}).items():
             shown = format_value(res, k, fmt=".4f") if isinstance(v, float) and math.isfinite(v) else str(v)
-            click.echo(f"{k:16s} {shown:>14s}   ({res.num_samples} samples, {res.wall_time_s or 0:.1f} s)")
-    if dist_info.is_main:
-        if written:
-            click.echo(f"{written} result(s) appended to {Path(out_path).resolve()}")
-        else:
-            reasons = ([f"{skipped} already in {out_path}"] if skipped else []) + (["failures above"] if failed else [])
-            click.echo(f"no results written ({', '.join(reasons) or 'nothing to run'})")
-    sys.exit(1 if failed else 0)
+            click.echo(f"{k:16s} {shown:>14s}   ({res.num_samples} samples, {time_text(res)})")
+    return failed
+
+
+def _resolve(generator: str) -> str:
+    """The checkpoint GENERATOR stands for (a run folder: its latest checkpoint), saying so when it differs."""
+    loaded_from, note = resolve_generator_spec(generator)
+    if note:
+        click.echo(note, err=True)
+    return loaded_from
 
 
 def _relaunch_under_torchrun(nproc: int) -> None:

@@ -48,16 +48,25 @@ def stats(dataset: str, out_path: str, num: int | None, random_subset: bool, mir
         raise click.BadParameter(f"{out_path!r} must end in .npz (a name without it would later be read as a "
                                  f"dataset); e.g. --out {out_path}.npz", param_hint="--out")
     check_device(device)
+    from .output import check_out_file
+    check_out_file(out_path)     # before the pass over the dataset
     _warn_interrupted_export(dataset)
     try:
         st = dataset_stats(dataset, extractor, num=num, mirror=mirror, resolution=resolution,
                            subset="random" if random_subset else "first", seed=seed, skip_bad=skip_bad,
                            weights=weights, device=device, batch_size=batch_size, array_key=array_key, layout=layout,
                            cache=not no_cache, progress=progress, allow_hash_mismatch=allow_hash_mismatch)
-        info = {k: v for k, v in st.info.items() if k not in ("cached", "cache_file", "skipped_files")}
-        st.save(out_path, **info)
     except (ValueError, KeyError, OSError, WeightsError) as exc:  # bad dataset, unknown extractor, missing weights: one line
         raise click.ClickException(f"{type(exc).__name__}: {exc}")
+    info = {k: v for k, v in st.info.items() if k not in ("cached", "cache_file", "skipped_files")}
+    try:
+        st.save(out_path, **info)
+    except OSError as exc:   # the pass is done: say where its result still is
+        kept = st.info.get("cache_file")
+        raise click.ClickException(
+            f"cannot write {out_path} ({type(exc).__name__}: {exc.strerror or exc}); "
+            + (f"the statistics are kept in the cache, {kept}: rerun with a writable --out to copy them without "
+               "recomputing" if kept else "rerun with a writable --out (--no-cache was given: nothing was kept)"))
     skipped = int(st.info.get("skipped", 0) or 0)
     click.echo(f"{st.count} images -> {out_path} ({st.dim}-d, {'from cache' if st.info.get('cached') else 'computed'}"
                f"{f', {skipped} unreadable files skipped' if skipped else ''})")

@@ -111,6 +111,10 @@ def tables_cmd(scale_name: str, out: str, data: Optional[str], classifier: Optio
                presets: tuple[str, ...], device: str, threads: Optional[int], seed: int, seeds: Optional[int],
                report_only: bool, progress: bool, export: Optional[str]) -> None:
     """Reproduce the paper's Tables 3 and 4 at a scale; resumable per preset and per metric."""
+    from .output import check_out_dir
+    check_out_dir(out)
+    if export:
+        check_out_dir(export, "--export")
     try:
         reproduce(scale_name, out, data=data, classifier=classifier, kimg=kimg, presets=list(presets) or None,
                   device=device, threads=threads, seed=seed, progress=progress, report_only=report_only,

@@ -140,9 +140,10 @@ def plot_table(df: pd.DataFrame, title: str, path: Path, errors: Optional[pd.Dat
             ax.plot(lo_plot[cut], y[cut], "<", color="tab:red", ms=5)
         for yi, r in zip(y[ok], ratio[ok]):
             ax.annotate(f"{r:.3g}", (r, yi), textcoords="offset points", xytext=(0, 6), ha="center", fontsize=7)
+        measured_nan = [isinstance(v, float) and math.isnan(v) for v in df[f"{m} (ours)"]]
         for yi in y[~ok]:
-            ax.text(0.5, yi, "not measured", va="center", ha="center", fontsize=7, color="gray",
-                    transform=ax.get_yaxis_transform())
+            ax.text(0.5, yi, "NaN (see the table)" if measured_nan[yi] else "not measured", va="center", ha="center",
+                    fontsize=7, color="gray", transform=ax.get_yaxis_transform())
         ax.axvline(1.0, color="k", lw=0.8, ls="--")
         ax.set_xscale("log")
         ax.set_xlim(lo / 2, hi * 2)
@@ -213,7 +214,9 @@ def claims_text(claims: pd.DataFrame) -> str:
     for _, r in claims.iterrows():
         state = "not measured" if r["holds"] is None or pd.isna(r["holds"]) else ("HOLDS" if r["holds"] else "FAILS")
         margin = "" if r["margin"] is None or pd.isna(r["margin"]) else f" (margin {r['margin']:+.4g})"
-        if "verdict" in r and isinstance(r["verdict"], str) and r["verdict"] != "not measured":
+        if "verdict" in r and isinstance(r["verdict"], str) and r["verdict"].startswith("undefined"):
+            state, margin = "UNDEFINED", f" ({r['verdict'][len('undefined: '):]})"
+        elif "verdict" in r and isinstance(r["verdict"], str) and r["verdict"] != "not measured":
             ci = ("" if r["margin_low"] is None or pd.isna(r["margin_low"])
                   else f", 95% [{r['margin_low']:+.4g}, {r['margin_high']:+.4g}]")
             state = r["verdict"].upper().replace("WITH CONFIDENCE", "(CONFIDENT)").replace("ON THE MEAN ONLY", "(MEAN ONLY)")

@@ -19,7 +19,7 @@ with confidence" when some term's interval lies below 0, otherwise "holds on the
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
@@ -35,11 +35,13 @@ KEYS = ("fid", "ppl_zfull", "ppl_zend", "ppl_wfull", "ppl_wend", "ls_z", "ls_w")
 
 @dataclass
 class Run:
-    """One seed's measurements: {preset: {key: value}} and {preset: {key: Interval}}."""
+    """One seed's measurements: {preset: {key: value}}, {preset: {key: Interval}} and, for values that
+    are NaN, {preset: {key: why}} (e.g. separability with too few kept samples in a class)."""
 
     seed: int
     values: dict[str, dict[str, float]]
     intervals: dict[str, dict[str, I.Interval]]
+    reasons: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 def intervals_of(results: dict[str, MetricResult]) -> dict[str, I.Interval]:
@@ -52,6 +54,21 @@ def intervals_of(results: dict[str, MetricResult]) -> dict[str, I.Interval]:
                 out[key] = I.Interval(**d)
             elif job != "ls" and name == r.metric:
                 out[job] = I.Interval(**d)
+    return out
+
+
+def nan_reasons_of(results: dict[str, MetricResult]) -> dict[str, str]:
+    """Canonical key -> why its value is NaN, for every NaN value of a preset's job results."""
+    from .tables_run import values_of
+    out: dict[str, str] = {}
+    for key, v in values_of(results).items():
+        if math.isfinite(v):
+            continue
+        job = "ls" if key in ("ls_z", "ls_w") else key
+        why = (results[job].extras or {}).get("nan_reason") if job in results else None
+        if isinstance(why, dict):   # separability: per space
+            why = why.get(key[-1])
+        out[key] = str(why) if why else "the metric returned NaN"
     return out
 
 
@@ -94,13 +111,13 @@ def collect_runs(dirs: list[tuple[int, Path]], presets: list[str]) -> list[Run]:
     from .tables_run import METRICS_FILE, finished_jobs, values_of
     runs = []
     for s, d in dirs:
-        vals, ivs = {}, {}
+        vals, ivs, why = {}, {}, {}
         for p in presets:
             f = d / p / METRICS_FILE
             if f.is_file():
                 jobs = finished_jobs(f)
-                vals[p], ivs[p] = values_of(jobs), intervals_of(jobs)
-        runs.append(Run(s, vals, ivs))
+                vals[p], ivs[p], why[p] = values_of(jobs), intervals_of(jobs), nan_reasons_of(jobs)
+        runs.append(Run(s, vals, ivs, why))
     return runs
 
 
@@ -113,20 +130,23 @@ class Cell:
     seed_low: float             # t interval of the mean over seeds (NaN with one seed)
     seed_high: float
     run_half: float             # mean half-width of the within-run 95% intervals (NaN when none)
+    reason: str = ""            # why a seed's value is NaN (then ``n`` counts the finite ones only)
 
     @property
     def seed_half(self) -> float:
         return (self.seed_high - self.seed_low) / 2
 
     def text(self) -> str:
-        """``mean +- seed half-width (run +- r, n seeds)``."""
+        """``mean +- seed half-width (run +- r, n seeds)``; ``NaN (why)`` when no seed has a finite value."""
         if not math.isfinite(self.mean):
-            return "-"
+            return f"NaN ({self.reason})" if self.reason else "-"
         s = f"{_g(self.mean)}"
         if math.isfinite(self.seed_half):
             s += f" +- {_g(self.seed_half)}"
         if math.isfinite(self.run_half):
             s += f" (run +- {_g(self.run_half)})"
+        if self.reason:
+            s += f" (NaN in some seeds: {self.reason})"
         return s
 
 
@@ -143,10 +163,21 @@ def aggregate(runs: list[Run]) -> dict[str, dict[str, Cell]]:
             vals = [r.values[p][k] for r in runs if k in r.values.get(p, {})]
             if not vals:
                 continue
-            iv = I.seed_interval(vals)
-            halves = [(x.high - x.low) / 2 for r in runs if (x := r.intervals.get(p, {}).get(k)) is not None]
-            out.setdefault(p, {})[k] = Cell(iv.value, len(vals), iv.low, iv.high,
-                                            float(sum(halves) / len(halves)) if halves else float("nan"))
+            finite = [v for v in vals if math.isfinite(v)]
+            reason = "; ".join(dict.fromkeys(r.reasons[p][k] for r in runs if k in r.reasons.get(p, {})))
+            if len(finite) < len(vals) and not reason:
+                reason = "the metric returned NaN"
+            if not finite:   # a NaN cell is shown with its reason, not an error that loses the whole report
+                out.setdefault(p, {})[k] = Cell(float("nan"), 0, float("nan"), float("nan"), float("nan"), reason)
+                continue
+            try:
+                iv = I.seed_interval(finite)
+            except ValueError as exc:
+                raise ValueError(f"preset {p}, metric {k}: {exc}") from None
+            halves = [(x.high - x.low) / 2 for r in runs if (x := r.intervals.get(p, {}).get(k)) is not None
+                      and math.isfinite(x.high - x.low)]
+            out.setdefault(p, {})[k] = Cell(iv.value, len(finite), iv.low, iv.high,
+                                            float(sum(halves) / len(halves)) if halves else float("nan"), reason)
     return out
 
 
@@ -156,12 +187,12 @@ def means(cells: dict[str, dict[str, Cell]]) -> dict[str, dict[str, float]]:
 
 
 def _term_interval(term: Term, runs: list[Run]) -> Optional[I.Interval]:
-    vals = [v for r in runs if (v := term.value(r.values)) is not None]
+    vals = [v for r in runs if (v := term.value(r.values)) is not None and math.isfinite(v)]
     if not vals:
         return None
     if len(vals) >= 2:
         return I.seed_interval(vals)
-    r = next(r for r in runs if term.value(r.values) is not None)
+    r = next(r for r in runs if (v := term.value(r.values)) is not None and math.isfinite(v))
     a = r.intervals.get(term.plus[0], {}).get(term.plus[1])
     b = r.intervals.get(term.minus[0], {}).get(term.minus[1])
     if a is None or b is None:
@@ -180,9 +211,14 @@ def claims_with_confidence(runs: list[Run]) -> pd.DataFrame:
     """
     rows = []
     for c in CLAIMS:
+        undefined = _nan_refs(c.terms, runs)
+        if undefined:   # a number the claim needs is NaN in every seed: say which and why
+            rows.append({"claim": c.text, "holds": None, "margin": None, "margin_low": None, "margin_high": None,
+                         "verdict": "undefined: " + "; ".join(undefined), "seeds_holding": "", "basis": ""})
+            continue
         ivs = [_term_interval(t, runs) for t in c.terms]
         per_seed = [c.margin(r.values) for r in runs]
-        per_seed = [m for m in per_seed if m is not None]
+        per_seed = [m for m in per_seed if m is not None and math.isfinite(m)]   # a NaN seed neither holds nor fails
         if any(iv is None for iv in ivs):
             rows.append({"claim": c.text, "holds": None, "margin": None, "margin_low": None, "margin_high": None,
                          "verdict": "not measured", "seeds_holding": "", "basis": ""})
@@ -202,6 +238,17 @@ def claims_with_confidence(runs: list[Run]) -> pd.DataFrame:
                      "seeds_holding": f"{sum(m > 0 for m in per_seed)}/{len(per_seed)}",
                      "basis": worst.method})                                                  # type: ignore[union-attr]
     return pd.DataFrame(rows)
+
+
+def _nan_refs(terms: tuple[Term, ...], runs: list[Run]) -> list[str]:
+    """``preset key is NaN (why)`` for each number of ``terms`` measured only as NaN."""
+    out = []
+    for preset, key in dict.fromkeys(ref for t in terms for ref in (t.plus, t.minus)):
+        vals = [r.values[preset][key] for r in runs if key in r.values.get(preset, {})]
+        if vals and not any(math.isfinite(v) for v in vals):
+            why = next((r.reasons[preset][key] for r in runs if key in r.reasons.get(preset, {})), "")
+            out.append(f"{preset} {key} is NaN" + (f" ({why})" if why else ""))
+    return out
 
 
 def cell_frame(df: pd.DataFrame, cells: dict[str, dict[str, Cell]], rows: tuple[Any, ...]) -> pd.DataFrame:

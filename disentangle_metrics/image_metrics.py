@@ -249,6 +249,10 @@ def compute(generated: Any, metrics: Sequence[ImageMetric], opts: ScoreOptions) 
             real[mirror] = _real_pass(opts.reference, used, caps, _max_real(group, opts), mirror, src.resolution,
                                       opts.seed, dev, bs, opts.progress)
         t_real = time.perf_counter()
+        resized = reference_resize_note(opts.reference, src.resolution) if need_real else None
+        if resized:
+            import warnings
+            warnings.warn(resized, RuntimeWarning, stacklevel=2)
         for m in metrics:
             t1 = time.perf_counter()
             e = ext_of[m.name]
@@ -281,8 +285,28 @@ def compute(generated: Any, metrics: Sequence[ImageMetric], opts: ScoreOptions) 
             res.wall_time_s = time.perf_counter() - t1
             res.extras.update(shared_generate_s=t_gen - t0, shared_real_s=t_real - t_gen,
                               shared_with=[x.name for x in metrics])
+            if m.max_real != 0 and resized:
+                res.extras["reference_resized"] = resized
             results.append(res)
     return results
+
+
+def reference_resize_note(reference: Any, resolution: int) -> Optional[str]:
+    """How a dataset reference's images are fitted to ``resolution`` when that changes them beyond a
+    downscale: non-square images are stretched, smaller ones upscaled. Read from its first image;
+    None for a downscale of square images, a statistics file or the test bed."""
+    if not isinstance(reference, (str, os.PathLike)) or str(reference) == "testbed" or is_stats_file(reference):
+        return None
+    from .data.images import open_source
+    h, w = open_source(Path(reference)).read(0).shape[:2]
+    if h != w:
+        return (f"the reference's images are {h}x{w} (its first image): stretched to {resolution}x{resolution} "
+                "without keeping their aspect ratio; crop them to squares first to compare like with like")
+    if h < resolution:
+        return (f"the reference's images are {h}x{w}: upscaled to {resolution}x{resolution} (Lanczos), which blurs "
+                "them, so the real side is not real images at this resolution; use a reference at the generator's "
+                "resolution")
+    return None
 
 
 def _check_reference(need_real: Sequence[ImageMetric], opts: ScoreOptions) -> None:

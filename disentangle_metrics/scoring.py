@@ -22,14 +22,37 @@ from .results import MetricResult
 Outcome = Union[MetricResult, Exception]
 
 
+# weight files that make a folder with a config.json a checkpoint: a checkpoint folder's model.pt,
+# a training run folder's latest.pt and snapshot-*.pt
+_CHECKPOINT_FILES = ("model.pt", "latest.pt", "snapshot-*.pt")
+
+
 def is_image_path(obj: Any) -> bool:
-    """True when ``obj`` names generated images (folder without a checkpoint's config.json, zip, .npz, .npy)."""
+    """True when ``obj`` names generated images: a zip, .npz or .npy, or a folder that is no checkpoint.
+
+    A folder is a checkpoint (not images) when it holds ``config.json`` beside weights (``model.pt``,
+    or a training run's ``latest.pt`` / ``snapshot-*.pt``), or ``config.json`` and no image at all; a
+    folder of images with a stray ``config.json`` is a samples folder.
+    """
     if not isinstance(obj, (str, os.PathLike)):
         return False
     p = Path(obj)
     if p.is_dir():
-        return not (p / "config.json").is_file()
+        if not (p / "config.json").is_file():
+            return True
+        if any(any(p.glob(pattern)) for pattern in _CHECKPOINT_FILES):
+            return False
+        return _holds_an_image(p)
     return p.is_file() and p.suffix.lower() in (".zip", ".npz", ".npy")
+
+
+def _holds_an_image(folder: Path) -> bool:
+    """True at the first image file found below ``folder`` (the extensions the folder reader takes)."""
+    from .data.images import IMAGE_EXTENSIONS
+    for _root, _dirs, files in os.walk(folder):
+        if any(f.lower().endswith(IMAGE_EXTENSIONS) and not f.startswith(".") for f in files):
+            return True
+    return False
 
 
 def _image_row(base: str) -> Any:

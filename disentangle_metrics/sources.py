@@ -167,9 +167,13 @@ class GeneratorSource:
 
     def describe(self) -> dict:
         """JSON-able description: kind, adapter, truncation, label policy, precision used, noise."""
-        noise = "per-minibatch reseed_noise" if callable(getattr(self.G, "reseed_noise", None)) \
-            else "generator const noise"
         buffers = getattr(self.G, "noise_buffer_names", None)
+        if callable(buffers) and not buffers():   # e.g. StyleGAN3: a reseed hook with nothing to redraw
+            noise = "none (generator has no noise inputs)"
+        elif callable(getattr(self.G, "reseed_noise", None)):
+            noise = "per-minibatch reseed_noise"
+        else:
+            noise = "generator const noise"
         return {"kind": "generator", "adapter": self.adapter, "class": type(getattr(self.G, "module", self.G)).__name__,
                 "truncation_psi": self.truncation_psi, "truncation_cutoff": self.truncation_cutoff,
                 "labels": self.label_policy.describe(),
