@@ -277,6 +277,11 @@ def _cli(args):
         return CliRunner().invoke(main, args)
 
 
+def _value(output):
+    """The value on compare's result line (after any note lines)."""
+    return output.strip().splitlines()[-1].split()[1]
+
+
 def test_compare_takes_array_key_resolution_and_speaks_of_num(tmp_path):
     two, real = _sets(tmp_path)
     base = ["--extractor", "test-pixel-stats", "--device", "cpu", "--no-progress"]
@@ -285,10 +290,10 @@ def test_compare_takes_array_key_resolution_and_speaks_of_num(tmp_path):
     r = _cli(["compare", two, real, "--array-key", "images", *base])
     assert r.exit_code == 0, r.output
     same = _cli(["compare", str(tmp_path / "gen.npy"), real, *base])
-    assert same.exit_code == 0 and same.output.split()[1] == r.output.split()[1]
+    assert same.exit_code == 0 and _value(same.output) == _value(r.output)
     r8 = _cli(["compare", two, real, "--array-key", "images", "--resolution", "8", *base])
     assert r8.exit_code == 0, r8.output
-    assert r8.output.split()[1] != r.output.split()[1]
+    assert _value(r8.output) != _value(r.output)
     for num, says in (("101", "--num 101: .* holds 100 images; pass --num 100 or less"), ("0", "0 is not in the range")):
         r = _cli(["compare", str(tmp_path / "gen.npy"), real, "--num", num, *base])
         assert r.exit_code != 0 and "--num-samples" not in r.output
