@@ -1,7 +1,12 @@
 """Shared test configuration: GPU tests skip cleanly without CUDA; results never touch the user's cache."""
 
+import sys
+from pathlib import Path
+
 import pytest
 import torch
+
+FAKE_NVIDIA = str(Path(__file__).parent / "fake_nvidia")
 
 
 def pytest_collection_modifyitems(config, items):
@@ -32,3 +37,16 @@ def _one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
+
+
+@pytest.fixture
+def nv(monkeypatch):
+    """The stand-in stylegan2-ada networks module (``tests/fake_nvidia``, noise_const buffers), importable as
+    `training.networks` for one test; the modules it displaced come back afterwards."""
+    monkeypatch.syspath_prepend(FAKE_NVIDIA)
+    saved = {k: sys.modules.pop(k) for k in list(sys.modules) if k.split(".")[0] in ("training", "torch_utils")}
+    import training.networks as networks
+    yield networks
+    for k in [k for k in sys.modules if k.split(".")[0] in ("training", "torch_utils")]:
+        del sys.modules[k]
+    sys.modules.update(saved)

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import copy
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -24,23 +22,10 @@ from disentangle_metrics.sources import GeneratorSource, to_uint8
 from tests.toy_generators import RosinalityLike
 from tests.toy_generators_ppl import ConvGenerator
 
-FAKE = str(Path(__file__).parent / "fake_nvidia")
 
 
 def sql2(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return (a - b).square().flatten(1).sum(1)
-
-
-@pytest.fixture
-def nv(monkeypatch):
-    """The stand-in stylegan2-ada networks module, importable as `training.networks` for one test."""
-    monkeypatch.syspath_prepend(FAKE)
-    saved = {k: sys.modules.pop(k) for k in list(sys.modules) if k.split(".")[0] in ("training", "torch_utils")}
-    import training.networks as networks
-    yield networks
-    for k in [k for k in sys.modules if k.split(".")[0] in ("training", "torch_utils")]:
-        del sys.modules[k]
-    sys.modules.update(saved)
 
 
 class Naive(torch.nn.Module):

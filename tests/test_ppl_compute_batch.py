@@ -7,8 +7,6 @@ call sees the batch's realisation, so it may change float32 rounding and nothing
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,24 +17,11 @@ from tests.sg3_shaped import make_generator as make_sg3
 from tests.test_ppl import Recorder, sql2
 from tests.toy_generators_ppl import ConvGenerator, LinearGenerator
 
-FAKE = str(Path(__file__).parent / "fake_nvidia")
 # Relative change of a distance allowed between compute batches of a float32 generator. d = |G(w + eps dw) -
 # G(w)|^2 / eps^2 keeps about 3 of float32's 7 digits in the difference at eps = 1e-4: on ConvGenerator,
 # float32 against float64 differ by 1e-3 (median) and 3e-3 (largest), and so do two compute batches
 # (test_compute_batch_is_float32_rounding below pins that against float64 on every run).
 ROUNDING = 1e-2
-
-
-@pytest.fixture
-def nv(monkeypatch):
-    """The stand-in stylegan2-ada networks module (noise_const buffers), importable as `training.networks`."""
-    monkeypatch.syspath_prepend(FAKE)
-    saved = {k: sys.modules.pop(k) for k in list(sys.modules) if k.split(".")[0] in ("training", "torch_utils")}
-    import training.networks as networks
-    yield networks
-    for k in [k for k in sys.modules if k.split(".")[0] in ("training", "torch_utils")]:
-        del sys.modules[k]
-    sys.modules.update(saved)
 
 
 def test_table_rule():
