@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,6 +23,7 @@ from disentangle_metrics.sources import GeneratorSource, to_uint8
 from tests.toy_generators import RosinalityLike
 from tests.toy_generators_ppl import ConvGenerator
 
+FAKE = str(Path(__file__).parent / "fake_nvidia")   # other test modules import it
 
 
 def sql2(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
