@@ -44,7 +44,7 @@ CASES: tuple[Case, ...] = (
     Case("pr50k3_full", {"reference": "testbed", "num_samples": 40, "num_real": 30}, ("vgg16-nvidia",)),
     Case("pr50k3@vgg16-torchvision", {"reference": "testbed", "num_samples": 40, "num_real": 40},
          ("vgg16-torchvision",)),
-    Case("pr50k3_full@vgg16-torchvision", {"reference": "testbed", "num_samples": 40, "num_real": 30},
+    Case("pr50k3_full@vgg16-torchvision", {"reference": "testbed", "num_samples": 12, "num_real": 10},
          ("vgg16-torchvision",)),
     Case("is50k", {"num_samples": 20}, ("inception-v3-tf",)),
     Case("kid50k_full@inception", {"reference": "testbed", "num_samples": 24, "num_real": 24},
