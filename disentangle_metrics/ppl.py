@@ -48,15 +48,15 @@ PAPER_EPSILON = 1e-4
 PAPER_BATCH_SIZE = 16        # minibatch_per_gpu of the paper's code: the pairs that share one noise draw
 
 # How many output pixels one generator call should hold on the CPU, per generator family (the adapter's
-# kind). Measured with `python benchmarks/bench_ppl_families.py --table` (seconds per pair of synthesis +
-# crop at 1, 2, 4, 8, 16 pairs per call, 64x64 generators in the families' shapes, 2 shared cores at load
-# 7-11; benchmarks/results/ppl_families_cpu.md): StyleGAN3-T 5.8/4.4/2.0/2.4/2.9 s, -R 6.7/2.6/2.8/3.8/3.6 s
-# (an earlier run with the distance included: fastest at 4 pairs for both, 16 pairs 1.4-1.6x slower),
-# stylegan2-ada shape 2.1/0.84/0.65/0.60/0.30 s. A StyleGAN3 layer filters its activations at twice its
-# sampling rate plus margins, so a few pairs already leave the caches; stylegan2-ada's small layers gain
-# from large calls. The pairs per call are this budget over the 2 * res^2 pixels of a pair, between 1 and
-# the noise batch.
-CPU_PIXELS_PER_CALL = {"stylegan3": 8 * 64 ** 2, "stylegan2-ada": 32 * 64 ** 2, "protocol": 32 * 64 ** 2}
+# kind). Measured with `python benchmarks/bench_ppl_families.py --table --repeats 2 --threads 1` on a quiet
+# machine (load 1-1.9; milliseconds per pair of synthesis + crop at 1, 2, 4, 8, 16 pairs per call, 64x64
+# generators in the families' shapes; benchmarks/results/ppl_families_cpu.md): StyleGAN3-T
+# 109/134/153/228/428, -R 241/263/398/873/1080, stylegan2-ada shape 20/23/24/16/23 (flat within noise).
+# A StyleGAN3 layer filters its activations at twice its sampling rate plus margins, so one pair already
+# fills the caches; stylegan2-ada's small layers do not care. (Runs at load 7-11 had suggested 4 pairs
+# for StyleGAN3: under contention they measured the scheduler.) The pairs per call are this budget over
+# the 2 * res^2 pixels of a pair, between 1 and the noise batch.
+CPU_PIXELS_PER_CALL = {"stylegan3": 2 * 64 ** 2, "stylegan2-ada": 32 * 64 ** 2, "protocol": 32 * 64 ** 2}
 
 DistanceArg = Union[None, str, Distance, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]]
 
