@@ -48,9 +48,10 @@ def is_image_path(obj: Any) -> bool:
 
 def _holds_an_image(folder: Path) -> bool:
     """True at the first image file found below ``folder`` (the extensions the folder reader takes)."""
-    from .data.images import IMAGE_EXTENSIONS
-    for _root, _dirs, files in os.walk(folder):
-        if any(f.lower().endswith(IMAGE_EXTENSIONS) and not f.startswith(".") for f in files):
+    from .data.images import is_set_image
+    for root, dirs, files in os.walk(folder):
+        rel = Path(root).relative_to(folder).as_posix()
+        if any(is_set_image(f if rel == "." else f"{rel}/{f}") for f in files):
             return True
     return False
 

@@ -75,6 +75,12 @@ def _is_image_name(name: str) -> bool:
     return name.lower().endswith(IMAGE_EXTENSIONS)
 
 
+def is_set_image(rel: str) -> bool:
+    """True when the relative path ``rel`` is an image a folder or zip contributes: an image extension,
+    no hidden component (the rule :class:`FolderSource` and :class:`ZipSource` list by)."""
+    return _is_image_name(rel) and not _is_hidden(rel)
+
+
 def _other_image_type(name: str) -> Optional[str]:
     """The lower-case extension of a file Pillow knows as an image type this module does not read."""
     ext = os.path.splitext(name)[1].lower()
