@@ -144,10 +144,11 @@ def resolve_generator_spec(spec: str) -> tuple[str, Optional[str]]:
         return spec, None
     from reference_models.train.loop import list_snapshots
     from reference_models.train.state import LATEST
+    snapshots = list_snapshots(path)
     if (path / LATEST).is_file():
         chosen = path / LATEST
-    elif list_snapshots(path):
-        chosen = list_snapshots(path)[-1][1]
+    elif snapshots:
+        chosen = snapshots[-1][1]
     else:
         from disentangle_metrics.scoring import is_image_path
         if is_image_path(path):
