@@ -24,11 +24,11 @@ _DIRECT = {
 
 def _preset_epilog() -> str:
     from reference_models.configs import GENERATOR_PRESETS, PRESET_ALIASES
+    from reference_models.train.config import MINI_RECIPE_ARGS
     aliases = ", ".join(f"{a} = {t}" for a, t in sorted(PRESET_ALIASES.items()))
     return (f"\b\nPresets: {', '.join(sorted(GENERATOR_PRESETS))}\nAliases: {aliases}\n\n"
             "The defaults are the official recipe (25,000 kimg, 512-wide networks): weeks on a CPU. The tables' "
-            "mini scale trains in hours on a CPU: --fixed --fmap-base 256 --fmap-max 32 --latent-size 128 --batch 32 "
-            "--lr 0.0025 --ema-rampup 0.05 --kimg 100. Ctrl-C stops after the current group of minibatches with a "
+            f"mini scale trains in hours on a CPU: {MINI_RECIPE_ARGS}. Ctrl-C stops after the current group of minibatches with a "
             "checkpoint; --resume continues.")
 
 

@@ -27,6 +27,9 @@ from disentangle_metrics.results import atomic_write_bytes
 
 TESTBED = "testbed"
 PRECISIONS = ("float32", "bf16")
+# `dmetrics train` options of the tables' mini scale (narrow networks, hours on a CPU), for the messages
+# that point people from the official recipe's weeks to it
+MINI_RECIPE_ARGS = "--fixed --fmap-base 256 --fmap-max 32 --latent-size 128 --batch 32 --lr 0.0025 --ema-rampup 0.05 --kimg 100"
 
 # Fields that define what is trained; a resume must find them unchanged (the others -- length of
 # the run, reporting, device -- may change between sessions).

@@ -41,7 +41,7 @@ from disentangle_metrics.sampling import Stream, sample_seeds
 
 from ..build import build_discriminator, build_generator
 from ..layers import NoiseInjection, set_polyphase
-from .config import TrainConfig
+from .config import MINI_RECIPE_ARGS, TrainConfig
 from .data import RealLoader, StreamSampler, open_reals, process_reals
 from .ema import update_ema
 from .losses import d_logistic_r1_loss, g_nonsaturating_loss
@@ -295,8 +295,7 @@ class Trainer:
                   f"on {self.device} ({sch.resolution}x{sch.resolution}){growing}")
         if left > LONG_RUN_S:
             self.echo(f"warning: this run would take {format_duration(left)} on {self.device}. Lower --kimg, or "
-                      "train narrow networks (the tables' mini scale: --fmap-base 256 --fmap-max 32 --latent-size 128 "
-                      "--batch 32 --fixed --lr 0.0025 --ema-rampup 0.05 --kimg 100); Ctrl-C stops with a checkpoint")
+                      f"train narrow networks (the tables' mini scale: {MINI_RECIPE_ARGS}); Ctrl-C stops with a checkpoint")
 
     def _tick(self, sch: Schedule, acc: dict[str, list[torch.Tensor]], tick_start: tuple[int, float]) -> dict[str, Any]:
         p = self.progress
