@@ -26,7 +26,7 @@ def _stats(d: int, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 def bench_frechet(d: int, device: str, repeats: int, skip_sqrtm: bool) -> None:
     from pytorch_fid.fid_score import calculate_frechet_distance
-    from disentangle_metrics.frechet import frechet_distance
+    from disentangle_metrics.functional.frechet import frechet_distance
     (m1, s1), (m2, s2) = _stats(d, 2 * d, 0), _stats(d, 2 * d, 1)
     times = []
     for _ in range(repeats):

@@ -28,9 +28,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from disentangle_metrics.device import describe, metric_precision, resolve_device, sync  # noqa: E402
-from disentangle_metrics.distances import _lpips_lin_path, build_distance  # noqa: E402
-from disentangle_metrics.ppl import crop_and_downsample, ppl  # noqa: E402
+from disentangle_metrics._core.device import describe, metric_precision, resolve_device, sync  # noqa: E402
+from disentangle_metrics.metrics.distances import _lpips_lin_path, build_distance  # noqa: E402
+from disentangle_metrics.metrics.ppl import crop_and_downsample, ppl  # noqa: E402
 from toy_generators_ppl import ConvGenerator  # noqa: E402
 
 EPS = 1e-4

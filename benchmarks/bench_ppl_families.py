@@ -47,10 +47,10 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests" / "fake_nvidia"))       # their networks import torch_utils
 
 from benchmarks.gpu_check.adapters import write_random_vgg16  # noqa: E402
-from disentangle_metrics import sampling  # noqa: E402
-from disentangle_metrics.distances import build_distance  # noqa: E402
-from disentangle_metrics.ppl import _endpoint_ws, compute_batch_for, crop_and_downsample, ppl  # noqa: E402
-from disentangle_metrics.sources import GeneratorSource  # noqa: E402
+from disentangle_metrics._core import sampling  # noqa: E402
+from disentangle_metrics.metrics.distances import build_distance  # noqa: E402
+from disentangle_metrics.metrics.ppl import _endpoint_ws, compute_batch_for, crop_and_downsample, ppl  # noqa: E402
+from disentangle_metrics.generators.sources import GeneratorSource  # noqa: E402
 
 EPS = 1e-4
 FAMILIES = ("sg2ada", "sg3t", "sg3r")

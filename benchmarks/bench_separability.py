@@ -24,8 +24,8 @@ import time
 import numpy as np
 import torch
 
-from disentangle_metrics.device import resolve_device, sync
-from disentangle_metrics.separability import separability_from_samples
+from disentangle_metrics._core.device import resolve_device, sync
+from disentangle_metrics.metrics.separability import separability_from_samples
 
 
 def synthetic_samples(num_samples: int, dim: int, num_attributes: int, seed: int = 0,

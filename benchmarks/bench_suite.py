@@ -27,10 +27,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from disentangle_metrics.device import resolve_device, sync
-from disentangle_metrics.inception_score import inception_score_from_logits
-from disentangle_metrics.kid import kid_from_features
-from disentangle_metrics.precision_recall import precision_recall_from_features
+from disentangle_metrics._core.device import resolve_device, sync
+from disentangle_metrics.functional.inception_score import inception_score_from_logits
+from disentangle_metrics.functional.kid import kid_from_features
+from disentangle_metrics.functional.precision_recall import precision_recall_from_features
 from tests import _sg2ada_formulas as sg2
 
 
@@ -127,7 +127,7 @@ def hwm():   # peak resident set size since the last reset, MB
 open("/proc/self/clear_refs", "w").write("5")   # reset the peak: imports and inputs do not count
 base = hwm()
 if which == "ours":
-    from disentangle_metrics.precision_recall import precision_recall_from_features
+    from disentangle_metrics.functional.precision_recall import precision_recall_from_features
     r = precision_recall_from_features(x, y, row_batch_size=2048, device="cpu"); p = r.precision
 else:
     from torch_fidelity.metric_prc import calculate_precision_recall_full

@@ -53,10 +53,10 @@ def build_dcgan(nf: int, z_dim: int = Z_DIM, seed: int = 0) -> tuple[nn.Module, 
 def train_and_score(out: Path, nf: int, evals: list[float], num_train: int = 10_000, batch: int = 64,
                     num_gen: int = 2500, num_real: int = 10_000, seed: int = 0) -> list[dict]:
     """Train the DCGAN, score FID@testbed at each ``evals`` kimg, append rows to ``out/curves.csv``."""
-    from disentangle_metrics.adapters import as_generator
+    from disentangle_metrics.generators.adapters import as_generator
     from disentangle_metrics.data.testbed import render_batch
     from disentangle_metrics.data.testbed_config import TestbedConfig
-    from disentangle_metrics.fid import fid
+    from disentangle_metrics.metrics.fid import fid
 
     out.mkdir(parents=True, exist_ok=True)
     reals = render_batch(TestbedConfig(resolution=32), 0, num_train)[0].float() / 127.5 - 1

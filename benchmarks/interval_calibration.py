@@ -17,9 +17,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from disentangle_metrics.intervals import kid_interval, pr_interval, subset_interval
-from disentangle_metrics.kid import kid_from_features
-from disentangle_metrics.precision_recall import precision_recall_from_features, precision_recall_parts
+from disentangle_metrics.functional.intervals import kid_interval, pr_interval, subset_interval
+from disentangle_metrics.functional.kid import kid_from_features
+from disentangle_metrics.functional.precision_recall import precision_recall_from_features, precision_recall_parts
 
 
 def main() -> None:

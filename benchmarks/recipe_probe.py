@@ -47,8 +47,8 @@ def mini_config(name: str, root: Path, spec: dict, kimg: float) -> "TrainConfig"
 def floor(num_gen: int, num_real: int) -> float:
     """FID of ``num_gen`` test-bed images (seed 1) against the first ``num_real`` (seed 0)."""
     from disentangle_metrics.data.testbed_config import TestbedConfig
-    from disentangle_metrics.dataset_stats import testbed_stats
-    from disentangle_metrics.frechet import frechet_details
+    from disentangle_metrics.features.cache import testbed_stats
+    from disentangle_metrics.functional.frechet import frechet_details
 
     ref = testbed_stats("testbed", num_real, 32, device="cpu", progress=False)
     other = testbed_stats("testbed", num_gen, 32, config=TestbedConfig(seed=1), device="cpu", progress=False)
@@ -79,7 +79,7 @@ def main() -> None:
     ap.add_argument("--num-real", type=int, default=10_000)
     args = ap.parse_args()
     torch.set_num_threads(1)
-    from disentangle_metrics.fid import fid
+    from disentangle_metrics.metrics.fid import fid
     from reference_models.train import Trainer
 
     curves = args.root / "curves.csv"

@@ -11,7 +11,7 @@ import time
 import torch
 
 from disentangle_metrics.data.testbed import TestbedConfig, render_batch
-from disentangle_metrics.device import resolve_device, sync
+from disentangle_metrics._core.device import resolve_device, sync
 
 
 def measure(resolution: int, batch: int, repeats: int, device: torch.device) -> float:

@@ -4,7 +4,7 @@
 
 A stand-in for a test-bed FID while no test-bed feature extractor is available: features are the
 images box-downsampled to 8x8 (192 numbers in [0, 1]), and the Frechet distance of their
-Gaussians is computed with :func:`disentangle_metrics.frechet.frechet_distance`. It falls when
+Gaussians is computed with :func:`disentangle_metrics.functional.frechet.frechet_distance`. It falls when
 the generator matches colours, layout and coarse shapes of the data; it is *not* comparable to
 an Inception FID. The row ``init`` is the run's generator at initialisation (rebuilt from the
 run's config and seed, exactly as the trainer built it).
@@ -19,7 +19,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from disentangle_metrics.frechet import frechet_distance
+from disentangle_metrics.functional.frechet import frechet_distance
 from reference_models import build_generator, load_checkpoint
 from reference_models.train import TrainConfig
 from reference_models.train.data import open_reals

@@ -46,10 +46,10 @@ def compare_cmd(generated: str, reference: str, kinds: str, num: int | None, num
     to GENERATED's resolution (non-square ones are stretched, smaller ones upscaled: a warning says
     so and the result records it in extras.reference_resized). IS is computed on GENERATED.
     """
-    from disentangle_metrics import image_metrics as IM
-    from disentangle_metrics.registry import ScoreOptions
-    from disentangle_metrics.sources import ImageSource
-    from disentangle_metrics.weights import WeightsError
+    from disentangle_metrics.metrics import image as IM
+    from disentangle_metrics.metrics.registry import ScoreOptions
+    from disentangle_metrics.generators.sources import ImageSource
+    from disentangle_metrics._core.weights import WeightsError
 
     from .output import check_out_file
     from .score import _parse_weights
@@ -82,7 +82,7 @@ def compare_cmd(generated: str, reference: str, kinds: str, num: int | None, num
 
 
 def _rows(wanted: list[str], pr_extractor: str, kid_subset_size: int, kid_subsets: int) -> list:
-    from disentangle_metrics import image_metrics as IM
+    from disentangle_metrics.metrics import image as IM
     pr_key = "pr50k3_full" + ("" if pr_extractor == "vgg16-nvidia" else f"@{pr_extractor}")
     base = {"fid": IM.TABLE["fid50k_full"],
             "kid": IM.with_params(IM.TABLE["kid50k_full"], max_subset_size=kid_subset_size, num_subsets=kid_subsets),
@@ -93,9 +93,9 @@ def _rows(wanted: list[str], pr_extractor: str, kid_subset_size: int, kid_subset
 
 
 def _stats_fid(gen_stats, generated: str, reference: str, wanted: list[str]):
-    from disentangle_metrics import image_metrics as IM
-    from disentangle_metrics.frechet import frechet_details
-    from disentangle_metrics.results import MetricResult
+    from disentangle_metrics.metrics import image as IM
+    from disentangle_metrics.functional.frechet import frechet_details
+    from disentangle_metrics._core.results import MetricResult
     if wanted != ["fid"]:
         raise ValueError(f"{generated} is a statistics file: only FID can be computed from it (KID, PR and IS need images)")
     ref = IM.load_stats_reference(reference, device="cpu")
@@ -110,7 +110,7 @@ def _stats_fid(gen_stats, generated: str, reference: str, wanted: list[str]):
 def _show_and_write(results: list, generated: str, reference: str, out_path: Optional[str]) -> None:
     """Print each value with its 95% interval (as `score` does) and the fewer-than-the-paper note; append
     the results to ``out_path`` when given, keeping any that fail to write (:class:`cli.output.ResultWriter`)."""
-    from disentangle_metrics.results import format_value
+    from disentangle_metrics._core.results import format_value
 
     from .output import ResultWriter, fewer_than_paper_note
     writer = ResultWriter(out_path) if out_path else None

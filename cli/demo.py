@@ -18,8 +18,8 @@ from typing import Callable, Optional
 
 import click
 
-from disentangle_metrics import weights as W
-from disentangle_metrics.results import MetricResult, append_result, format_value
+from disentangle_metrics._core import weights as W
+from disentangle_metrics._core.results import MetricResult, append_result, format_value
 
 DEMO_GENERATOR = Path(__file__).resolve().parent.parent / "reference_models" / "pretrained" / "mini-f-mixing90"
 
@@ -40,10 +40,10 @@ Run = Callable[[], "MetricResult | list[MetricResult]"]
 
 
 def _runs(G, clf, sizes: DemoSizes, seed: int, device: str) -> list[tuple[str, Run]]:
-    from disentangle_metrics.fid import count_name, fid
-    from disentangle_metrics.ppl import ppl
-    from disentangle_metrics.scoring import score
-    from disentangle_metrics.separability import separability
+    from disentangle_metrics.metrics.fid import count_name, fid
+    from disentangle_metrics.metrics.ppl import ppl
+    from disentangle_metrics.metrics.scoring import score
+    from disentangle_metrics.metrics.separability import separability
 
     fid_name = count_name(sizes.fid)
     runs: list[tuple[str, Run]] = [
@@ -85,8 +85,8 @@ def demo(generator: Optional[str], out_dir: str, quick: bool, seed: int, device:
 
     from cli.loading import load_generator, load_object
     from cli.pictures import picture_sheet
-    from disentangle_metrics.device import resolve_device
-    from disentangle_metrics.protocol import validate_generator
+    from disentangle_metrics._core.device import resolve_device
+    from disentangle_metrics.generators.protocol import validate_generator
 
     if threads:
         torch.set_num_threads(threads)

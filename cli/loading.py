@@ -29,7 +29,7 @@ from typing import Any, Iterable, Optional
 
 import torch
 
-from disentangle_metrics.protocol import as_generator
+from disentangle_metrics.generators.protocol import as_generator
 
 
 # Top-level modules a foreign pickle may need, the repository they come from and how to get them.
@@ -136,7 +136,7 @@ def resolve_generator_spec(spec: str) -> tuple[str, Optional[str]]:
     ``snapshot-*.pt``) stands for its latest state, ``latest.pt`` (else its newest snapshot); the
     note names the file. A folder with a ``config.json`` but none of a checkpoint's weight files is
     refused with a message naming the files that could be meant, unless it holds images (then it is
-    a folder of generated images, see :func:`disentangle_metrics.scoring.is_image_path`). Any other
+    a folder of generated images, see :func:`disentangle_metrics.generators.sources.is_image_path`). Any other
     spec is returned unchanged.
     """
     path = Path(spec)
@@ -150,7 +150,7 @@ def resolve_generator_spec(spec: str) -> tuple[str, Optional[str]]:
     elif snapshots:
         chosen = snapshots[-1][1]
     else:
-        from disentangle_metrics.scoring import is_image_path
+        from disentangle_metrics.generators.sources import is_image_path
         if is_image_path(path):
             return spec, None
         files = sorted(f.name for f in path.iterdir() if f.suffix in (".pt", ".pkl", ".pickle"))
@@ -177,11 +177,11 @@ def load_object(spec: str, trust_pickle: bool = False) -> Any:
     """Load a non-generator network (e.g. an attribute classifier) named like a GENERATOR argument.
 
     ``testbed`` (when no file or folder of that name exists) is the shipped test-bed attribute
-    classifier, :func:`disentangle_metrics.testbed_classifier.load_testbed_classifier`.
+    classifier, :func:`disentangle_metrics.features.testbed_net.load_testbed_classifier`.
     """
     path = Path(spec)
     if spec == "testbed" and not path.exists():
-        from disentangle_metrics.testbed_classifier import load_testbed_classifier
+        from disentangle_metrics.features.testbed_net import load_testbed_classifier
         return load_testbed_classifier()
     if not path.exists() and ":" in spec:
         return _from_factory(spec)

@@ -8,7 +8,7 @@ import sys
 import click
 
 import disentangle_metrics
-from disentangle_metrics import weights as W
+from disentangle_metrics._core import weights as W
 
 from .loading import load_generator
 
@@ -82,9 +82,9 @@ def check(generator: str, trust_pickle: bool, code_path: tuple[str, ...], device
     check PPL runs first: the distance must scale like eps^2 (a generator that quantises internally
     fails it). `dmetrics score` runs the protocol check first.
     """
-    from disentangle_metrics.precision_guard import eps_scaling
-    from disentangle_metrics.protocol import validate_generator
-    from disentangle_metrics.sources import GeneratorSource
+    from disentangle_metrics.generators.precision_guard import eps_scaling
+    from disentangle_metrics.generators.protocol import validate_generator
+    from disentangle_metrics.generators.sources import GeneratorSource
 
     from .options import check_device
     device = check_device(device)

@@ -7,7 +7,7 @@ import click
 
 def check_device(device: str) -> str:
     """The resolved device name for ``--device``; a usage error naming the choices otherwise."""
-    from disentangle_metrics.device import resolve_device
+    from disentangle_metrics._core.device import resolve_device
     try:
         return str(resolve_device(device))
     except (RuntimeError, ValueError) as exc:

@@ -96,7 +96,7 @@ class ResultWriter:
     """
 
     def __init__(self, out_path: str, append: Optional[Callable[..., None]] = None) -> None:
-        from disentangle_metrics.results import append_result
+        from disentangle_metrics._core.results import append_result
         self.out_path = out_path
         self._append = append or append_result
         self.written = 0                     # results in out_path

@@ -14,9 +14,9 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from disentangle_metrics.protocol import conditioning, has_mapping
-from disentangle_metrics.results import atomic_write_bytes
-from disentangle_metrics.sampling import Stream, randn
+from disentangle_metrics.generators.protocol import conditioning, has_mapping
+from disentangle_metrics._core.results import atomic_write_bytes
+from disentangle_metrics._core.sampling import Stream, randn
 
 
 def style_bands(num_ws: int) -> dict[str, slice]:

@@ -19,8 +19,8 @@ from typing import Any, Optional
 
 import torch
 
-from disentangle_metrics.results import _jsonable
-from disentangle_metrics.weights import sha256_of
+from disentangle_metrics._core.results import _jsonable
+from disentangle_metrics._core.weights import sha256_of
 
 # ScoreOptions fields that do not change the numbers (where and how visibly they are computed)
 _NOT_CONFIG = ("device", "progress", "keep_samples")
@@ -50,7 +50,7 @@ def generator_provenance(spec: str, G: Any, wrapped: Any = None) -> dict[str, An
     ``files`` maps each checkpoint file read to its sha256 (empty for a factory); ``sha256`` is the
     one file's hash, a hash over a folder's files, or the state_dict hash of a factory's module
     (None when the generator is no ``torch.nn.Module``); ``adapter`` is ``module.Class`` of the
-    object the metrics call (an adapter of :func:`~disentangle_metrics.protocol.as_generator`, or
+    object the metrics call (an adapter of :func:`~disentangle_metrics.generators.protocol.as_generator`, or
     the generator's own class).
     """
     path = Path(spec)

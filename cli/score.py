@@ -11,10 +11,11 @@ from typing import Any, Optional
 import click
 
 import disentangle_metrics
-from disentangle_metrics import distributed as dist_env
-from disentangle_metrics.registry import ScoreOptions, list_metrics, metric_info, resolve_name
-from disentangle_metrics.scoring import is_image_path, score_iter
-from disentangle_metrics.results import format_value
+from disentangle_metrics._core import distributed as dist_env
+from disentangle_metrics.metrics.registry import ScoreOptions, list_metrics, metric_info, resolve_name
+from disentangle_metrics.generators.sources import is_image_path
+from disentangle_metrics.metrics.scoring import score_iter
+from disentangle_metrics._core.results import format_value
 
 from .loading import load_generator, load_object, resolve_generator_spec
 from .options import check_device
@@ -34,7 +35,7 @@ List the metrics with `dmetrics metrics`, the weight files with `dmetrics weight
 """
 
 def _parse_weights(items: tuple[str, ...]) -> dict[str, str]:
-    from disentangle_metrics import weights as W
+    from disentangle_metrics._core import weights as W
     from disentangle_metrics.features import list_extractors
     known = set(W.REGISTRY) | set(list_extractors())
     out = {}
@@ -52,7 +53,7 @@ def _parse_weights(items: tuple[str, ...]) -> dict[str, str]:
 def _parse_metric_names(text: str) -> list[tuple[str, str, dict[str, Any]]]:
     """(name as asked, registered name, ScoreOptions overrides the name implies) per comma-separated name.
 
-    Names are resolved by :func:`~disentangle_metrics.registry.resolve_name`: registered names and
+    Names are resolved by :func:`~disentangle_metrics.metrics.registry.resolve_name`: registered names and
     the names results carry (``fid10k``, ``kid10k_full``, ``fid50k@testbed``, ``ppl_wend@testbed-lpips``,
     ``ls_z``/``ls_w``).
     """
@@ -75,7 +76,7 @@ def _protocol_check(G: Any, generator: str, no_check: bool) -> str:
     if no_check:
         click.echo("protocol check skipped (--no-check); recorded in every result", err=True)
         return "skipped (--no-check)"
-    from disentangle_metrics.protocol import validate_generator
+    from disentangle_metrics.generators.protocol import validate_generator
     rep = validate_generator(G)
     if not rep.ok:
         raise click.ClickException(f"{generator} breaks the generator protocol, so its scores would be "
@@ -87,7 +88,7 @@ def _protocol_check(G: Any, generator: str, no_check: bool) -> str:
 
 
 def _done_keys(out_path: str) -> set[str]:
-    from disentangle_metrics.results import read_results
+    from disentangle_metrics._core.results import read_results
     if not Path(out_path).is_file():
         return set()
     return {r.extras.get("resume_key") for r in read_results(out_path)} - {None}

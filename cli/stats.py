@@ -41,9 +41,9 @@ def stats(dataset: str, out_path: str, num: int | None, random_subset: bool, mir
     The file records the extractor, its weights' sha256, the image resolution and the mirroring;
     `dmetrics score` refuses it for a run that differs in any of them.
     """
-    from disentangle_metrics.dataset_stats import dataset_stats
+    from disentangle_metrics.features.cache import dataset_stats
     from .options import check_device
-    from disentangle_metrics.weights import WeightsError
+    from disentangle_metrics._core.weights import WeightsError
     if not out_path.lower().endswith(".npz"):
         raise click.BadParameter(f"{out_path!r} must end in .npz (a name without it would later be read as a "
                                  f"dataset); e.g. --out {out_path}.npz", param_hint="--out")

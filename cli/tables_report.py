@@ -16,7 +16,7 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 
-from disentangle_metrics.results import atomic_write_bytes
+from disentangle_metrics._core.results import atomic_write_bytes
 
 from .paper_tables import TABLE3, TABLE4, check_claims, table_frame
 from .tables_scale import Scale

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional
 
-from disentangle_metrics.results import MetricResult, append_result, atomic_write_bytes, read_results
+from disentangle_metrics._core.results import MetricResult, append_result, atomic_write_bytes, read_results
 
 from .tables_scale import TESTBED, Scale
 
@@ -121,8 +121,8 @@ def metric_jobs(has_mapping: bool) -> list[str]:
 
 def job_options(job: str, scale: Scale, classifier: Any, opts: RunOptions) -> tuple[str, Any]:
     """(registered metric name, ScoreOptions) of one job at ``scale``: its counts and networks."""
-    from disentangle_metrics.device import resolve_device
-    from disentangle_metrics.registry import ScoreOptions
+    from disentangle_metrics._core.device import resolve_device
+    from disentangle_metrics.metrics.registry import ScoreOptions
 
     if job not in JOBS:
         raise ValueError(f"unknown metric job {job!r}; expected one of {', '.join(JOBS)}")
@@ -142,7 +142,7 @@ def job_options(job: str, scale: Scale, classifier: Any, opts: RunOptions) -> tu
 
 def run_metric(job: str, G: Any, scale: Scale, classifier: Any, opts: RunOptions) -> MetricResult:
     """Compute one metric job on ``G`` through the metric registry, with the scale's counts and networks."""
-    from disentangle_metrics.registry import get_metric
+    from disentangle_metrics.metrics.registry import get_metric
 
     name, score_opts = job_options(job, scale, classifier, opts)
     return get_metric(name)(G, score_opts)
@@ -170,8 +170,8 @@ def score_preset(scale: Scale, preset: str, checkpoint: Path, preset_dir: Path, 
                  classifier: Any, log: Callable[[str], None] = print) -> dict[str, float]:
     """Run every unfinished metric job of one preset, appending results; returns its values."""
     from cli.loading import load_generator
-    from disentangle_metrics.device import resolve_device
-    from disentangle_metrics.protocol import has_mapping
+    from disentangle_metrics._core.device import resolve_device
+    from disentangle_metrics.generators.protocol import has_mapping
 
     G = load_generator(str(checkpoint), device=str(resolve_device(opts.device)))
     metrics_file = preset_dir / METRICS_FILE

@@ -4,7 +4,7 @@
 into ``<out>/seed<k>/`` and combines the runs here. Two kinds of uncertainty are kept apart:
 
 - seed-to-seed: the spread of a number over independently trained generators (Student-t 95%
-  interval of the mean over N seeds, :func:`~disentangle_metrics.intervals.seed_interval`);
+  interval of the mean over N seeds, :func:`~disentangle_metrics.functional.intervals.seed_interval`);
 - within-run: the metric's own sampling interval for one generator (``MetricResult.intervals``:
   PPL and separability bootstrap, FID jackknife), averaged over seeds as a half-width.
 
@@ -25,8 +25,8 @@ from typing import Any, Optional
 
 import pandas as pd
 
-from disentangle_metrics import intervals as I
-from disentangle_metrics.results import MetricResult
+from disentangle_metrics.functional import intervals as I
+from disentangle_metrics._core.results import MetricResult
 
 from .paper_tables import CLAIMS, Term
 
@@ -84,9 +84,9 @@ def real_floor(scale: Any, out: Path) -> Optional[float]:
     import json
 
     from disentangle_metrics.data.testbed_config import TestbedConfig
-    from disentangle_metrics.dataset_stats import testbed_stats
-    from disentangle_metrics.frechet import frechet_details
-    from disentangle_metrics.results import atomic_write_bytes
+    from disentangle_metrics.features.cache import testbed_stats
+    from disentangle_metrics.functional.frechet import frechet_details
+    from disentangle_metrics._core.results import atomic_write_bytes
 
     if scale.fid_reference != "testbed":
         return None

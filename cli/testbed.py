@@ -42,7 +42,7 @@ def export_cmd(out_dir: str, num: int, resolution: Optional[int], seed: Optional
     from tqdm import tqdm
 
     from disentangle_metrics.data.testbed_export import export_testbed
-    from disentangle_metrics.device import resolve_device
+    from disentangle_metrics._core.device import resolve_device
     cfg = _config(config_path, resolution, seed)
     if num < 1 or batch_size < 1:
         raise click.ClickException(f"--num and --batch-size must be >= 1, got {num} and {batch_size}")

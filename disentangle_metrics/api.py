@@ -1,74 +1,107 @@
-"""The functions researchers call: ``dm.fid``, ``dm.kid``, ``dm.precision_recall``, ``dm.inception_score``.
+"""The functions researchers call: ``dm.fid``, ``dm.kid``, ``dm.precision_recall``, ``dm.inception_score``,
+``dm.ppl``, ``dm.separability`` and ``dm.score``.
 
-One argument convention for every metric (``dm.ppl`` and ``dm.separability`` follow it too):
-``G`` first (a generator, or for these four a folder / zip / ``.npz`` of generated images),
+One argument convention for every metric: ``G`` first (a generator; for the image metrics also a
+folder / zip / ``.npz`` of generated images, or a uint8 NCHW tensor or array of them),
 ``num_samples`` (generated count), ``device`` ('auto', 'cpu', 'cuda:1' or a torch.device),
 ``weights`` (a dict: extractor or weights name -> file), ``progress=False``, ``seed=0``. The
 caller's generator is never modified (sources work on a private copy). Each returns a
-:class:`~.results.MetricResult`; the defaults are stylegan2-ada-pytorch's ``_full`` metrics
-(``fid`` defaults to the paper's fid50k: 50k reals).
+:class:`~._core.results.MetricResult`. Every function builds one request and runs it through
+:func:`.metrics.scoring.run`, the path the CLI takes too, so every guard holds everywhere.
 """
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Optional
+from typing import Any, Mapping, Optional, Sequence
 
-from . import image_metrics as IM
-from .device import DeviceLike
-from .features import DEFAULT_EXTRACTOR
-from .registry import ScoreOptions
-from .results import MetricResult
+from ._core.device import DeviceLike
+from ._core.options import ScoreOptions
+from ._core.results import MetricResult
+from .features import DEFAULT_EXTRACTOR, build_extractor, list_extractors
+from .features.cache import dataset_stats
+from .functional.frechet import frechet_distance
+from .functional.inception_score import inception_score_from_logits
+from .functional.kid import kid_from_features
+from .functional.precision_recall import precision_recall_from_features
+from .functional.stats import FeatureStats
+from .generators.sources import GeneratorSource, ImageSource, open_source
+from .metrics import image as IM
+from .metrics.ppl import ppl
+from .metrics.registry import list_metrics
+from .metrics.scoring import score
+from .metrics.separability import separability
+
+__all__ = ["fid", "kid", "precision_recall", "inception_score", "ppl", "separability", "score",
+           "frechet_distance", "kid_from_features", "precision_recall_from_features", "inception_score_from_logits",
+           "open_source", "GeneratorSource", "ImageSource", "FeatureStats", "dataset_stats", "build_extractor",
+           "list_extractors", "list_metrics"]
 
 
-def _run(G: Any, row: IM.ImageMetric, reference: Any, *, num_samples: int, num_real: Optional[int], mirror: bool,
-         extractor: Optional[str], weights: Optional[Mapping[str, str]], device: DeviceLike, seed: int,
-         batch_size: Optional[int], progress: bool, allow_hash_mismatch: bool, source: dict) -> MetricResult:
-    opts = ScoreOptions(device=device, seed=seed, batch_size=batch_size, num_samples=num_samples, num_real=num_real,
-                        mirror=mirror, reference=reference, extractor=extractor or row.extractor,
-                        weights=dict(weights or {}), allow_hash_mismatch=allow_hash_mismatch, progress=progress,
-                        **source)
+def _run(G: Any, row: IM.ImageMetric, opts: ScoreOptions) -> MetricResult:
     return IM.compute(G, [row], opts)[0]
 
 
-def fid(G: Any, reference: Any, *, num_samples: int = 50_000, num_real: Optional[int] = 50_000, mirror: bool = False,
-        extractor: str = DEFAULT_EXTRACTOR, weights: Optional[Mapping[str, str]] = None, device: DeviceLike = "auto",
-        seed: int = 0, batch_size: Optional[int] = None, progress: bool = False, allow_hash_mismatch: bool = False,
-        **source: Any) -> MetricResult:
+def _options(reference: Any, num_samples: Optional[int], num_real: Optional[int], mirror: bool, extractor: Optional[str],
+             weights: Optional[Mapping[str, str]], device: DeviceLike, seed: int, batch_size: Optional[int],
+             progress: bool, allow_hash_mismatch: bool, truncation_psi: float, truncation_cutoff: Optional[int],
+             class_label: Optional[int], labels: Any, image_range: Optional[tuple[float, float]]) -> ScoreOptions:
+    return ScoreOptions(device=device, seed=seed, batch_size=batch_size, num_samples=num_samples, num_real=num_real,
+                        mirror=mirror, reference=reference, extractor=extractor, weights=dict(weights or {}),
+                        allow_hash_mismatch=allow_hash_mismatch, progress=progress, truncation_psi=truncation_psi,
+                        truncation_cutoff=truncation_cutoff, class_label=class_label, labels=labels,
+                        image_range=image_range)
+
+
+def fid(G: Any, reference: Any, *, num_samples: Optional[int] = 50_000, num_real: Optional[int] = 50_000,
+        mirror: bool = False, extractor: str = DEFAULT_EXTRACTOR, fid_infinity: bool = False,
+        weights: Optional[Mapping[str, str]] = None, device: DeviceLike = "auto", seed: int = 0,
+        batch_size: Optional[int] = None, progress: bool = False, allow_hash_mismatch: bool = False,
+        truncation_psi: float = 1.0, truncation_cutoff: Optional[int] = None, class_label: Optional[int] = None,
+        labels: Any = None, image_range: Optional[tuple[float, float]] = None) -> MetricResult:
     """FID = |mu_g - mu_r|^2 + tr(S_g + S_r - 2 (S_g S_r)^1/2) on ``extractor`` features.
 
-    ``reference``: a dataset (folder, zip, .npz of images), a stats .npz or FeatureStats.
-    ``num_real=None`` uses every real image (stylegan2-ada's fid50k_full, then ``mirror`` must be False).
-    ``source``: truncation_psi, truncation_cutoff, class_label, labels for a generator.
+    ``G``: a generator, or generated images (folder, zip, .npz, a uint8 NCHW tensor/array, or a
+    float one with ``image_range``). ``reference``: a dataset (folder, zip, .npz of images),
+    ``'testbed'``, a stats .npz or FeatureStats. ``num_samples=None`` uses every generated image of
+    a folder; ``num_real=None`` every real image (stylegan2-ada's fid50k_full, then ``mirror`` must be
+    False). ``fid_infinity``: also FID_inf (Chong and Forsyth 2020) in ``extras['fid_infinity']``.
+    Fewer samples than feature dimensions give a value with the rank deficiency in ``extras``.
     """
     row = IM.TABLE["fid50k_full"] if num_real is None else IM.FID50K
-    return _run(G, row, reference, num_samples=num_samples, num_real=num_real, mirror=mirror, extractor=extractor,
-                weights=weights, device=device, seed=seed, batch_size=batch_size, progress=progress,
-                allow_hash_mismatch=allow_hash_mismatch, source=source)
+    if fid_infinity:
+        row = IM.with_params(row, fid_infinity=True)
+    return _run(G, row, _options(reference, num_samples, num_real, mirror, extractor, weights, device, seed,
+                                 batch_size, progress, allow_hash_mismatch, truncation_psi, truncation_cutoff,
+                                 class_label, labels, image_range))
 
 
-def kid(G: Any, reference: Any, *, num_samples: int = 50_000, num_real: Optional[int] = 1_000_000,
+def kid(G: Any, reference: Any, *, num_samples: Optional[int] = 50_000, num_real: Optional[int] = 1_000_000,
         mirror: bool = False, num_subsets: int = 100, max_subset_size: int = 1000, extractor: str = DEFAULT_EXTRACTOR,
         weights: Optional[Mapping[str, str]] = None, device: DeviceLike = "auto", seed: int = 0,
         batch_size: Optional[int] = None, progress: bool = False, allow_hash_mismatch: bool = False,
-        **source: Any) -> MetricResult:
-    """KID: mean over subsets of the unbiased MMD^2 with k(x, y) = (x.y / d + 1)^3 (:mod:`~.kid`).
+        truncation_psi: float = 1.0, truncation_cutoff: Optional[int] = None, class_label: Optional[int] = None,
+        labels: Any = None, image_range: Optional[tuple[float, float]] = None) -> MetricResult:
+    """KID: mean over subsets of the unbiased MMD^2 with k(x, y) = (x.y / d + 1)^3 (:mod:`~.functional.kid`).
 
     Values ``kid50k_full`` (mean) and ``kid50k_full_std``; subsets drawn with RandomState(seed).
     """
     row = IM.with_params(IM.TABLE["kid50k" if mirror else "kid50k_full"], num_subsets=num_subsets,
                          max_subset_size=max_subset_size)
-    return _run(G, row, reference, num_samples=num_samples, num_real=num_real, mirror=mirror, extractor=extractor,
-                weights=weights, device=device, seed=seed, batch_size=batch_size, progress=progress,
-                allow_hash_mismatch=allow_hash_mismatch, source=source)
+    return _run(G, row, _options(reference, num_samples, num_real, mirror, extractor, weights, device, seed,
+                                 batch_size, progress, allow_hash_mismatch, truncation_psi, truncation_cutoff,
+                                 class_label, labels, image_range))
 
 
-def precision_recall(G: Any, reference: Any, *, num_samples: int = 50_000, num_real: Optional[int] = 200_000,
+def precision_recall(G: Any, reference: Any, *, num_samples: Optional[int] = 50_000, num_real: Optional[int] = 200_000,
                      mirror: bool = False, nhood_size: int = 3, extractor: str = "vgg16-nvidia",
                      row_batch_size: Optional[int] = None, col_batch_size: Optional[int] = None,
                      weights: Optional[Mapping[str, str]] = None, device: DeviceLike = "auto", seed: int = 0,
                      batch_size: Optional[int] = None, progress: bool = False, allow_hash_mismatch: bool = False,
-                     **source: Any) -> MetricResult:
-    """Improved precision and recall, k-NN radii in VGG16 feature space (:mod:`~.precision_recall`).
+                     truncation_psi: float = 1.0, truncation_cutoff: Optional[int] = None,
+                     class_label: Optional[int] = None, labels: Any = None,
+                     image_range: Optional[tuple[float, float]] = None) -> MetricResult:
+    """Improved precision and recall (Kynkaanniemi et al. 2019): precision = share of generated features
+    inside some real feature's k-NN ball, recall the converse; VGG16 features.
 
     ``extractor``: ``vgg16-nvidia`` (the anchor's) or ``vgg16-torchvision`` (named ``@vgg16-torchvision``).
     Distance blocks default to the device's size (10000 on CUDA, 2048 on CPU).
@@ -78,17 +111,20 @@ def precision_recall(G: Any, reference: Any, *, num_samples: int = 50_000, num_r
         raise ValueError(f"precision_recall: extractor must be vgg16-nvidia or vgg16-torchvision, got {extractor!r}")
     row = IM.with_params(IM.TABLE[key], nhood_size=nhood_size, row_batch_size=row_batch_size,
                          col_batch_size=col_batch_size)
-    return _run(G, row, reference, num_samples=num_samples, num_real=num_real, mirror=mirror, extractor=None,
-                weights=weights, device=device, seed=seed, batch_size=batch_size, progress=progress,
-                allow_hash_mismatch=allow_hash_mismatch, source=source)
+    return _run(G, row, _options(reference, num_samples, num_real, mirror, None, weights, device, seed, batch_size,
+                                 progress, allow_hash_mismatch, truncation_psi, truncation_cutoff, class_label,
+                                 labels, image_range))
 
 
-def inception_score(G: Any, *, num_samples: int = 50_000, num_splits: int = 10,
+def inception_score(G: Any, *, num_samples: Optional[int] = 50_000, num_splits: int = 10,
                     weights: Optional[Mapping[str, str]] = None, device: DeviceLike = "auto", seed: int = 0,
                     batch_size: Optional[int] = None, progress: bool = False, allow_hash_mismatch: bool = False,
-                    **source: Any) -> MetricResult:
-    """Inception Score over ``num_splits`` contiguous splits of 1008-class probabilities (:mod:`~.inception_score`)."""
+                    truncation_psi: float = 1.0, truncation_cutoff: Optional[int] = None,
+                    class_label: Optional[int] = None, labels: Any = None,
+                    image_range: Optional[tuple[float, float]] = None) -> MetricResult:
+    """Inception Score = exp(E_x KL(p(y|x) || p(y))), mean and std over ``num_splits`` contiguous splits of
+    1008-class probabilities (:mod:`~.functional.inception_score`)."""
     row = IM.with_params(IM.TABLE["is50k"], num_splits=num_splits)
-    return _run(G, row, None, num_samples=num_samples, num_real=None, mirror=False, extractor=None, weights=weights,
-                device=device, seed=seed, batch_size=batch_size, progress=progress,
-                allow_hash_mismatch=allow_hash_mismatch, source=source)
+    return _run(G, row, _options(None, num_samples, None, False, None, weights, device, seed, batch_size, progress,
+                                 allow_hash_mismatch, truncation_psi, truncation_cutoff, class_label, labels,
+                                 image_range))

@@ -10,7 +10,7 @@ float images [N, 3, R, R] in [-1, 1] at exactly the classifier's resolution R:
 
 plus an extra file ``meta.json`` (attribute names, resolution, feature and activation sizes,
 held-out accuracy). Resizing other image sizes to R is the loader's job
-(:mod:`disentangle_metrics.testbed_classifier`).
+(:mod:`disentangle_metrics.features.testbed_net`).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from typing import Any, Optional
 import torch
 from torch import nn
 
-from disentangle_metrics.testbed_classifier import META_FILE, META_FORMAT
+from disentangle_metrics.features.testbed_net import META_FILE, META_FORMAT
 
 from .checkpoint import load_checkpoint
 from .classifier import AttributeClassifier

@@ -20,7 +20,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from disentangle_metrics.data.testbed import TestbedConfig, render, sample_attributes  # noqa: E402
-from disentangle_metrics.testbed_classifier import load_testbed_classifier  # noqa: E402
+from disentangle_metrics.features.testbed_net import load_testbed_classifier  # noqa: E402
 
 
 def accuracy(clf, cfg: TestbedConfig, start: int, num: int, batch: int = 500) -> np.ndarray:

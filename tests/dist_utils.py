@@ -23,7 +23,7 @@ def _worker(rank: int, world: int, port: int, fn: Callable, args: tuple, out_dir
     import torch
     torch.set_num_threads(1)
     import torch.distributed as dist
-    from disentangle_metrics.distributed import init_from_env
+    from disentangle_metrics._core.distributed import init_from_env
     init_from_env("gloo")
     try:
         result = fn(*args)

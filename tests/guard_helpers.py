@@ -12,8 +12,8 @@ import time
 
 import torch
 
-from disentangle_metrics.registry import METRICS, register_metric
-from disentangle_metrics.results import MetricResult
+from disentangle_metrics.metrics.registry import METRICS, register_metric
+from disentangle_metrics._core.results import MetricResult
 from tests.toy_generators import ToyGenerator
 
 

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from cli.main import main
 from disentangle_metrics.data.testbed import ATTRIBUTES, TestbedConfig
-from disentangle_metrics.testbed_classifier import load_testbed_classifier
+from disentangle_metrics.features.testbed_net import load_testbed_classifier
 from reference_models import load_checkpoint
 from reference_models.classifier_data import (TESTBED_VALIDATION_OFFSET, TestbedData, box_downsample_uint8,
                                               to_float_images)

@@ -96,7 +96,7 @@ def test_rosinality_training_checkpoint_rebuilt_from_code_path(tmp_path, monkeyp
 
     import torch
 
-    from disentangle_metrics.adapters import RosinalityAdapter
+    from disentangle_metrics.generators.adapters import RosinalityAdapter
     from cli.loading import load_generator
 
     code = str(__import__("pathlib").Path(__file__).parent / "fake_rosinality")

@@ -73,7 +73,7 @@ def test_results_that_fail_to_write_are_printed_and_kept(tmp_path, monkeypatch):
 
 
 def test_when_the_fallback_fails_too_the_result_lines_are_printed(tmp_path, monkeypatch):
-    import disentangle_metrics.results as R
+    import disentangle_metrics._core.results as R
 
     def full(path, result, **kw):
         raise OSError(28, "No space left on device")
@@ -186,7 +186,7 @@ def test_a_run_folder_without_latest_takes_its_newest_snapshot(tmp_path):
 
 
 def test_a_samples_folder_with_a_stray_config_json_is_images(tmp_path):
-    from disentangle_metrics.scoring import is_image_path
+    from disentangle_metrics.generators.sources import is_image_path
     from tests.test_image_metrics import _export
     gen = _export(ToyGenerator(seed=1), tmp_path / "gen", 12)
     (gen / "config.json").write_text("{}")               # e.g. the sampler's settings saved beside the images
@@ -248,7 +248,7 @@ def test_the_default_results_file_is_ignored_in_a_checkout():
 
 
 def test_stats_that_fail_to_write_say_where_the_computed_statistics_are(tmp_path, monkeypatch):
-    import disentangle_metrics.stats as S
+    import disentangle_metrics.functional.stats as S
     from tests.test_image_metrics import _export
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     gen = _export(ToyGenerator(seed=1), tmp_path / "gen", 100)

@@ -72,7 +72,7 @@ def test_progress_bars_slow_down_when_stderr_is_not_a_terminal(monkeypatch):
 
 
 def test_interrupted_testbed_export_as_fid_reference_warns(tmp_path):
-    from disentangle_metrics.fid import fid
+    from disentangle_metrics.metrics.fid import fid
     out = tmp_path / "tb"
     assert CliRunner().invoke(main, ["testbed", "export", str(out), "--num", "4", "--resolution", "16",
                                      "--no-progress"]).exit_code == 0

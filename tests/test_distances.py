@@ -10,8 +10,8 @@ import pytest
 import torch
 import torchvision
 
-from disentangle_metrics import distances as D
-from disentangle_metrics import weights as W
+from disentangle_metrics.metrics import distances as D
+from disentangle_metrics._core import weights as W
 
 
 def _torchvision_layout(lp: lpips.LPIPS, full_classifier: bool) -> dict[str, torch.Tensor]:

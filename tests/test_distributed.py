@@ -1,7 +1,7 @@
 import torch
 
-from disentangle_metrics import distributed as D
-from disentangle_metrics import sampling as S
+from disentangle_metrics._core import distributed as D
+from disentangle_metrics._core import sampling as S
 from tests.dist_utils import run_distributed
 from tests.suite_helpers import nvidia_standins  # noqa: F401
 
@@ -42,7 +42,7 @@ def _l2(a, b):
 
 
 def _ppl_run(space, sampling):
-    from disentangle_metrics.ppl import ppl
+    from disentangle_metrics.metrics.ppl import ppl
     from tests.toy_generators_ppl import make_conv
     r = ppl(make_conv(), space=space, sampling=sampling, num_samples=22, batch_size=4, distance=_l2,
             device="cpu", seed=3)
@@ -62,8 +62,8 @@ def test_ppl_two_processes_match_one(tmp_path):
 
 def _fid_run(ref_dir):
     import tests.fid_helpers as H  # registers the cheap 'test-pixel-stats' extractor
-    from disentangle_metrics.dataset_stats import dataset_stats
-    from disentangle_metrics.fid import generator_stats
+    from disentangle_metrics.features.cache import dataset_stats
+    from disentangle_metrics.metrics.fid import generator_stats
     from disentangle_metrics.features import build_extractor
     ext = build_extractor("test-pixel-stats")
     me = D.info()
@@ -91,7 +91,7 @@ def test_fid_statistics_two_processes_match_one(tmp_path):
 
 
 def _ls_run():
-    from disentangle_metrics.separability import separability
+    from disentangle_metrics.metrics.separability import separability
     from tests._ls_toys import make_classifier, make_generator
     r = separability(make_generator(), make_classifier(), num_samples=46, num_keep=23, batch_size=4,
                      device="cpu", seed=2, keep_samples=True)
@@ -109,8 +109,8 @@ def test_separability_two_processes_match_one(tmp_path):
 
 
 def _pr_run(weights, ref_dir):
-    from disentangle_metrics import image_metrics as IM
-    from disentangle_metrics.registry import ScoreOptions
+    from disentangle_metrics.metrics import image as IM
+    from disentangle_metrics.metrics.registry import ScoreOptions
     from tests.fid_helpers import ToyGenerator
     opts = ScoreOptions(device="cpu", batch_size=6, num_samples=40, num_real=30, reference=ref_dir, weights=weights,
                         progress=False)

@@ -6,7 +6,7 @@ import torch
 from disentangle_metrics.features import (FeatureExtractor, build_extractor, list_extractors,
                                           register_extractor)
 from disentangle_metrics.features.tf_resize import resize_bilinear_tf1
-from disentangle_metrics.weights import MissingWeightsError, WeightsHashError
+from disentangle_metrics._core.weights import MissingWeightsError, WeightsHashError
 from tests.fid_helpers import inception_weights, smooth_images  # noqa: F401
 
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from disentangle_metrics.frechet import frechet_details, frechet_distance
-from disentangle_metrics.stats import FeatureStats, read_stats_file
+from disentangle_metrics.functional.frechet import frechet_details, frechet_distance
+from disentangle_metrics.functional.stats import FeatureStats, read_stats_file
 
 
 def _gaussian_stats(d, n, seed):

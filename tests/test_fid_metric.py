@@ -4,13 +4,13 @@ import numpy as np
 import pytest
 import torch
 
-from disentangle_metrics import sampling
-from disentangle_metrics.dataset_stats import dataset_stats
+from disentangle_metrics._core import sampling
+from disentangle_metrics.features.cache import dataset_stats
 from disentangle_metrics.features import build_extractor
-from disentangle_metrics.fid import fid, to_uint8
-from disentangle_metrics.frechet import frechet_distance
-from disentangle_metrics.registry import ScoreOptions, get_metric
-from disentangle_metrics.stats import FeatureStats
+from disentangle_metrics.metrics.fid import fid, to_uint8
+from disentangle_metrics.functional.frechet import frechet_distance
+from disentangle_metrics.metrics.registry import ScoreOptions, get_metric
+from disentangle_metrics.functional.stats import FeatureStats
 from tests.fid_helpers import ToyGenerator, inception_weights  # noqa: F401
 
 

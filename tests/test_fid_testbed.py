@@ -3,11 +3,11 @@ import torch
 
 from disentangle_metrics.data.testbed import render
 from disentangle_metrics.data.testbed_config import TestbedConfig
-from disentangle_metrics.dataset_stats import testbed_stats as render_testbed_stats
+from disentangle_metrics.features.cache import testbed_stats as render_testbed_stats
 from disentangle_metrics.features import build_extractor
-from disentangle_metrics.fid import fid
-from disentangle_metrics.frechet import frechet_distance
-from disentangle_metrics.stats import FeatureStats
+from disentangle_metrics.metrics.fid import fid
+from disentangle_metrics.functional.frechet import frechet_distance
+from disentangle_metrics.functional.stats import FeatureStats
 from tests.fid_helpers import ToyGenerator  # registers 'test-pixel-stats'
 
 
@@ -30,7 +30,7 @@ def test_fid_against_the_testbed_reference():
     assert r.metric == "fid24@test-pixel-stats" and "testbed at 16x16" in r.config["reference"]
     ext = build_extractor("test-pixel-stats")
     ref = render_testbed_stats(ext, 40, 16, progress=False, device="cpu")
-    from disentangle_metrics.fid import generator_stats
+    from disentangle_metrics.metrics.fid import generator_stats
     gen = generator_stats(G, ext, 24, 8, device="cpu")
     expected = frechet_distance(gen.mean(), gen.cov(), ref.mean(), ref.cov())
     assert np.isclose(r.value, expected, rtol=1e-9)

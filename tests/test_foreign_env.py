@@ -16,8 +16,8 @@ import torch
 from click.testing import CliRunner
 
 from cli.main import main
-from disentangle_metrics.adapters import as_generator
-from disentangle_metrics.sources import GeneratorSource
+from disentangle_metrics.generators.adapters import as_generator
+from disentangle_metrics.generators.sources import GeneratorSource
 from tests.test_cli_foreign import snapshot  # noqa: F401  (fixture: a stylegan2-ada-style snapshot pickle)
 from tests.test_foreign_generators import FAKE
 
@@ -83,7 +83,7 @@ def test_generator_without_noise_inputs_records_no_noise():
 
 
 def test_ppl_result_of_a_stylegan3_generator_records_no_noise():
-    from disentangle_metrics.ppl import ppl
+    from disentangle_metrics.metrics.ppl import ppl
     res = ppl(Generator(), "w", "end", num_samples=16, batch_size=8, device="cpu", seed=0,
               distance=lambda a, b: (a - b).square().flatten(1).sum(1), crop=False)
     assert res.config["noise"] == "none (generator has no noise inputs)"

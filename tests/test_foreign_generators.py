@@ -14,12 +14,12 @@ import numpy as np
 import pytest
 import torch
 
-from disentangle_metrics import sampling
-from disentangle_metrics.adapters import NvidiaAdapter, RosinalityAdapter, as_generator, nvidia_kind
-from disentangle_metrics.conditioning import label_policy
-from disentangle_metrics.ppl import crop_and_downsample, ppl
-from disentangle_metrics.precision_guard import PrecisionError, eps_scaling
-from disentangle_metrics.sources import GeneratorSource, to_uint8
+from disentangle_metrics._core import sampling
+from disentangle_metrics.generators.adapters import NvidiaAdapter, RosinalityAdapter, as_generator, nvidia_kind
+from disentangle_metrics.generators.conditioning import label_policy
+from disentangle_metrics.metrics.ppl import crop_and_downsample, ppl
+from disentangle_metrics.generators.precision_guard import PrecisionError, eps_scaling
+from disentangle_metrics.generators.sources import GeneratorSource, to_uint8
 from tests.toy_generators import RosinalityLike
 from tests.toy_generators_ppl import ConvGenerator
 
@@ -185,7 +185,7 @@ def test_truncation_with_cutoff_and_names(nv):
 
 
 def test_fid_name_carries_truncation():
-    from disentangle_metrics.fid import fid
+    from disentangle_metrics.metrics.fid import fid
     from tests.fid_helpers import ToyGenerator
     from tests.test_fid_metric import dataset_stats_from_generator
 
@@ -274,8 +274,8 @@ def test_stylegan3_repos_stylegan2_records_float32_off_cuda(nv):
 
 
 def test_fid_of_a_prepared_source_renders_the_reference_at_its_resolution():
-    from disentangle_metrics.fid import fid
-    from disentangle_metrics.sources import GeneratorSource
+    from disentangle_metrics.metrics.fid import fid
+    from disentangle_metrics.generators.sources import GeneratorSource
     from tests.fid_helpers import ToyGenerator
     src = GeneratorSource(ToyGenerator(resolution=16), device="cpu")
     direct = fid(ToyGenerator(resolution=16), "testbed", num_gen=120, num_real=120, extractor="test-pixel-stats",

@@ -9,9 +9,22 @@ import json
 
 import pytest
 
-from tests.golden.numbers import CASES, GOLDEN, run_case, write_weights
+from tests.golden.numbers import CASES, GOLDEN, environment, run_case, write_weights
 
 _RECORDED = json.loads(GOLDEN.read_text())
+# Bit-identical where the numbers were recorded; another torch / numpy build rounds its CPU kernels
+# differently (torch 2.x releases moved KID at 24 samples by 1e-4), so there only to a tolerance.
+_ENV = _RECORDED.get("_environment", {})
+
+
+def _close(got, want) -> bool:
+    if isinstance(want, dict):
+        return isinstance(got, dict) and got.keys() == want.keys() and all(_close(got[k], want[k]) for k in want)
+    try:
+        g, w = float(got), float(want)
+    except (TypeError, ValueError):
+        return got == want
+    return g == w or abs(g - w) <= 1e-3 * max(abs(w), 1e-6)
 
 
 @pytest.fixture(scope="module")
@@ -20,7 +33,7 @@ def golden_weights(tmp_path_factory):
 
 
 def test_every_registered_metric_has_a_golden_case():
-    from disentangle_metrics.registry import METRICS, list_metrics
+    from disentangle_metrics.metrics.registry import METRICS, list_metrics
 
     # the library's own rows (other tests register stand-in metrics from their own modules)
     builtin = {name for name in list_metrics() if METRICS[name].__module__.startswith("disentangle_metrics.")}
@@ -33,7 +46,11 @@ def test_every_registered_metric_has_a_golden_case():
                                   for c in CASES])
 def test_golden_numbers_unchanged(case, golden_weights):
     assert case.metric in _RECORDED, f"no golden numbers for {case.metric}: run python -m tests.golden.numbers --record"
-    assert run_case(case, golden_weights) == _RECORDED[case.metric]
+    got = run_case(case, golden_weights)
+    if _ENV.get(case.metric) == environment():
+        assert got == _RECORDED[case.metric]
+    else:
+        assert _close(got, _RECORDED[case.metric]), (got, _RECORDED[case.metric])
 
 
 def test_fid_module_route_equals_the_shared_image_pass():
@@ -42,7 +59,7 @@ def test_fid_module_route_equals_the_shared_image_pass():
     import torch
 
     from cli.loading import load_generator
-    from disentangle_metrics.registry import ScoreOptions, get_metric
+    from disentangle_metrics.metrics.registry import ScoreOptions, get_metric
     from tests.golden.numbers import GENERATOR
 
     case = next(c for c in CASES if c.metric == "fid50k")

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 import disentangle_metrics as dm
-from disentangle_metrics import fid as fid_mod
-from disentangle_metrics import image_metrics as IM
-from disentangle_metrics import intervals
-from disentangle_metrics.results import format_value
+from disentangle_metrics.metrics import fid as fid_mod
+from disentangle_metrics.metrics import image as IM
+from disentangle_metrics.functional import intervals
+from disentangle_metrics._core.results import format_value
 from tests.fid_helpers import ToyGenerator
 from tests.suite_helpers import nvidia_standins  # noqa: F401
 from tests.test_image_metrics import _export, _opts, _small
@@ -66,7 +66,7 @@ def test_kid_row_interval_is_kid_interval_of_its_subsets(nvidia_standins, real_f
 
 def test_kid_interval_matches_the_spread_over_independent_draws():
     """The SE from one run's subsets against the SE over 150 independent runs (N = 200, subsets of 100)."""
-    from disentangle_metrics.kid import kid_from_features
+    from disentangle_metrics.functional.kid import kid_from_features
     rng = np.random.default_rng(0)
     vals, se, se_plain = [], [], []
     for r in range(150):
@@ -85,8 +85,8 @@ def test_kid_interval_matches_the_spread_over_independent_draws():
 
 def test_pr_interval_matches_the_spread_over_independent_draws():
     """The SE from one run's 10 parts against the SE over 80 independent draws of both sides (8-d, N = 600)."""
-    from disentangle_metrics.precision_recall import precision_recall_from_features as prf
-    from disentangle_metrics.precision_recall import precision_recall_parts
+    from disentangle_metrics.functional.precision_recall import precision_recall_from_features as prf
+    from disentangle_metrics.functional.precision_recall import precision_recall_parts
     rng = np.random.default_rng(0)
     vals, se, se_fixed = {"p": [], "r": []}, {"p": [], "r": []}, {"p": [], "r": []}
     n = 600

@@ -6,9 +6,9 @@ import torch
 from PIL import Image
 
 import disentangle_metrics as dm
-from disentangle_metrics import image_metrics as IM
-from disentangle_metrics.registry import ScoreOptions, get_metric
-from disentangle_metrics.sources import GeneratorSource
+from disentangle_metrics.metrics import image as IM
+from disentangle_metrics.metrics.registry import ScoreOptions, get_metric
+from disentangle_metrics.generators.sources import GeneratorSource
 from tests.fid_helpers import ToyGenerator
 from tests.suite_helpers import nvidia_standins  # noqa: F401
 
@@ -112,7 +112,7 @@ def test_api_functions_and_aliases(nvidia_standins, real_folder):
 
 
 def test_names_results_carry_are_accepted():
-    from disentangle_metrics.registry import resolve_name
+    from disentangle_metrics.metrics.registry import resolve_name
     assert resolve_name("fid10k") == ("fid50k", {"num_samples": 10_000})
     assert resolve_name("kid2500_full") == ("kid50k_full", {"num_samples": 2500})
     assert resolve_name("pr10k3@vgg16-torchvision") == ("pr50k3@vgg16-torchvision", {"num_samples": 10_000})
@@ -137,7 +137,7 @@ def test_full_rows_refuse_mirror_and_stats_refuse_kid(tmp_path, nvidia_standins,
     G = ToyGenerator()
     with pytest.raises(ValueError, match="without x-flips by definition"):
         IM.compute(G, _small(["kid50k_full"]), _opts(nvidia_standins, real_folder, mirror=True))
-    from disentangle_metrics.stats import FeatureStats
+    from disentangle_metrics.functional.stats import FeatureStats
     st = FeatureStats(2048)
     st.update(torch.randn(10, 2048))
     path = tmp_path / "s.npz"
@@ -162,7 +162,7 @@ def test_registered_fid50k_reads_num_real_and_mirror_and_takes_folders(tmp_path,
 
 
 def test_weights_for_is_the_one_weights_rule_of_fid50k_and_the_shared_pass(monkeypatch):
-    from disentangle_metrics import fid as fid_mod
+    from disentangle_metrics.metrics import fid as fid_mod
     from disentangle_metrics.features.inception import NVIDIA_WEIGHTS, PYTORCH_FID_WEIGHTS
     w = {PYTORCH_FID_WEIGHTS: "/p/pt.pth", "testbed": "/p/tb.pt"}
     assert IM.weights_for("inception-v3-tf", w) == "/p/pt.pth"
@@ -176,7 +176,7 @@ def test_weights_for_is_the_one_weights_rule_of_fid50k_and_the_shared_pass(monke
 
 
 def test_real_features_are_cached_and_give_the_same_numbers(tmp_path, nvidia_standins, real_folder, monkeypatch):
-    from disentangle_metrics import feature_cache, feature_pass as FP
+    from disentangle_metrics.features import cache as feature_cache, extract as FP
     G = ToyGenerator(seed=1)
     rows = _small(["kid50k_full", "pr50k3_full"])    # KID on test-pixel-stats (no weights file), PR on VGG16
     first = IM.compute(G, rows, _opts(nvidia_standins, real_folder))

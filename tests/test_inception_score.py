@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from disentangle_metrics.inception_score import inception_score_from_logits
+from disentangle_metrics.functional.inception_score import inception_score_from_logits
 from tests import _sg2ada_formulas as sg2
 
 

@@ -18,8 +18,8 @@ from PIL import Image
 from cli.main import main
 from disentangle_metrics.data.images import (IMAGE_EXTENSIONS, BadImageError, ImageDataset, iterate_batches,
                                              open_source)
-from disentangle_metrics.sources import ImageSource
-from disentangle_metrics.stats import is_stats_file
+from disentangle_metrics.generators.sources import ImageSource
+from disentangle_metrics.functional.stats import is_stats_file
 from tests.fid_helpers import ToyGenerator  # noqa: F401  (registers test-pixel-stats)
 
 

@@ -1,4 +1,4 @@
-"""Confidence intervals (disentangle_metrics.intervals): coverage on toy problems with known answers.
+"""Confidence intervals (disentangle_metrics.functional.intervals): coverage on toy problems with known answers.
 
 Each coverage test repeats a small problem over many seeds and checks that the 95% interval covers
 the truth in about 95% of them. With R repeats the observed rate has a binomial SD of
@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 import torch
 
-from disentangle_metrics import intervals as I
-from disentangle_metrics.frechet import frechet_details
-from disentangle_metrics.ppl import ppl
-from disentangle_metrics.results import MetricResult, format_value
-from disentangle_metrics.stats import FeatureStats
+from disentangle_metrics.functional import intervals as I
+from disentangle_metrics.functional.frechet import frechet_details
+from disentangle_metrics.metrics.ppl import ppl
+from disentangle_metrics._core.results import MetricResult, format_value
+from disentangle_metrics.functional.stats import FeatureStats
 from tests.toy_generators_ppl import LinearGenerator
 
 
@@ -157,7 +157,7 @@ def _ls_truth(noise: tuple[float, ...]) -> float:
 
 
 def test_ls_bootstrap_coverage_planted_linear_labelling() -> None:
-    from disentangle_metrics.separability import separability_from_samples
+    from disentangle_metrics.metrics.separability import separability_from_samples
     noise = (0.5, 1.0)
     truth = _ls_truth(noise)
     hits, narrow, repeats = 0, 0, 80
@@ -177,7 +177,7 @@ def test_ls_bootstrap_coverage_planted_linear_labelling() -> None:
 def test_ls_bootstrap_weights_reproduce_unweighted_fit() -> None:
     # A resample whose counts are all 1 is the original sample: the weighted refit must give the
     # metric's own score (checks the multiplicity-as-weight path of the solver).
-    from disentangle_metrics.separability import separability_from_samples
+    from disentangle_metrics.metrics.separability import separability_from_samples
     z, logits = _planted(600, 7, (0.7, 0.7))
     res = separability_from_samples({"z": z}, logits, device="cpu")
     ones = torch.ones(600, dtype=torch.float64)
@@ -218,7 +218,7 @@ def test_metric_result_interval_fields_roundtrip_and_format() -> None:
 
 
 def test_fid_of_a_tiny_run_has_no_interval_and_says_why():
-    from disentangle_metrics.fid import fid
+    from disentangle_metrics.metrics.fid import fid
     from tests.fid_helpers import ToyGenerator
     r = fid(ToyGenerator(resolution=16), "testbed", num_gen=4, num_real=4, extractor="test-pixel-stats", device="cpu")
     assert np.isfinite(r.value) and r.ci95 is None and "no interval" in r.extras["interval"]

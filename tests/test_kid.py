@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from disentangle_metrics.kid import TORCH_FIDELITY_SEED, kid_from_features
+from disentangle_metrics.functional.kid import TORCH_FIDELITY_SEED, kid_from_features
 from tests import _sg2ada_formulas as sg2
 
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 from sklearn.svm import LinearSVC
 
-from disentangle_metrics.linear_svm import BatchedLinearSVC, squared_hinge_objective
+from disentangle_metrics.functional.linear_svm import BatchedLinearSVC, squared_hinge_objective
 
 
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import reference_models as rm
-from disentangle_metrics.protocol import validate_generator
+from disentangle_metrics.generators.protocol import validate_generator
 from reference_models.configs import preset_names
 
 SMALL = dict(fmap_base=256, fmap_max=32, latent_size=16)

@@ -11,12 +11,12 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from disentangle_metrics import distances as D
-from disentangle_metrics import sampling
-from disentangle_metrics.ppl import crop_and_downsample, filter_outliers, ppl
-from disentangle_metrics.protocol import NoMappingError
-from disentangle_metrics.registry import ScoreOptions, get_metric, list_metrics
-from disentangle_metrics.weights import MissingWeightsError
+from disentangle_metrics.metrics import distances as D
+from disentangle_metrics._core import sampling
+from disentangle_metrics.metrics.ppl import crop_and_downsample, filter_outliers, ppl
+from disentangle_metrics.generators.protocol import NoMappingError
+from disentangle_metrics.metrics.registry import ScoreOptions, get_metric, list_metrics
+from disentangle_metrics._core.weights import MissingWeightsError
 
 from tests.toy_generators_ppl import ConvGenerator, LinearGenerator, NoMappingGenerator
 

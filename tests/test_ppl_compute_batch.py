@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from disentangle_metrics.ppl import CPU_PIXELS_PER_CALL, compute_batch_for, ppl
+from disentangle_metrics.metrics.ppl import CPU_PIXELS_PER_CALL, compute_batch_for, ppl
 from tests.sg3_shaped import make_generator as make_sg3
 from tests.test_ppl import Recorder, sql2
 from tests.toy_generators_ppl import ConvGenerator, LinearGenerator

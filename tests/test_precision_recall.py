@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from disentangle_metrics import precision_recall as PR
-from disentangle_metrics.precision_recall import precision_recall_from_features
+from disentangle_metrics.functional import precision_recall as PR
+from disentangle_metrics.functional.precision_recall import precision_recall_from_features
 from tests import _sg2ada_formulas as sg2
 
 
@@ -85,7 +85,7 @@ def test_errors():
 
 @pytest.mark.gpu
 def test_cuda_equals_cpu():
-    from disentangle_metrics.kid import kid_from_features
+    from disentangle_metrics.functional.kid import kid_from_features
     a, b = _overlapping(n_gen=3000, n_real=2500, dim=256)
     cpu = precision_recall_from_features(a, b, device="cpu", row_batch_size=1024)
     gpu = precision_recall_from_features(a, b, device="cuda", row_batch_size=1024)

@@ -1,9 +1,9 @@
 import pytest
 import torch
 
-from disentangle_metrics.protocol import (
-    CallableGenerator, GeneratorValidationError, NoMappingError, ProtocolError, RosinalityAdapter,
-    as_generator, prepare_shared_noise, require_mapping, validate_generator,
+from disentangle_metrics.generators.protocol import (
+    CallableGenerator, GeneratorValidationError, NoMappingError, ProtocolError, RosinalityAdapter, as_generator,
+    prepare_shared_noise, require_mapping, validate_generator,
 )
 from tests.toy_generators import RosinalityLike, ToyGenerator
 

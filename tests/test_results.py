@@ -5,7 +5,7 @@ import os
 import numpy as np
 import pytest
 
-from disentangle_metrics import results as R
+from disentangle_metrics._core import results as R
 
 
 def _res(v=1.5, **kw):

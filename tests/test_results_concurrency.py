@@ -7,7 +7,7 @@ import warnings
 
 import pytest
 
-from disentangle_metrics import results as R
+from disentangle_metrics._core import results as R
 
 N_PROC, N_EACH = 6, 40
 

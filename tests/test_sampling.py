@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from disentangle_metrics import sampling as S
+from disentangle_metrics._core import sampling as S
 
 
 def test_samples_do_not_depend_on_batching():

@@ -21,13 +21,13 @@ from click.testing import CliRunner
 
 import tests.guard_helpers  # noqa: F401  (registers test_quick, test_sleep)
 from cli.main import main
-from disentangle_metrics import sampling
-from disentangle_metrics.fid import to_uint8
-from disentangle_metrics.protocol import validate_generator
-from disentangle_metrics.registry import ScoreOptions, get_metric
-from disentangle_metrics.separability import separability_from_samples
-from disentangle_metrics.stats import FeatureStats
-from disentangle_metrics.weights import sha256_of
+from disentangle_metrics._core import sampling
+from disentangle_metrics.metrics.fid import to_uint8
+from disentangle_metrics.generators.protocol import validate_generator
+from disentangle_metrics.metrics.registry import ScoreOptions, get_metric
+from disentangle_metrics.metrics.separability import separability_from_samples
+from disentangle_metrics.functional.stats import FeatureStats
+from disentangle_metrics._core.weights import sha256_of
 from tests import guard_helpers as H
 from tests.fid_helpers import ToyGenerator as FidToy  # noqa: F401  (registers test-pixel-stats)
 
@@ -100,7 +100,7 @@ def test_check_fails_zero_one_output():
 
 
 def test_range_classification():
-    from disentangle_metrics.protocol import classify_range
+    from disentangle_metrics.generators.protocol import classify_range
     assert classify_range(-0.9, 0.95)[0] == "ok"
     assert classify_range(-1.41, 1.64)[0] == "warning"          # the shipped demo model
     assert classify_range(0.0, 1.0)[0] == "violation"
@@ -137,7 +137,7 @@ def test_separability_nan_when_a_class_is_too_small():
 
 
 def _pixel_stats_file(path, n, res=16, mirror=False):
-    from disentangle_metrics.dataset_stats import dataset_stats
+    from disentangle_metrics.features.cache import dataset_stats
     G = FidToy(resolution=res, shift=0.1)
     imgs = to_uint8(G.synthesis(G.mapping(sampling.randn(1, range(n), [8]), None))).permute(0, 2, 3, 1).numpy()
     np.save(path.with_suffix(".npy"), imgs)

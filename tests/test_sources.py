@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from disentangle_metrics import sampling
-from disentangle_metrics.sources import (Batch, GeneratorSource, ImageSource, box_downsample, open_source, to_uint8,
-                                         truncation_tag)
+from disentangle_metrics._core import sampling
+from disentangle_metrics.generators.sources import (
+    Batch, GeneratorSource, ImageSource, box_downsample, open_source, to_uint8, truncation_tag,
+)
 from tests.toy_generators import ToyGenerator
 from tests.toy_generators_ppl import ConvGenerator, LinearGenerator
 

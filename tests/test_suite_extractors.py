@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from disentangle_metrics.features import build_extractor, list_extractors
-from disentangle_metrics.weights import MissingWeightsError
+from disentangle_metrics._core.weights import MissingWeightsError
 from tests.fid_helpers import inception_weights, smooth_images  # noqa: F401
 from tests.suite_helpers import InceptionStandIn, VGGStandIn, nvidia_standins, random_vgg16_file  # noqa: F401
 

@@ -14,7 +14,7 @@ from cli.paper_tables import CLAIMS, TABLE3, TABLE4, presets_needed
 from cli.tables_report import write_report
 from cli.tables_run import RunOptions, run_presets
 from cli.tables_scale import SMOKE, resolve_scale
-from disentangle_metrics.results import MetricResult
+from disentangle_metrics._core.results import MetricResult
 
 
 def _measured_like_paper() -> dict:
@@ -251,7 +251,7 @@ def test_paper_scale_trains_with_the_official_setup(tmp_path):
 
 def _patch_seeded_fakes(monkeypatch) -> None:
     """Fake training and metrics whose values depend on the seed and carry within-run intervals."""
-    from disentangle_metrics.intervals import normal_interval
+    from disentangle_metrics.functional.intervals import normal_interval
 
     wend_offset = {0: -1.0, 1: 2.0, 2: -0.5}      # W full - W end: +1, -2, +0.5 -> mean < 0, interval spans 0
 

@@ -8,7 +8,7 @@ import pytest
 
 from cli import tables_scale
 from cli.paper_tables import CLAIMS
-from disentangle_metrics.results import MetricResult
+from disentangle_metrics._core.results import MetricResult
 from tests.test_tables import TINY, _install_fakes
 
 WHY = "attribute(s) with fewer than 3 kept samples in one class: mustache; use more samples"

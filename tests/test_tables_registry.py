@@ -9,9 +9,9 @@ import pytest
 from cli import tables_run
 from cli.tables_run import RunOptions, metric_jobs, run_metric
 from cli.tables_scale import SMOKE
-from disentangle_metrics import registry
-from disentangle_metrics.registry import ScoreOptions, get_metric
-from disentangle_metrics.results import MetricResult
+from disentangle_metrics.metrics import registry
+from disentangle_metrics.metrics.registry import ScoreOptions, get_metric
+from disentangle_metrics._core.results import MetricResult
 
 SCALE = dataclasses.replace(SMOKE, mirror=True, fid_reference="ffhq.zip", ls_keep=700, batch_metrics=24)
 
@@ -60,7 +60,7 @@ def test_jobs_without_a_mapping_network_are_z_only():
 
 
 def test_registered_ls_reads_num_keep(monkeypatch):
-    import disentangle_metrics.separability as S
+    import disentangle_metrics.metrics.separability as S
     got = {}
     monkeypatch.setattr(S, "separability", lambda G, clf, **kw: got.update(kw) or "result")
     get_metric("ls")(object(), ScoreOptions(num_samples=300, num_keep=120, classifier=object()))

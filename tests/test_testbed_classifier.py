@@ -7,13 +7,14 @@ import shutil
 import pytest
 import torch
 
-from disentangle_metrics import weights as W
+from disentangle_metrics._core import weights as W
 from disentangle_metrics.data.testbed import ATTRIBUTES, TestbedConfig, render
 from disentangle_metrics.features import build_extractor
-from disentangle_metrics.distances import build_distance
-from disentangle_metrics.testbed_classifier import (WEIGHTS_NAME, TestbedClassifier, load_testbed_classifier,
-                                                    resize_square)
-from disentangle_metrics.testbed_lpips import unit_normalize
+from disentangle_metrics.metrics.distances import build_distance
+from disentangle_metrics.features.testbed_net import (
+    WEIGHTS_NAME, TestbedClassifier, load_testbed_classifier, resize_square,
+)
+from disentangle_metrics.metrics.testbed_lpips import unit_normalize
 from reference_models import build_classifier, load_checkpoint
 from reference_models.classifier_export import export_module, metadata, save_export
 
@@ -184,7 +185,7 @@ def test_distance_matches_formula(clf, dist):
 
 
 def test_ppl_reports_testbed_lpips_name():
-    from disentangle_metrics.ppl import ppl
+    from disentangle_metrics.metrics.ppl import ppl
     from tests.toy_generators_ppl import make_linear
     res = ppl(make_linear(), space="w", sampling="end", num_samples=8, distance="testbed-lpips", batch_size=4,
               device="cpu")
@@ -204,7 +205,7 @@ def test_cli_classifier_testbed_resolves_to_shipped(tmp_path, monkeypatch):
 
 
 def test_separability_runs_with_testbed_classifier(clf):
-    from disentangle_metrics.separability import separability
+    from disentangle_metrics.metrics.separability import separability
     from tests._ls_toys import ToyGenerator
     res = separability(ToyGenerator(resolution=64), clf, num_samples=40, batch_size=20, device="cpu")
     assert res.extras["attribute_names"] == list(ATTRIBUTES)
@@ -222,7 +223,7 @@ def test_reference_checkpoint_copy_is_a_valid_folder(tmp_path):
 def test_fid_with_testbed_extractor_is_named(tmp_path):
     import numpy as np
 
-    from disentangle_metrics.fid import fid
+    from disentangle_metrics.metrics.fid import fid
     from tests._ls_toys import ToyGenerator
     real = tmp_path / "real.npy"
     np.save(real, render(TestbedConfig(resolution=32), range(40)).numpy())

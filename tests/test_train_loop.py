@@ -10,8 +10,8 @@ import pytest
 import torch
 
 import reference_models
-from disentangle_metrics.registry import METRICS, register_metric
-from disentangle_metrics.results import MetricResult, read_results
+from disentangle_metrics.metrics.registry import METRICS, register_metric
+from disentangle_metrics._core.results import MetricResult, read_results
 from reference_models.configs import GENERATOR_PRESETS
 from reference_models.train import LATEST, NonFiniteError, ResumeError, Trainer, train
 from reference_models.train.data import DataError

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from disentangle_metrics import weights as W
+from disentangle_metrics._core import weights as W
 
 
 def _spec(tmp_path, content=b"weights-v1", torch_hub=False, name="test-weights", filename="test-w.pth"):
@@ -137,7 +137,7 @@ def test_registry_has_the_files_the_metrics_need():
 
 
 def test_a_file_without_a_registered_hash_is_used_with_a_warning_naming_its_sha256(tmp_path):
-    from disentangle_metrics import weights as W
+    from disentangle_metrics._core import weights as W
     f = tmp_path / "vgg16.pt"
     f.write_bytes(b"not really NVIDIA's file")
     with pytest.warns(W.UnverifiedWeightsWarning, match=W.sha256_of(f)):

@@ -10,11 +10,11 @@ import torch
 from click.testing import CliRunner
 
 from cli.main import main
-from disentangle_metrics import sampling
-from disentangle_metrics import weights as W
+from disentangle_metrics._core import sampling
+from disentangle_metrics._core import weights as W
 from disentangle_metrics.features import build_extractor
-from disentangle_metrics.fid import to_uint8
-from disentangle_metrics.weights import WeightsHashError, sha256_of
+from disentangle_metrics.metrics.fid import to_uint8
+from disentangle_metrics._core.weights import WeightsHashError, sha256_of
 from tests.fid_helpers import ToyGenerator, inception_weights  # noqa: F401
 
 PT_NAME = "pt_inception-2015-12-05-6726825d.pth"

@@ -130,6 +130,6 @@ def make_conv() -> ConvGenerator:
 
 def sql2_distance(device, dtype, weight_paths, allow_hash_mismatch):
     """Distance builder for ``--distance tests.toy_generators_ppl:sql2_distance``: squared L2 per pair."""
-    from disentangle_metrics.distances import Distance
+    from disentangle_metrics.metrics.distances import Distance
     return Distance(name="tests.toy_generators_ppl:sql2_distance",
                     fn=lambda a, b: (a - b).square().flatten(1).sum(1))

@@ -57,7 +57,7 @@ def random_inception(folder: Path, device: torch.device, calib_images: int = 6) 
 
 def reference_stats(dim: int, count: int, device: torch.device) -> Any:
     """FID reference statistics of ``count`` random features (the speed of FID does not depend on them)."""
-    from disentangle_metrics.stats import FeatureStats
+    from disentangle_metrics.functional.stats import FeatureStats
     g = torch.Generator(device="cpu").manual_seed(0)
     st = FeatureStats(dim, device=device)
     for _ in range(max(1, count // 1024)):
@@ -66,8 +66,8 @@ def reference_stats(dim: int, count: int, device: torch.device) -> Any:
 
 
 def run_fid(G: Any, reference: Any, extractor: Any, num_gen: int, batch_size: int, device: torch.device) -> Any:
-    """``disentangle_metrics.fid.fid`` -> MetricResult (extras: generate_s, images_per_s)."""
-    from disentangle_metrics.fid import fid
+    """``disentangle_metrics.metrics.fid.fid`` -> MetricResult (extras: generate_s, images_per_s)."""
+    from disentangle_metrics.metrics.fid import fid
     return fid(G, reference=reference, num_gen=num_gen, batch_size=batch_size, seed=0, device=device,
                extractor=extractor)
 
@@ -96,7 +96,7 @@ def write_random_vgg16(path: Path, seed: int = 0) -> Path:
 
 def random_lpips(folder: Path, device: torch.device) -> Any:
     """LPIPS-VGG (the ``lpips`` package's linear layers) on a random VGG16 trunk."""
-    from disentangle_metrics.distances import build_distance
+    from disentangle_metrics.metrics.distances import build_distance
     path = write_random_vgg16(folder / VGG16_FILE)
     return build_distance("lpips-vgg", device=device, dtype=torch.float32,
                           weight_paths={"vgg16-torchvision": str(path)}, allow_hash_mismatch=True)
@@ -104,13 +104,13 @@ def random_lpips(folder: Path, device: torch.device) -> Any:
 
 def wrap_distance(dist: Any, fn: Any) -> Any:
     """The Distance ``dist`` with its function replaced by ``fn`` (name and provenance kept)."""
-    from disentangle_metrics.distances import Distance
+    from disentangle_metrics.metrics.distances import Distance
     return Distance(name=dist.name, fn=fn, weights=dict(dist.weights), description=dist.description)
 
 
 def run_ppl(G: Any, distance: Any, num_samples: int, batch_size: int, device: torch.device) -> Any:
-    """``disentangle_metrics.ppl.ppl``: ppl_wfull, the v1 definition (crop, float32; ppl() turns TF32 off)."""
-    from disentangle_metrics.ppl import ppl
+    """``disentangle_metrics.metrics.ppl.ppl``: ppl_wfull, the v1 definition (crop, float32; ppl() turns TF32 off)."""
+    from disentangle_metrics.metrics.ppl import ppl
     return ppl(G, space="w", sampling="full", num_samples=num_samples, crop=True, distance=distance,
                batch_size=batch_size, seed=0, device=device, mode="tf", dtype=torch.float32)
 
@@ -121,8 +121,8 @@ def run_ls_sampling(G: Any, classifiers: Sequence[Any], num_samples: int, batch_
 
     Under ``metric_precision`` (TF32 off), as ``separability()`` runs it.
     """
-    from disentangle_metrics.device import metric_precision
-    from disentangle_metrics.separability import sample_latents_and_logits
+    from disentangle_metrics._core.device import metric_precision
+    from disentangle_metrics.metrics.separability import sample_latents_and_logits
     with metric_precision():
         return sample_latents_and_logits(G, list(classifiers), num_samples=num_samples, spaces=("z", "w"),
                                          batch_size=batch_size, seed=0, device=device)
@@ -131,8 +131,8 @@ def run_ls_sampling(G: Any, classifiers: Sequence[Any], num_samples: int, batch_
 def run_ls_svm(latents: Mapping[str, torch.Tensor], logits: torch.Tensor, num_keep: int, device: torch.device) -> Any:
     """The SVM stage: ``separability_from_samples`` with the batched torch solver on ``device`` (TF32 off,
     as ``separability()`` runs it)."""
-    from disentangle_metrics.device import metric_precision
-    from disentangle_metrics.separability import separability_from_samples
+    from disentangle_metrics._core.device import metric_precision
+    from disentangle_metrics.metrics.separability import separability_from_samples
     with metric_precision():
         return separability_from_samples(dict(latents), logits, num_keep=num_keep, backend="torch", device=device)
 
@@ -183,6 +183,6 @@ def cli_main(argv: Sequence[str]) -> int:
 def dist_backend() -> str:
     """The process group's backend after the project's own ``init_from_env`` ('none' without torchrun)."""
     import torch.distributed as dist
-    from disentangle_metrics.distributed import init_from_env
+    from disentangle_metrics._core.distributed import init_from_env
     init_from_env()
     return str(dist.get_backend()) if dist.is_initialized() else "none"

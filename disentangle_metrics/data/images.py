@@ -47,13 +47,13 @@ import warnings
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Iterator, Optional, Sequence, Union
+from typing import Any, Iterator, Optional, Sequence, Union
 
 import numpy as np
 import torch
 from PIL import Image
 
-from ..sampling import Stream, batch_ranges, sample_seeds
+from .._core.sampling import Stream, batch_ranges, sample_seeds
 
 # pytorch-fid's list (clean-fid's without .npy) plus .gif; matched in any case
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".gif")
@@ -330,6 +330,40 @@ class ArraySource(ImageSource):
     def listing(self) -> list:
         st = self.path.stat()
         return [(self.path.name, st.st_size, st.st_mtime_ns, list(self.array.shape), self.layout)]
+
+
+class InMemorySource(ArraySource):
+    """Images held by the caller: a uint8 tensor or array [N, C, H, W] (or [N, H, W, C]), or a float one
+    with its value range ``image_range=(low, high)``, quantised as generator output is:
+    ``uint8(clamp((x - low) / (high - low) * 255 + 0.5, 0, 255))`` (for [-1, 1]: x * 127.5 + 128)."""
+
+    def __init__(self, images: Any, image_range: Optional[tuple[float, float]] = None, layout: str = "auto") -> None:
+        arr = images.detach().cpu().numpy() if isinstance(images, torch.Tensor) else np.asarray(images)
+        self.path = Path(f"<{type(images).__name__} {tuple(arr.shape)} {arr.dtype}>")
+        if arr.dtype != np.uint8:
+            if not np.issubdtype(arr.dtype, np.floating):
+                raise BadImageError(f"images: dtype {arr.dtype}; pass uint8 in [0, 255] or floats with image_range=")
+            if image_range is None:
+                raise BadImageError(f"images: float {tuple(arr.shape)} without image_range; say what they span, e.g. "
+                                    "image_range=(-1, 1) for generator output or (0, 1), or pass uint8 in [0, 255]")
+            lo, hi = (float(v) for v in image_range)
+            if not hi > lo:
+                raise BadImageError(f"image_range {image_range!r}: high must exceed low")
+            if not np.isfinite(arr).all():
+                raise BadImageError(f"images: {int((~np.isfinite(arr)).sum())} values are NaN or infinite")
+            x = torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32))
+            arr = ((x - lo) * (255.0 / (hi - lo)) + 0.5).clamp(0, 255).to(torch.uint8).numpy()
+        elif image_range is not None and tuple(float(v) for v in image_range) != (0.0, 255.0):
+            raise BadImageError(f"images are uint8 but image_range={image_range!r}; uint8 images span (0, 255)")
+        if arr.ndim != 4 or arr.shape[0] == 0:
+            raise BadImageError(f"images: shape {tuple(arr.shape)} is not a non-empty set [N, C, H, W]")
+        self.layout = _array_layout(arr.shape, layout, self.path)
+        self.array = arr
+
+    def listing(self) -> list:
+        # content-addressed: an in-memory set has no file to stat
+        import hashlib
+        return [(self.path.name, hashlib.sha256(np.ascontiguousarray(self.array).tobytes()).hexdigest(), self.layout)]
 
 
 def _conversion_hint(arr: np.ndarray) -> str:

@@ -24,7 +24,7 @@ from typing import Sequence
 
 import numpy as np
 
-from disentangle_metrics.results import atomic_write_bytes
+from disentangle_metrics._core.results import atomic_write_bytes
 
 CELEBA_FILENAME = "list_attr_celeba.txt"
 

@@ -13,8 +13,9 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from .testbed_attributes import (empirical_marginals, expected_joint_probability, expected_phi,
-                                 latent_correlation, sample_attributes)
+from .testbed_attributes import (
+    empirical_marginals, expected_joint_probability, expected_phi, latent_correlation, sample_attributes,
+)
 from .testbed_config import ATTRIBUTES, Coupling, NuisanceRanges, TestbedConfig
 from .testbed_render import FaceLayout, face_layout, render_attributes
 

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from scipy.stats import multivariate_normal, norm
 
-from disentangle_metrics import sampling
+from disentangle_metrics._core import sampling
 
 from .testbed_config import ATTRIBUTES, TestbedConfig
 

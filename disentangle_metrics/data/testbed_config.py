@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from disentangle_metrics.results import atomic_write_bytes
+from disentangle_metrics._core.results import atomic_write_bytes
 
 #: The binary attributes, in label-column order. Named after CelebA's where one exists.
 ATTRIBUTES: tuple[str, ...] = (

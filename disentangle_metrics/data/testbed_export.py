@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
-from disentangle_metrics.results import atomic_write_bytes
+from disentangle_metrics._core.results import atomic_write_bytes
 
 from .labels import CELEBA_FILENAME, AttributeLabels, read_celeba_attributes, write_celeba_attributes
 from .testbed_attributes import sample_attributes

@@ -3,7 +3,7 @@
 Coordinates: the image spans [-1, 1] in both axes (y down). Each face lives in local units
 ``X = (u - cx) / s``, ``Y = (v - cy) / s`` around its head centre; the head is about 0.8 wide and
 1.0 tall. Facial features sit at an extra horizontal offset ``fx`` (large when the head is turned).
-Every random quantity of image ``i`` comes from per-image seeds (:mod:`disentangle_metrics.sampling`),
+Every random quantity of image ``i`` comes from per-image seeds (:mod:`disentangle_metrics._core.sampling`),
 so an image does not depend on its batch. Layers are drawn back to front with anti-aliased alpha.
 """
 
@@ -16,7 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from disentangle_metrics import sampling
+from disentangle_metrics._core import sampling
 
 from . import testbed_shapes as S
 from .testbed_attributes import STREAM_DETAIL, STREAM_NUISANCE

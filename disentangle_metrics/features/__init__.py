@@ -17,7 +17,7 @@ from typing import Callable, Optional, Union
 
 import torch
 
-from ..device import DeviceLike, resolve_device
+from .._core.device import DeviceLike, resolve_device
 
 # Modules imported on lookup; each registers its builders when imported.
 KNOWN_MODULES: tuple[str, ...] = (
@@ -60,7 +60,7 @@ def check_uint8_images(images: torch.Tensor, channels: int, who: str) -> None:
     if images.dtype != torch.uint8:
         raise ValueError(
             f"{who} expects uint8 images in [0, 255] (NCHW), got dtype {images.dtype}. Convert generator "
-            "output in [-1, 1] with disentangle_metrics.fid.to_uint8 (x * 127.5 + 128, clamp, truncate).")
+            "output in [-1, 1] with disentangle_metrics.generators.sources.to_uint8 (x * 127.5 + 128, clamp, truncate).")
     if images.ndim != 4 or images.shape[1] != channels:
         raise ValueError(f"{who} expects images of shape [N, {channels}, H, W] (NCHW), got {tuple(images.shape)}"
                          + (" (looks like NHWC: permute(0, 3, 1, 2))" if images.ndim == 4 and
@@ -101,7 +101,7 @@ def build_extractor(name: str = DEFAULT_EXTRACTOR, weights: Union[str, os.PathLi
     """Build the extractor ``name`` on ``device`` (None/'auto': CUDA when present), in eval mode.
 
     ``weights`` is an explicit weights file; without it the builder resolves its registered
-    weights (:func:`disentangle_metrics.weights.resolve`).
+    weights (:func:`disentangle_metrics._core.weights.resolve`).
     """
     if name not in EXTRACTORS:
         _load_known_modules()

@@ -19,7 +19,7 @@ from typing import Optional, Union
 
 import torch
 
-from .. import weights as W
+from .._core import weights as W
 from . import FeatureExtractor, check_uint8_images, register_extractor
 from .inception import NVIDIA_WEIGHTS, InceptionV3TF, TorchScriptExtractor, build_inception_v3_tf
 

@@ -16,7 +16,7 @@ from typing import Union
 
 import torch
 
-from ..results import atomic_write_bytes
+from .._core.results import atomic_write_bytes
 from .inception_net import FIDInceptionV3
 
 

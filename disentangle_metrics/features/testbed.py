@@ -3,7 +3,7 @@
 features(u) = penultimate( resize_32( u / 127.5 - 1 ) )  in R^D (D = 64 for the shipped network),
 
 with ``u`` uint8 NCHW of any square size and ``resize_32`` the filter of
-:func:`disentangle_metrics.testbed_classifier.resize_square` (box mean for multiples of 32).
+:func:`disentangle_metrics.features.testbed_net.resize_square` (box mean for multiples of 32).
 FID numbers computed with it are only comparable with each other, never with the paper's
 Inception-based FID; the metric name carries the extractor (``fid50k@testbed``).
 """
@@ -15,7 +15,7 @@ from typing import Optional, Union
 
 import torch
 
-from ..testbed_classifier import WEIGHTS_NAME, TestbedClassifier, load_testbed_classifier
+from .testbed_net import WEIGHTS_NAME, TestbedClassifier, load_testbed_classifier
 from . import FeatureExtractor, register_extractor
 
 

@@ -24,7 +24,7 @@ from typing import Optional, Union
 
 import torch
 
-from .. import weights as W
+from .._core import weights as W
 from . import FeatureExtractor, register_extractor
 from .tf_resize import resize_bilinear_tf1
 

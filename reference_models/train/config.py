@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from disentangle_metrics.results import atomic_write_bytes
+from disentangle_metrics._core.results import atomic_write_bytes
 
 TESTBED = "testbed"
 PRECISIONS = ("float32", "bf16")
@@ -71,7 +71,7 @@ class TrainConfig:
     ``progressive=False``: fixed resolution (lod 0 from the first step) for quick runs.
     ``g_overrides`` / ``d_overrides``: :class:`GeneratorConfig` / :class:`DiscriminatorConfig`
     fields, e.g. ``{"fmap_max": 64, "latent_size": 128}`` for CPU-sized networks.
-    ``metrics``: names in :mod:`disentangle_metrics.registry` run on G_ema every
+    ``metrics``: names in :mod:`disentangle_metrics.metrics.registry` run on G_ema every
     ``metrics_every_kimg`` (0 = never) and appended to ``metrics.jsonl`` in the run folder.
     """
 

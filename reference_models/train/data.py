@@ -23,8 +23,8 @@ import torch
 import torch.nn.functional as F
 
 from disentangle_metrics.data.images import ImageDataset
-from disentangle_metrics.results import atomic_write_bytes
-from disentangle_metrics.sampling import Stream, sample_seeds
+from disentangle_metrics._core.results import atomic_write_bytes
+from disentangle_metrics._core.sampling import Stream, sample_seeds
 
 from .config import TESTBED, TrainConfig
 

@@ -36,8 +36,8 @@ from typing import Any, Callable, ContextManager, Iterator, Optional
 import torch
 from torch import nn
 
-from disentangle_metrics.device import resolve_device
-from disentangle_metrics.sampling import Stream, sample_seeds
+from disentangle_metrics._core.device import resolve_device
+from disentangle_metrics._core.sampling import Stream, sample_seeds
 
 from ..build import build_discriminator, build_generator
 from ..layers import NoiseInjection, set_polyphase

@@ -5,7 +5,7 @@
 - ``reals.png`` and ``fakes{kimg:06d}.png``: grids of real images and of G_ema's images for fixed
   latents (the same latents all run long, seeded by the run's seed).
 - ``metrics.jsonl``: results of the periodic metrics, in the results-file format of
-  :func:`disentangle_metrics.results.append_result`, with ``config['kimg']`` saying when.
+  :func:`disentangle_metrics._core.results.append_result`, with ``config['kimg']`` saying when.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from disentangle_metrics.results import append_result, atomic_write_bytes
+from disentangle_metrics._core.results import append_result, atomic_write_bytes
 
 LOG_COLUMNS = ("kimg", "step", "lod", "resolution", "minibatch", "lr", "loss_G", "loss_D", "r1",
                "score_real", "score_fake", "img_per_s", "sec_per_kimg", "wall_time_s", "skipped_steps")
@@ -92,7 +92,7 @@ def save_png(img: Image.Image, path: Path, min_size: int = 256) -> None:
 def run_metrics(G: torch.nn.Module, names: list[str], run_dir: Path, kimg: float, *, seed: int, device: str,
                 num_samples: Optional[int], extractor: str, reference: Optional[str]) -> dict[str, float]:
     """Run registered metrics on ``G`` and append them to ``run_dir/metrics.jsonl``; {name: value}."""
-    from disentangle_metrics.registry import ScoreOptions, get_metric
+    from disentangle_metrics.metrics.registry import ScoreOptions, get_metric
 
     opts = ScoreOptions(device=device, seed=seed, num_samples=num_samples, extractor=extractor,
                         reference=reference, progress=False)

@@ -126,6 +126,15 @@ def run_case(case: Case, weights: dict[str, str]) -> dict[str, Any]:
             for r in results}
 
 
+def environment() -> dict:
+    """What the bits depend on beyond the code: CPU kernels differ in rounding between torch builds."""
+    import platform
+
+    import numpy
+    import torch
+    return {"torch": torch.__version__, "numpy": numpy.__version__, "machine": platform.machine()}
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--record", action="store_true", help="rewrite golden.json")
@@ -141,6 +150,7 @@ def main() -> None:
         if a.record:
             old = json.loads(GOLDEN.read_text()) if GOLDEN.exists() else {}
             old[case.metric] = got
+            old.setdefault("_environment", {})[case.metric] = environment()
             GOLDEN.write_text(json.dumps(old, indent=1, sort_keys=True) + "\n")
 
 

@@ -29,11 +29,11 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 
-from . import weights as W
+from .._core import weights as W
 
 WEIGHTS_NAME = "testbed-classifier"
 META_FILE = "meta.json"
-META_FORMAT = "disentangle_metrics.testbed_classifier/1"
+META_FORMAT = "disentangle_metrics.testbed_classifier/1"   # the format tag of the shipped export: a name, kept as written
 
 
 def resize_square(images: torch.Tensor, resolution: int) -> torch.Tensor:

@@ -19,7 +19,7 @@ from typing import Optional, Union
 import numpy as np
 import torch
 
-from .results import atomic_write_bytes
+from .._core.results import atomic_write_bytes
 
 
 class FeatureStats:
@@ -64,7 +64,7 @@ class FeatureStats:
 
     def all_reduce_(self) -> "FeatureStats":
         """Sum count, sum and outer products over all torch.distributed ranks; no-op when not initialised."""
-        from . import distributed
+        from .._core import distributed
         if distributed.info().world_size == 1:
             return self
         n = torch.tensor([self.count], dtype=torch.float64, device=self.device)

@@ -28,10 +28,10 @@ Noise held fixed across images (needed by PPL, whose two ends of a pair must see
 Precision: optional ``supports_force_fp32 = True`` means ``synthesis(ws, noise_mode, force_fp32=)``
 switches a reduced-precision path off; PPL passes ``force_fp32=True`` (:func:`synthesis_kwargs`),
 FID-type metrics leave the generator as its checkpoint says. Conditional generators (``c_dim > 0``)
-get labels from :mod:`~disentangle_metrics.conditioning` (:func:`conditioning`).
+get labels from :mod:`~disentangle_metrics.generators.conditioning` (:func:`conditioning`).
 
 :func:`as_generator` adapts common shapes of generator to this protocol (the adapters live in
-:mod:`~disentangle_metrics.adapters`: stylegan2-ada-pytorch / StyleGAN3, rosinality, callables) and
+:mod:`~disentangle_metrics.generators.adapters`: stylegan2-ada-pytorch / StyleGAN3, rosinality, callables) and
 :func:`validate_generator` checks an object against it, reporting every violation at once.
 """
 
@@ -43,8 +43,9 @@ from typing import Any, Optional, Protocol, runtime_checkable
 import torch
 
 from .adapters import (  # re-exported: the adapters were first defined here
-    NOISE_MODES, REQUIRED_INTS as _REQUIRED_INTS, CallableGenerator, NvidiaAdapter, ProtocolError, RosinalityAdapter,
-    _check_noise_mode, as_generator, follows_protocol as _follows_protocol, generator_kind, nvidia_kind,
+    NOISE_MODES, REQUIRED_INTS as _REQUIRED_INTS, CallableGenerator, NvidiaAdapter, ProtocolError,
+    RosinalityAdapter, _check_noise_mode, as_generator, follows_protocol as _follows_protocol, generator_kind,
+    nvidia_kind,
 )
 
 
@@ -88,7 +89,7 @@ def conditioning(G: Any, n: int, device: torch.device, *, policy: Any = None, se
     """The conditioning tensor for ``n`` samples: an empty [n, 0] tensor when unconditional.
 
     A conditional generator (``c_dim > 0``) gets the labels of ``indices`` (default ``range(n)``)
-    from ``policy`` (a :class:`~disentangle_metrics.conditioning.LabelPolicy`; default: one-hot
+    from ``policy`` (a :class:`~disentangle_metrics.generators.conditioning.LabelPolicy`; default: one-hot
     classes uniform over ``c_dim``), seeded per sample by ``seed``.
     """
     c_dim = int(getattr(G, "c_dim", 0))

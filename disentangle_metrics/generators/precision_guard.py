@@ -22,7 +22,7 @@ from typing import Any, Optional
 import numpy as np
 import torch
 
-from . import sampling
+from .._core import sampling
 
 RATIO_RANGE = (3.0, 5.5)     # eps^2 scaling gives 4; a rounding floor pulls it towards 1
 DEFAULT_PAIRS = 8

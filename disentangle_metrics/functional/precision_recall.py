@@ -36,7 +36,7 @@ from typing import Any, Optional, Union
 import numpy as np
 import torch
 
-from .device import DeviceLike, default_batch_size, metric_precision, resolve_device
+from .._core.device import DeviceLike, default_batch_size, metric_precision, resolve_device
 
 NHOOD_SIZE = 3
 ArrayLike = Union[np.ndarray, torch.Tensor]

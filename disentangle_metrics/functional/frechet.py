@@ -24,7 +24,7 @@ from typing import Optional, Union
 import numpy as np
 import torch
 
-from .device import DeviceLike, resolve_device
+from .._core.device import DeviceLike, resolve_device
 
 ArrayLike = Union[np.ndarray, torch.Tensor]
 

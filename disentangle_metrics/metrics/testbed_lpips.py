@@ -1,7 +1,7 @@
 """``testbed-lpips``: an LPIPS-style PPL distance on the test-bed classifier's activations (offline stand-in).
 
 For images x0, x1 in [-1, 1] (any square size, resized to 32x32 as in
-:func:`disentangle_metrics.testbed_classifier.resize_square`), with f_l(x) [C_l, H_l, W_l] the
+:func:`disentangle_metrics.features.testbed_net.resize_square`), with f_l(x) [C_l, H_l, W_l] the
 classifier's activation maps (l = 1..5: the 32x32 input layer, the 16, 8 and 4 block outputs and
 the 4x4 conv) and n(v) = v / (||v||_2 + 1e-10) over channels at each pixel,
 
@@ -19,7 +19,7 @@ from typing import Mapping
 import torch
 
 from .distances import Distance, register_distance
-from .testbed_classifier import WEIGHTS_NAME, TestbedClassifier, load_testbed_classifier
+from ..features.testbed_net import WEIGHTS_NAME, TestbedClassifier, load_testbed_classifier
 
 NAME = "testbed-lpips"
 EPS = 1e-10

@@ -29,16 +29,16 @@ from typing import TYPE_CHECKING, Any, Mapping, Optional, Sequence, Union
 import numpy as np
 import torch
 
-from . import distributed
-from .device import resolve_device
-from .intervals import LS_RESAMPLES, ls_bootstrap
-from .linear_svm import STATUS_FAILED, BatchedLinearSVC
+from .._core import distributed
+from .._core.device import resolve_device
+from ..functional.intervals import LS_RESAMPLES, ls_bootstrap
+from ..functional.linear_svm import STATUS_FAILED, BatchedLinearSVC
 from .registry import count_or_default, register_metric
 
 PAPER_NUM_SAMPLES = 200_000   # generated images; the 100,000 most confident are kept
 
 if TYPE_CHECKING:
-    from .results import MetricResult
+    from .._core.results import MetricResult
 
 ArrayLike = Union[np.ndarray, torch.Tensor]
 
@@ -121,7 +121,7 @@ def separability_from_samples(latents: Mapping[str, ArrayLike], logits: ArrayLik
     ``latents``: space name -> [N, D] (e.g. ``{'z': z, 'w': w}``); ``logits`` [N, A], one logit per
     attribute; ``num_keep`` defaults to N // 2. ``backend`` 'torch' (batched solver, on ``device``)
     or 'sklearn' (one ``sklearn.svm.LinearSVC`` per attribute); ``svm_options`` go to
-    :class:`~disentangle_metrics.linear_svm.BatchedLinearSVC` (C, tol, max_iter, intercept_scaling).
+    :class:`~disentangle_metrics.functional.linear_svm.BatchedLinearSVC` (C, tol, max_iter, intercept_scaling).
     """
     if not latents:
         raise ValueError("latents is empty: pass at least one space, e.g. {'z': z}")
@@ -232,12 +232,12 @@ def sample_latents_and_logits(G: Any, classifier: Any, num_samples: int, spaces:
     ``G`` is a generator or a :class:`~.sources.GeneratorSource`; ``source_options`` (labels of a
     conditional generator) build the source of a generator. The caller's generator is not modified.
 
-    z ~ N(0, I) from :mod:`~disentangle_metrics.sampling` (per-sample seeds), w = ``mapping(z)[:, -1]``,
+    z ~ N(0, I) from :mod:`~disentangle_metrics._core.sampling` (per-sample seeds), w = ``mapping(z)[:, -1]``,
     images box-downsampled to 256 when larger. This rank fills only the rows of its global batches
     (``batch_ranges``), so a gather of the per-rank tensors onto rank 0 reassembles the full set.
     """
     from .attribute_classifier import as_attribute_classifier, box_downsample, infer_names
-    from .sources import GeneratorSource
+    from ..generators.sources import GeneratorSource
 
     dev = resolve_device(device)
     for s in spaces:
@@ -273,7 +273,7 @@ def sample_latents_and_logits(G: Any, classifier: Any, num_samples: int, spaces:
 def _gather_samples(smp: SampledLatents, num_samples: int, batch_size: int, me: "distributed.DistInfo",
                     dev: torch.device) -> SampledLatents:
     """Assemble every rank's rows into the full latents and logits, in global index order, on all ranks."""
-    from .sampling import rank_indices
+    from .._core.sampling import rank_indices
     local = torch.tensor(rank_indices(num_samples, batch_size, me.rank, me.world_size), dtype=torch.long, device=dev)
     return SampledLatents(
         latents={s: distributed.gather_by_index(v[local], local, num_samples) for s, v in smp.latents.items()},
@@ -294,8 +294,8 @@ def separability(G: Any, classifier: Any, num_samples: int = PAPER_NUM_SAMPLES, 
     ``class_label``/``labels``: the labels of a conditional generator (:mod:`~.conditioning`).
     ``bootstrap``: resamples (SVM refits) of the 95% intervals (:func:`~.intervals.ls_bootstrap`; 0 = none).
     """
-    from .device import default_batch_size, describe, metric_precision
-    from .results import MetricResult
+    from .._core.device import default_batch_size, describe, metric_precision
+    from .._core.results import MetricResult
 
     if classifier is None:
         raise ValueError("linear separability needs an attribute classifier (images [-1, 1] -> logits [N, A]); "
@@ -303,7 +303,7 @@ def separability(G: Any, classifier: Any, num_samples: int = PAPER_NUM_SAMPLES, 
     if num_samples < 2:
         raise ValueError(f"num_samples must be >= 2, got {num_samples}")
     dev = resolve_device(device)
-    from .sources import GeneratorSource
+    from ..generators.sources import GeneratorSource
     src = GeneratorSource(G, device=dev, class_label=class_label, labels=labels)
     if not src.has_mapping:
         spaces = tuple(s for s in spaces if s != "w")

@@ -11,13 +11,13 @@ import re
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Iterable, Optional
 
 import numpy as np
 
 
 def _library_version() -> str:
-    from . import __version__
+    from .version import __version__
     return __version__
 
 
@@ -52,15 +52,31 @@ class MetricResult:
     python_version: str = field(default_factory=platform.python_version)
     created: str = field(default_factory=lambda: _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
     samples_file: Optional[str] = None
-    # Uncertainty of ``value`` (disentangle_metrics.intervals): standard error, 95% interval and the
+    # Uncertainty of ``value`` (disentangle_metrics.functional.intervals): standard error, 95% interval and the
     # estimator; ``intervals`` holds the same per entry of ``values`` (name -> Interval.as_dict()).
     stderr: Optional[float] = None
     ci95: Optional[list[float]] = None
     ci_method: Optional[str] = None
     intervals: dict[str, dict[str, Any]] = field(default_factory=dict)
 
+    def __str__(self) -> str:
+        """One line: the name, the headline value with its 95% interval, the sample count and what ran it."""
+        head = format_value(self, None, fmt=".6g") if self.value is not None else "n/a"
+        parts = [f"{self.metric} = {head}"]
+        others = [f"{k}={v:.6g}" for k, v in self.values.items()
+                  if k != self.metric and isinstance(v, (int, float)) and v != self.value]
+        if others:
+            parts.append("(" + ", ".join(others[:4]) + (", ..." if len(others) > 4 else "") + ")")
+        if self.num_samples is not None:
+            parts.append(f"n={self.num_samples:,}")
+        if self.device:
+            parts.append(f"on {self.device}")
+        if self.wall_time_s is not None:
+            parts.append(f"in {self.wall_time_s:.1f} s")
+        return " ".join(parts)
+
     def add_interval(self, name: str, interval: Any) -> "MetricResult":
-        """Record ``interval`` (an :class:`~disentangle_metrics.intervals.Interval`) for ``values[name]``;
+        """Record ``interval`` (an :class:`~disentangle_metrics.functional.intervals.Interval`) for ``values[name]``;
         when ``name`` is the headline metric it also fills ``stderr`` / ``ci95`` / ``ci_method``."""
         self.intervals[name] = interval.as_dict()
         if name == self.metric:
@@ -262,3 +278,25 @@ def read_results(path: os.PathLike | str, *, strict: bool = False) -> list[Metri
                 continue
             out.append(MetricResult.from_dict(d))
     return out
+
+
+def results_dataframe(results: "os.PathLike | str | Iterable[MetricResult]") -> Any:
+    """A pandas DataFrame with one row per value of each result (a results file or MetricResults).
+
+    Columns: ``metric`` (the run's name), ``name`` (the value's name), ``value``, ``stderr``,
+    ``ci95_low``, ``ci95_high``, ``num_samples``, ``seed``, ``device``, ``created``, ``library_version``.
+    """
+    import pandas as pd
+    items = read_results(results) if isinstance(results, (str, os.PathLike)) else list(results)
+    rows = []
+    for r in items:
+        values = r.values or {r.metric: r.value}
+        for name, value in values.items():
+            iv = r.intervals.get(name) or (dict(stderr=r.stderr, low=(r.ci95 or [None, None])[0],
+                                                high=(r.ci95 or [None, None])[1]) if name == r.metric else {})
+            rows.append(dict(metric=r.metric, name=name, value=value, stderr=iv.get("stderr"),
+                             ci95_low=iv.get("low"), ci95_high=iv.get("high"), num_samples=r.num_samples,
+                             seed=r.seed, device=r.device, created=r.created, library_version=r.library_version))
+    return pd.DataFrame(rows, columns=["metric", "name", "value", "stderr", "ci95_low", "ci95_high", "num_samples",
+                                       "seed", "device", "created", "library_version"])
+

@@ -27,7 +27,7 @@ from typing import Any, Optional, Sequence
 import numpy as np
 import torch
 
-from . import sampling
+from .._core import sampling
 
 DATASET_JSON = "dataset.json"
 

@@ -165,7 +165,7 @@ def get_spec(name: str) -> WeightSpec:
 
 def bundled_path(spec: WeightSpec) -> Optional[Path]:
     """Where the package's own copy of ``spec`` lives (None when it ships none)."""
-    return Path(__file__).resolve().parent / spec.bundled if spec.bundled else None
+    return Path(__file__).resolve().parent.parent / spec.bundled if spec.bundled else None
 
 
 def candidate_paths(spec: WeightSpec) -> list[Path]:

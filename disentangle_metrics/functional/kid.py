@@ -30,7 +30,7 @@ from typing import Optional, Union
 import numpy as np
 import torch
 
-from .device import DeviceLike, resolve_device
+from .._core.device import DeviceLike, resolve_device
 
 NUM_SUBSETS = 100
 MAX_SUBSET_SIZE = 1000

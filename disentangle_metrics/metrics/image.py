@@ -23,20 +23,22 @@ from typing import Any, Optional, Sequence
 
 import torch
 
-from . import distributed, feature_cache, intervals
-from . import feature_pass as FP
-from .device import default_batch_size, describe, metric_precision, resolve_device
-from .features import DEFAULT_EXTRACTOR, FeatureExtractor, build_extractor
-from .features.inception import NVIDIA_WEIGHTS, PYTORCH_FID_WEIGHTS
-from .features.inception_logits import LOGITS_EXTRACTOR
-from .fid import rank_problem, reference_stats
-from .frechet import frechet_details
-from .inception_score import inception_score_from_logits
-from .kid import kid_from_features
-from .precision_recall import precision_recall_from_features, precision_recall_parts
+from .._core import distributed
+from ..features import cache as feature_cache
+from ..functional import intervals
+from ..features import extract as FP
+from .._core.device import default_batch_size, describe, metric_precision, resolve_device
+from ..features import DEFAULT_EXTRACTOR, FeatureExtractor, build_extractor
+from ..features.inception import NVIDIA_WEIGHTS, PYTORCH_FID_WEIGHTS
+from ..features.inception_logits import LOGITS_EXTRACTOR
+from ..features.cache import rank_problem, reference_stats
+from ..functional.frechet import frechet_details
+from ..functional.inception_score import inception_score_from_logits
+from ..functional.kid import kid_from_features
+from ..functional.precision_recall import precision_recall_from_features, precision_recall_parts
 from .registry import ScoreOptions, count_or_default
-from .results import MetricResult
-from .stats import FeatureStats, is_stats_file
+from .._core.results import MetricResult
+from ..functional.stats import FeatureStats, is_stats_file
 
 ALL = None   # max_real: every real image
 
@@ -112,8 +114,15 @@ def weights_for(ext_name: str, weights: dict[str, str]) -> Optional[str]:
 
 
 def _generated_source(generated: Any, opts: ScoreOptions, device: torch.device) -> Any:
-    from .sources import GeneratorSource, ImageSource, open_source
+    from ..generators.sources import GeneratorSource, ImageSource, is_image_array, open_source
     image_opts = {k: v for k, v in (("resolution", opts.image_resolution), ("array_key", opts.array_key)) if v is not None}
+    if is_image_array(generated):
+        if opts.array_key is not None:
+            raise ValueError("array_key names an array inside a .npz file; the images were given in memory: drop it")
+        return open_source(generated, device=device, image_range=opts.image_range, **image_opts)
+    if opts.image_range is not None:
+        raise ValueError("image_range applies to float images given in memory (a tensor or array), not to "
+                         f"{type(generated).__name__}; drop it")
     if isinstance(generated, (str, os.PathLike)):
         return open_source(generated, device=device, **image_opts)
     if image_opts:   # a generator's images are its own size; an opened source was given its options already
@@ -136,7 +145,7 @@ def _real_pass(reference: Any, extractors: dict[str, FeatureExtractor], capture:
         batches = FP.testbed_batches(n, resolution, batch_size, device)
         what, desc = "real features (testbed)", f"testbed at {resolution}x{resolution} (first {n} images, default config)"
     else:
-        from .data.images import open_source as open_images
+        from ..data.images import open_source as open_images
         src = open_images(Path(reference))     # opened once: its listing keys the cache, its images the pass
         n, batches = FP.dataset_batches(src, num, resolution=resolution, mirror=mirror, seed=seed,
                                         batch_size=batch_size, device=device)
@@ -145,7 +154,7 @@ def _real_pass(reference: Any, extractors: dict[str, FeatureExtractor], capture:
     paths = feature_cache.cache_paths(reference, extractors, n, resolution, mirror, seed, source=src)
 
     def from_cache(e: str) -> Optional[FP.Features]:
-        t = feature_cache.load(paths[e], n, extractors[e].feature_dim, device)
+        t = feature_cache.load_features(paths[e], n, extractors[e].feature_dim, device)
         return None if t is None else FP.Features(all=t, count=n, cache_file=str(paths[e]), cached=True)
 
     # rank 0 decides, so every process takes part in the same collective pass
@@ -161,7 +170,7 @@ def _real_pass(reference: Any, extractors: dict[str, FeatureExtractor], capture:
         for e, f in got.items():
             if paths[e] is not None and f.all is not None:
                 if me.is_main:
-                    feature_cache.save(paths[e], f.all)
+                    feature_cache.save_features(paths[e], f.all)
                 f.cache_file = str(paths[e])
         out.update(got)
     return out, desc
@@ -297,7 +306,7 @@ def reference_resize_note(reference: Any, resolution: int) -> Optional[str]:
     None for a downscale of square images, a statistics file or the test bed."""
     if not isinstance(reference, (str, os.PathLike)) or str(reference) == "testbed" or is_stats_file(reference):
         return None
-    from .data.images import open_source
+    from ..data.images import open_source
     h, w = open_source(Path(reference)).read(0).shape[:2]
     if h != w:
         return (f"the reference's images are {h}x{w} (its first image): stretched to {resolution}x{resolution} "

@@ -34,7 +34,7 @@ from typing import Any, Optional, Union
 import numpy as np
 import torch
 
-from .device import resolve_device
+from .._core.device import resolve_device
 
 ArrayLike = Union[np.ndarray, torch.Tensor]
 

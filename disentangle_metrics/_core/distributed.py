@@ -1,6 +1,6 @@
 """torch.distributed helpers: every metric runs unchanged under torchrun.
 
-Work is split by global minibatch (:func:`disentangle_metrics.sampling.batch_ranges` with this
+Work is split by global minibatch (:func:`disentangle_metrics._core.sampling.batch_ranges` with this
 process's rank and the world size); sufficient statistics are reduced by sum and per-sample values
 are gathered in global index order, so every rank ends with the same result, identical to a
 single-process run with the same seed and batch size.

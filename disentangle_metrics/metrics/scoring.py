@@ -15,45 +15,12 @@ from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any, Iterator, Sequence, Union
 
-from . import image_metrics as IM
+from . import image as IM
+from ..generators.sources import is_image_array, is_image_path
 from .registry import ScoreOptions, get_metric, resolve_name
-from .results import MetricResult
+from .._core.results import MetricResult
 
 Outcome = Union[MetricResult, Exception]
-
-
-# weight files that make a folder with a config.json a checkpoint: a checkpoint folder's model.pt,
-# a training run folder's latest.pt and snapshot-*.pt
-_CHECKPOINT_FILES = ("model.pt", "latest.pt", "snapshot-*.pt")
-
-
-def is_image_path(obj: Any) -> bool:
-    """True when ``obj`` names generated images: a zip, .npz or .npy, or a folder that is no checkpoint.
-
-    A folder is a checkpoint (not images) when it holds ``config.json`` beside weights (``model.pt``,
-    or a training run's ``latest.pt`` / ``snapshot-*.pt``), or ``config.json`` and no image at all; a
-    folder of images with a stray ``config.json`` is a samples folder.
-    """
-    if not isinstance(obj, (str, os.PathLike)):
-        return False
-    p = Path(obj)
-    if p.is_dir():
-        if not (p / "config.json").is_file():
-            return True
-        if any(any(p.glob(pattern)) for pattern in _CHECKPOINT_FILES):
-            return False
-        return _holds_an_image(p)
-    return p.is_file() and p.suffix.lower() in (".zip", ".npz", ".npy")
-
-
-def _holds_an_image(folder: Path) -> bool:
-    """True at the first image file found below ``folder`` (the extensions the folder reader takes)."""
-    from .data.images import is_set_image
-    for root, dirs, files in os.walk(folder):
-        rel = Path(root).relative_to(folder).as_posix()
-        if any(is_set_image(f if rel == "." else f"{rel}/{f}") for f in files):
-            return True
-    return False
 
 
 def _image_row(base: str) -> Any:
@@ -66,7 +33,7 @@ def score_iter(G: Any, names: Sequence[str], opts: ScoreOptions) -> Iterator[tup
     One metric failing does not stop the others; an unknown name raises KeyError at once.
     """
     resolved = [(n, *resolve_name(n)) for n in names]
-    images_only = is_image_path(G) or type(G).__name__ == "ImageSource"
+    images_only = is_image_path(G) or is_image_array(G) or type(G).__name__ == "ImageSource"
     groups: dict[tuple, list[tuple[str, Any]]] = {}
     singles: list[tuple[str, str, dict]] = []
     for name, base, over in resolved:

@@ -26,21 +26,18 @@ from typing import Any, Optional, Sequence, Union
 
 import torch
 
-from . import distributed, intervals
-from .dataset_stats import dataset_stats, extractor_identity, testbed_stats
-from .device import DeviceLike, default_batch_size, describe, metric_precision, resolve_device
-from .features import DEFAULT_EXTRACTOR, FeatureExtractor, build_extractor
-from .frechet import frechet_details
+from .._core import distributed
+from ..functional import intervals
+from ..features.cache import PAPER_NUM, TESTBED_REFERENCE, Reference, rank_problem, reference_stats  # noqa: F401
+from .._core.device import DeviceLike, default_batch_size, describe, metric_precision, resolve_device
+from ..features import DEFAULT_EXTRACTOR, FeatureExtractor, build_extractor
+from ..functional.frechet import frechet_details
 from .registry import ScoreOptions, count_or_default, register_metric
-from .sources import GeneratorSource, to_uint8  # noqa: F401  (to_uint8 re-exported: it lived here)
-from .results import MetricResult
-from .stats import FeatureStats, is_stats_file, read_stats_info
-
-PAPER_NUM = 50_000
-Reference = Union[str, os.PathLike, FeatureStats]
+from ..generators.sources import GeneratorSource, to_uint8  # noqa: F401  (to_uint8 re-exported: it lived here)
+from .._core.results import MetricResult
+from ..functional.stats import FeatureStats, is_stats_file, read_stats_info
 
 
-TESTBED_REFERENCE = "testbed"   # reference= value: the procedural test bed rendered at G's resolution
 
 
 def count_name(num_gen: int) -> str:
@@ -78,64 +75,6 @@ def generator_stats(G: Any, ext: FeatureExtractor, num: int, batch_size: int, se
             st.update(ext(u8))
             bar.update(len(batch.index))
     return st
-
-
-def reference_stats(reference: Reference, ext: FeatureExtractor, device: torch.device, *, resolution: Optional[int],
-                    num_real: Optional[int], mirror: Optional[bool], seed: int, progress: bool) -> tuple[FeatureStats, str]:
-    """(statistics, description) of ``reference``: FeatureStats, a stats ``.npz``, or a dataset.
-
-    A stats file must have been computed as this run would compute it: the extractor, its weights,
-    the image resolution (``resolution``, the generator's) and, when ``mirror`` is not None, the
-    mirroring it records must match, else a ValueError names both values.
-    """
-    if reference is None:
-        raise ValueError("FID needs reference statistics: pass a stats .npz (make one with `dmetrics stats DATASET "
-                         "--out stats.npz`) or a dataset (folder, zip, .npy/.npz images)")
-    if isinstance(reference, FeatureStats):
-        return reference, "FeatureStats"
-    if isinstance(reference, str) and reference == TESTBED_REFERENCE:
-        if resolution is None:
-            raise ValueError("reference='testbed' needs the generator's img_resolution to render the test bed at")
-        num = count_or_default(num_real, PAPER_NUM, "num_real")
-        st = testbed_stats(ext, num, resolution, device=device, progress=progress)
-        return st, f"testbed at {resolution}x{resolution} (first {num} images, default config)"
-    p = Path(reference)
-    if is_stats_file(p):
-        st = FeatureStats.load(p, device=device)
-        saved = read_stats_info(p)
-        mine = extractor_identity(ext)
-        for k in ("extractor", "weights_sha256"):
-            if k in saved and mine[k] is not None and saved[k] != str(mine[k]):
-                raise ValueError(f"{p} was computed with {k} {saved[k]}, but this run uses {mine[k]}; "
-                                 "recompute the statistics with the same extractor and weights")
-        saved_res = saved.get("image_resolution") or (saved.get("resolution") if saved.get("resolution") != "None" else None)
-        if resolution is not None and saved_res not in (None, "unknown") and saved_res != str(resolution):
-            raise ValueError(f"{p} holds statistics of {saved_res}x{saved_res} images, but the generator makes "
-                             f"{resolution}x{resolution} images; recompute them with `dmetrics stats DATASET "
-                             f"--resolution {resolution} --out STATS.npz`")
-        if mirror is not None and "mirror" in saved and saved["mirror"] != str(bool(mirror)):
-            raise ValueError(f"{p} was computed with mirror={saved['mirror']}, but this run asks for "
-                             f"mirror={bool(mirror)}; recompute the statistics with{'' if mirror else 'out'} --mirror "
-                             "or drop the mirror option")
-        return st, f"stats file {p}"
-    from .data.images import INTERRUPTED_EXPORT, interrupted_testbed_export
-    if interrupted_testbed_export(p):
-        warnings.warn(INTERRUPTED_EXPORT.format(path=p), RuntimeWarning, stacklevel=3)
-    n_avail = None
-    if num_real is not None:
-        from .data.images import open_source
-        n_avail = len(open_source(p))
-    st = dataset_stats(p, ext, num=min(num_real, n_avail) if num_real else None, mirror=bool(mirror), resolution=resolution,
-                       seed=seed, device=device, progress=progress)
-    return st, f"dataset {p} ({st.count} images{', mirrored' if mirror else ''})"
-
-
-def rank_problem(count: int, dim: int, what: str) -> Optional[str]:
-    """Why statistics of ``count`` samples cannot have a full-rank covariance (rank <= count - 1), or None."""
-    if count > dim:
-        return None
-    return (f"{what}: {count} samples in a {dim}-d feature space give a covariance of rank at most "
-            f"{count - 1} < {dim}, so the FID is degenerate; use at least {dim + 1} (the paper: {PAPER_NUM})")
 
 
 def _rank_guard(problem: Optional[str], allow: bool, found: list[str]) -> None:
@@ -244,11 +183,11 @@ def fid50k(G: Any, opts: ScoreOptions) -> MetricResult:
     (``fid10k``, ``fid2500``), never ``fid50k``. ``opts.num_real`` and ``opts.mirror`` choose the real
     images; ``G`` may be a folder / zip / ``.npz`` of generated images.
     """
-    from .scoring import is_image_path
+    from ..generators.sources import is_image_path
     if is_image_path(G) or type(G).__name__ == "ImageSource":   # generated images: the shared image-metric path
-        from . import image_metrics
+        from . import image as image_metrics
         return image_metrics.compute(G, [image_metrics.FID50K], opts)[0]
-    from .image_metrics import weights_for
+    from .image import weights_for
     ext_name = opts.extractor or DEFAULT_EXTRACTOR
     weights = weights_for(ext_name, opts.weights)
     return fid(G, opts.reference, num_gen=count_or_default(opts.num_samples, PAPER_NUM, "num_samples"), batch_size=opts.batch_size, seed=opts.seed,

@@ -14,7 +14,7 @@ from typing import Any, Callable, Optional, Sequence
 
 import torch
 
-from .protocol import module_device
+from ..generators.protocol import module_device
 
 CLASSIFIER_RESOLUTION = 256
 
@@ -33,7 +33,7 @@ def box_downsample(images: torch.Tensor, resolution: int = CLASSIFIER_RESOLUTION
     if h % resolution or w % resolution or h // resolution != w // resolution:
         raise ValueError(f"cannot box-downsample {h}x{w} images to {resolution}x{resolution}: the size must be "
                          f"the same integer multiple of {resolution} in both directions")
-    from .sources import box_downsample as box_by_factor   # the one box filter (PPL's crop uses it too)
+    from ..generators.sources import box_downsample as box_by_factor   # the one box filter (PPL's crop uses it too)
     return box_by_factor(images, h // resolution)
 
 
@@ -86,6 +86,18 @@ def _names_of(net: Any) -> Optional[list[str]]:
     return [str(name)] if name is not None else None
 
 
+NAMED_CLASSIFIERS = ("testbed",)
+
+
+def named_classifier(name: str) -> Any:
+    """The attribute classifier registered as ``name``: ``testbed``, the shipped test-bed classifier."""
+    if name == "testbed":
+        from ..features.testbed_net import load_testbed_classifier
+        return load_testbed_classifier()
+    raise ValueError(f"unknown attribute classifier {name!r}: the named ones are {', '.join(NAMED_CLASSIFIERS)}; "
+                     "else pass a callable images -> logits [N, A] (the CLI also takes a checkpoint folder)")
+
+
 def as_attribute_classifier(classifier: Any, attribute_names: Optional[Sequence[str]] = None,
                             num_attributes: Optional[int] = None) -> AttributeClassifier:
     """Wrap a callable (logits [N, A]) or a list of callables (each [N] or [N, A_k]) as one classifier.
@@ -94,6 +106,8 @@ def as_attribute_classifier(classifier: Any, attribute_names: Optional[Sequence[
     ``attribute_name`` attributes, else ``attr00``, ``attr01``, ... (then ``num_attributes``, or a
     probe call, fixes their count).
     """
+    if isinstance(classifier, str):
+        classifier = named_classifier(classifier)
     if isinstance(classifier, AttributeClassifier):
         parts = list(classifier.parts)
         found: Optional[list[str]] = list(classifier.names)

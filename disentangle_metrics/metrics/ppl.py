@@ -31,14 +31,15 @@ from typing import Any, Callable, Mapping, Optional, Sequence, Union
 import numpy as np
 import torch
 
-from . import distributed, intervals, sampling
-from .device import describe, metric_precision, resolve_device, sync
+from .._core import distributed, sampling
+from ..functional import intervals
+from .._core.device import describe, metric_precision, resolve_device, sync
 from .distances import DEFAULT_DISTANCE, Distance, build_distance
-from .precision_guard import check_eps_scaling
-from .protocol import conditioning, require_mapping
+from ..generators.precision_guard import check_eps_scaling
+from ..generators.protocol import conditioning, require_mapping
 from .registry import ScoreOptions, count_or_default, register_metric
-from .sources import GeneratorSource, box_downsample
-from .results import MetricResult
+from ..generators.sources import GeneratorSource, box_downsample
+from .._core.results import MetricResult
 
 SPACES = ("z", "w")
 SAMPLINGS = ("full", "end")

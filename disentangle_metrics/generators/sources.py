@@ -30,11 +30,12 @@ from typing import Any, Iterator, Optional, Union
 
 import torch
 
-from . import sampling
+from .._core import sampling
 from .conditioning import label_policy
-from .device import DeviceLike, resolve_device
-from .protocol import (as_generator, generator_kind, has_mapping, precision_used, prepare_shared_noise,
-                       synthesis_kwargs)
+from .._core.device import DeviceLike, resolve_device
+from .protocol import (
+    as_generator, generator_kind, has_mapping, precision_used, prepare_shared_noise, synthesis_kwargs,
+)
 
 NOISE_POLICIES = ("random", "shared")
 
@@ -89,7 +90,7 @@ class GeneratorSource:
 
     ``truncation_psi``/``truncation_cutoff``: truncation in W (psi 1 = none, the paper's metrics).
     ``class_label`` / ``labels``: the label policy of a conditional generator
-    (:mod:`~disentangle_metrics.conditioning`). ``force_fp32``: run a generator that has a
+    (:mod:`~disentangle_metrics.generators.conditioning`). ``force_fp32``: run a generator that has a
     reduced-precision path (stylegan2-ada / StyleGAN3) in float32; False runs it as its checkpoint
     says, as the authors' FID-type metrics do. ``dtype``: cast the private copy (float64 checks).
     """
@@ -214,14 +215,20 @@ class ImageSource:
     the array of a ``.npz`` holding several.
     """
 
-    def __init__(self, path: Union[str, os.PathLike], *, device: DeviceLike = "auto", array_key: Optional[str] = None,
-                 resolution: Optional[int] = None, num_threads: int = 4) -> None:
-        from .data.images import open_source as open_images
-        self.path = Path(path)
+    def __init__(self, path: Union[str, os.PathLike, Any], *, device: DeviceLike = "auto", array_key: Optional[str] = None,
+                 resolution: Optional[int] = None, num_threads: int = 4,
+                 image_range: Optional[tuple[float, float]] = None) -> None:
+        from ..data.images import InMemorySource, open_source as open_images
         self.device = resolve_device(device)
         if resolution is not None and (isinstance(resolution, bool) or not isinstance(resolution, int) or resolution < 1):
             raise ValueError(f"resolution must be a positive integer (or None to keep the images' size), got {resolution!r}")
-        self.images = open_images(self.path, array_key=array_key)
+        if isinstance(path, (str, os.PathLike)):
+            if image_range is not None:
+                raise ValueError("image_range applies to in-memory float images; files hold uint8 images")
+            self.images = open_images(Path(path), array_key=array_key)
+        else:
+            self.images = InMemorySource(path, image_range=image_range)
+        self.path = self.images.path
         self.array_key, self.resize_to = array_key, resolution
         self.num_available: Optional[int] = len(self.images)
         if resolution is None:
@@ -237,7 +244,7 @@ class ImageSource:
         self.num_threads = int(num_threads)
 
     def _read_first(self) -> Any:
-        from .data.images import BadImageError
+        from ..data.images import BadImageError
         try:
             return self.images.read(0)
         except BadImageError as exc:
@@ -245,7 +252,7 @@ class ImageSource:
 
     def batches(self, num: int, batch_size: int, *, seed: int = 0, rank: int = 0, world_size: int = 1) -> Iterator[Batch]:
         """The first ``num`` images in this rank's global minibatches; sizes must all match the first image."""
-        from .data.images import BadImageError, ImageDataset, iterate_batches
+        from ..data.images import BadImageError, ImageDataset, iterate_batches
         if num > self.num_available:
             raise ValueError(f"{num} images requested but {self.path} holds {self.num_available}; "
                              "generate more or ask for fewer samples (score: --num-samples, compare: --num)")
@@ -276,7 +283,7 @@ class ImageSource:
 
 def _generated_bad(exc: Exception) -> Exception:
     """A bad generated image: never skipped (the result would carry fewer samples than its name says)."""
-    from .data.images import SKIP_BAD_HINT, BadImageError
+    from ..data.images import SKIP_BAD_HINT, BadImageError
     text = str(exc)
     if SKIP_BAD_HINT in text:
         text = text.replace(SKIP_BAD_HINT, "Delete, replace or regenerate the file (generated images are never "
@@ -296,9 +303,15 @@ def open_source(obj_or_path: Any, **options: Any) -> Source:
         if options:
             raise ValueError(f"open_source got an existing source and options {sorted(options)}; build a new source instead")
         return obj_or_path
-    if isinstance(obj_or_path, (str, os.PathLike)):
+    if isinstance(obj_or_path, (str, os.PathLike)) or is_image_array(obj_or_path):
         return ImageSource(obj_or_path, **options)
     return GeneratorSource(obj_or_path, **options)
+
+
+def is_image_array(obj: Any) -> bool:
+    """True for a tensor or numpy array (a set of images held in memory), never for a generator."""
+    import numpy as np
+    return isinstance(obj, (torch.Tensor, np.ndarray))
 
 
 def as_float(images: torch.Tensor) -> torch.Tensor:
@@ -308,3 +321,37 @@ def as_float(images: torch.Tensor) -> torch.Tensor:
 
 __all__ = ["Batch", "GeneratorSource", "ImageSource", "Source", "open_source", "to_uint8", "box_downsample",
            "truncation_tag", "as_float", "NOISE_POLICIES"]
+
+
+# weight files that make a folder with a config.json a checkpoint: a checkpoint folder's model.pt,
+# a training run folder's latest.pt and snapshot-*.pt
+_CHECKPOINT_FILES = ("model.pt", "latest.pt", "snapshot-*.pt")
+
+
+def is_image_path(obj: Any) -> bool:
+    """True when ``obj`` names generated images: a zip, .npz or .npy, or a folder that is no checkpoint.
+
+    A folder is a checkpoint (not images) when it holds ``config.json`` beside weights (``model.pt``,
+    or a training run's ``latest.pt`` / ``snapshot-*.pt``), or ``config.json`` and no image at all; a
+    folder of images with a stray ``config.json`` is a samples folder.
+    """
+    if not isinstance(obj, (str, os.PathLike)):
+        return False
+    p = Path(obj)
+    if p.is_dir():
+        if not (p / "config.json").is_file():
+            return True
+        if any(any(p.glob(pattern)) for pattern in _CHECKPOINT_FILES):
+            return False
+        return _holds_an_image(p)
+    return p.is_file() and p.suffix.lower() in (".zip", ".npz", ".npy")
+
+
+def _holds_an_image(folder: Path) -> bool:
+    """True at the first image file found below ``folder`` (the extensions the folder reader takes)."""
+    from ..data.images import is_set_image
+    for root, dirs, files in os.walk(folder):
+        rel = Path(root).relative_to(folder).as_posix()
+        if any(is_set_image(f if rel == "." else f"{rel}/{f}") for f in files):
+            return True
+    return False

@@ -43,10 +43,10 @@ from typing import Callable, Mapping, Optional, Protocol
 
 import torch
 
-from . import weights as W
+from .._core import weights as W
 
 DEFAULT_DISTANCE = "lpips-vgg"
-ENTRY_POINT_GROUP = "disentangle_metrics.distances"
+ENTRY_POINT_GROUP = "disentangle_metrics.distances"   # the plug-in group name published in 0.1, kept
 
 DistanceFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -117,7 +117,7 @@ def get_distance_spec(name: str) -> DistanceSpec:
     if name not in DISTANCES:
         known = sorted(set(DISTANCES) | set(_LAZY))
         raise KeyError(f"unknown PPL distance {name!r}; known: {', '.join(known)}. Register one with "
-                       "disentangle_metrics.distances.register_distance, or pass a callable (img0, img1) -> [N].")
+                       "disentangle_metrics.metrics.distances.register_distance, or pass a callable (img0, img1) -> [N].")
     return DISTANCES[name]
 
 
@@ -127,7 +127,7 @@ def build_distance(name: str = DEFAULT_DISTANCE, *, device: torch.device | str =
     """Build the registered distance ``name`` on ``device``.
 
     ``weight_paths`` maps registered weight names (e.g. ``vgg16-torchvision``) to explicit files;
-    others are found by :func:`disentangle_metrics.weights.resolve`.
+    others are found by :func:`disentangle_metrics._core.weights.resolve`.
     """
     spec = get_distance_spec(name)
     dist = spec.builder(torch.device(device), dtype, dict(weight_paths or {}), allow_hash_mismatch)
@@ -261,4 +261,4 @@ def build_lpips_vgg_nvidia(device: torch.device, dtype: torch.dtype, weight_path
 
 
 # Distances provided by other modules, imported on first use.
-declare_lazy("testbed-lpips", "disentangle_metrics.testbed_lpips")
+declare_lazy("testbed-lpips", "disentangle_metrics.metrics.testbed_lpips")

@@ -20,11 +20,11 @@ from typing import Any, Iterable, Iterator, Optional
 
 import torch
 
-from . import distributed
-from .intervals import GroupedFeatures
-from .features import FeatureExtractor
-from .features.inception_logits import InceptionLogits
-from .stats import FeatureStats
+from .._core import distributed
+from ..functional.intervals import GroupedFeatures
+from . import FeatureExtractor
+from .inception_logits import InceptionLogits
+from ..functional.stats import FeatureStats
 
 
 @dataclass
@@ -147,8 +147,8 @@ def dataset_batches(src: Any, num: Optional[int], *, resolution: Optional[int], 
 
     Resized to ``resolution`` and flipped as :func:`~.dataset_stats.dataset_stats` does (same seeds).
     """
-    from .data.images import ImageDataset, iterate_batches
-    from .sampling import batch_ranges
+    from ..data.images import ImageDataset, iterate_batches
+    from .._core.sampling import batch_ranges
     n = len(src) if num is None else min(int(num), len(src))
     ds = ImageDataset(src, resolution=resolution, mirror=mirror, num=n, seed=seed)
     me = distributed.info()
@@ -164,9 +164,9 @@ def dataset_batches(src: Any, num: Optional[int], *, resolution: Optional[int], 
 def testbed_batches(num: int, resolution: int, batch_size: int,
                     device: torch.device) -> Iterator[tuple[range, torch.Tensor]]:
     """The first ``num`` images of the procedural test bed (default config) at ``resolution``."""
-    from .data.testbed import render
-    from .data.testbed_config import TestbedConfig
-    from .sampling import batch_ranges
+    from ..data.testbed import render
+    from ..data.testbed_config import TestbedConfig
+    from .._core.sampling import batch_ranges
     cfg = TestbedConfig().replace(resolution=int(resolution))
     me = distributed.info()
     for _, idx in batch_ranges(int(num), batch_size, me.rank, me.world_size):
