@@ -56,7 +56,7 @@ def train_and_score(out: Path, nf: int, evals: list[float], num_train: int = 10_
     from disentangle_metrics.generators.adapters import as_generator
     from disentangle_metrics.data.testbed import render_batch
     from disentangle_metrics.data.testbed_config import TestbedConfig
-    from disentangle_metrics.metrics.fid import fid
+    from disentangle_metrics import fid
 
     out.mkdir(parents=True, exist_ok=True)
     reals = render_batch(TestbedConfig(resolution=32), 0, num_train)[0].float() / 127.5 - 1
@@ -84,7 +84,7 @@ def train_and_score(out: Path, nf: int, evals: list[float], num_train: int = 10_
         rate = (nimg - n0) / (time.time() - ts)
         G.eval()
         with torch.no_grad():
-            res = fid(as_generator(G, z_dim=Z_DIM, img_resolution=32), "testbed", num_gen=num_gen, num_real=num_real,
+            res = fid(as_generator(G, z_dim=Z_DIM, img_resolution=32), "testbed", num_samples=num_gen, num_real=num_real,
                       seed=123, device="cpu", extractor="testbed", batch_size=64)
         G.train()
         row = {"probe": name, "kimg": kimg, "fid": f"{res.value:.3f}", "wall_s": f"{time.time() - t0:.0f}",

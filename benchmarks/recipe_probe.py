@@ -79,7 +79,7 @@ def main() -> None:
     ap.add_argument("--num-real", type=int, default=10_000)
     args = ap.parse_args()
     torch.set_num_threads(1)
-    from disentangle_metrics.metrics.fid import fid
+    from disentangle_metrics import fid
     from reference_models.train import Trainer
 
     curves = args.root / "curves.csv"
@@ -117,7 +117,7 @@ def main() -> None:
             prog = tr.train()
             dt = time.time() - ts
             nimg_chunk = k - (evals[i - 1] if i else 0)
-            kw = dict(num_gen=args.num_gen, num_real=args.num_real, seed=123, device="cpu", extractor="testbed",
+            kw = dict(num_samples=args.num_gen, num_real=args.num_real, seed=123, device="cpu", extractor="testbed",
                       batch_size=64)
             res = fid(tr.G_ema, "testbed", **kw)
             raw = fid(copy.deepcopy(tr.G).eval(), "testbed", **kw)   # the trained G: how much the EMA lags or helps

@@ -21,7 +21,7 @@ KINDS = ("fid", "kid", "pr", "is")
               help="Use at most NUM_REAL images of REFERENCE (default: all).")
 @click.option("--resolution", "image_resolution", type=click.IntRange(min=1), default=None,
               help="Resize GENERATED images to RxR first (box filter for power-of-two downscales, else Lanczos; "
-                   "non-square images are stretched); REFERENCE follows GENERATED's resolution.")
+                   "non-square images are stretched). REFERENCE is read as it is.")
 @click.option("--array-key", default=None, help="GENERATED is a .npz holding several arrays: the one to use.")
 @click.option("--extractor", default="inception-v3-tf", show_default=True, help="FID/KID feature extractor.")
 @click.option("--pr-extractor", type=click.Choice(["vgg16-nvidia", "vgg16-torchvision"]), default="vgg16-nvidia",
@@ -41,13 +41,15 @@ def compare_cmd(generated: str, reference: str, kinds: str, num: int | None, num
                 no_progress: bool, image_resolution: int | None, array_key: str | None) -> None:
     """Compare GENERATED with REFERENCE, like `python -m pytorch_fid A B`.
 
-    Each is a folder, zip or .npz of images; for FID either may also be a statistics .npz
-    (`dmetrics stats`). All images are used unless --num / --num-real; REFERENCE images are resized
-    to GENERATED's resolution (non-square ones are stretched, smaller ones upscaled: a warning says
-    so and the result records it in extras.reference_resized). IS is computed on GENERATED.
+    Each is a folder, zip or .npz of images; for FID both may instead be statistics .npz files
+    (`dmetrics stats`) of the same extractor and weights. All images are used unless --num /
+    --num-real. Each set is scored as it is, as pytorch-fid, torch-fidelity and clean-fid do: the
+    extractor resizes every image to its input (non-square ones stretched). IS is computed on
+    GENERATED. A metric that fails (say, a missing weights file) is reported with its reason; the
+    others are still computed and written, and the exit status is 1.
     """
     from disentangle_metrics.metrics import image as IM
-    from disentangle_metrics.metrics.registry import ScoreOptions
+    from disentangle_metrics._core.options import ScoreOptions
     from disentangle_metrics.generators.sources import ImageSource
     from disentangle_metrics._core.weights import WeightsError
 
@@ -59,14 +61,19 @@ def compare_cmd(generated: str, reference: str, kinds: str, num: int | None, num
         raise click.BadParameter(f"--metrics takes a subset of {','.join(KINDS)}, got {kinds!r}")
     if out_path:
         check_out_file(out_path)     # before the passes over both image sets, not after
+    failures: list[tuple[str, Exception]] = []
     try:
-        gen_stats = IM.load_stats_reference(generated, device="cpu")
-        if gen_stats is not None:
+        if IM.load_stats_reference(generated, device="cpu") is not None:
             if image_resolution is not None or array_key is not None:
                 raise ValueError(f"{generated} is a statistics file: --resolution and --array-key apply to images")
-            results = [_stats_fid(gen_stats, generated, reference, wanted)]
+            if wanted != ["fid"]:
+                raise ValueError(f"{generated} is a statistics file: only FID can be computed from it (KID, PR and IS "
+                                 "need images)")
+            results = [IM.fid_from_stats(generated, reference)]
         else:
-            src = ImageSource(generated, device=device, resolution=image_resolution, array_key=array_key)
+            # each set as it is (pytorch-fid, torch-fidelity, clean-fid): no resize before the extractor
+            src = ImageSource(generated, device=device, resolution=image_resolution, array_key=array_key,
+                              require_square=False)
             if num is not None and num > src.num_available:
                 raise ValueError(f"--num {num}: {generated} holds {src.num_available} images; pass --num "
                                  f"{src.num_available} or less")
@@ -74,11 +81,18 @@ def compare_cmd(generated: str, reference: str, kinds: str, num: int | None, num
             rows = _rows(wanted, pr_extractor, kid_subset_size, kid_subsets)
             opts = ScoreOptions(device=device, seed=seed, batch_size=batch_size, num_samples=n, num_real=num_real,
                                 reference=reference, extractor=extractor, weights=_parse_weights(weights_items),
-                                allow_hash_mismatch=allow_hash_mismatch, progress=not no_progress)
-            results = IM.compute(src, rows, opts)
+                                allow_hash_mismatch=allow_hash_mismatch, progress=not no_progress,
+                                reference_at_own_size=True)
+            outcomes = IM.compute_outcomes(src, rows, opts)
+            results = [o for o in outcomes if not isinstance(o, Exception)]
+            failures = [(k, o) for k, o in zip(wanted, outcomes) if isinstance(o, Exception)]
     except (ValueError, KeyError, OSError, WeightsError) as exc:
         raise click.ClickException(f"{type(exc).__name__}: {exc}")
     _show_and_write(results, generated, reference, out_path)
+    for kind, exc in failures:      # the others were computed and written; each failure with its own reason
+        click.echo(f"{kind}: failed: {type(exc).__name__}: {exc}", err=True)
+    if failures:
+        sys.exit(1)
 
 
 def _rows(wanted: list[str], pr_extractor: str, kid_subset_size: int, kid_subsets: int) -> list:
@@ -92,33 +106,18 @@ def _rows(wanted: list[str], pr_extractor: str, kid_subset_size: int, kid_subset
     return [replace(base[k], max_real=IM.ALL) if base[k].max_real != 0 else base[k] for k in wanted]
 
 
-def _stats_fid(gen_stats, generated: str, reference: str, wanted: list[str]):
-    from disentangle_metrics.metrics import image as IM
-    from disentangle_metrics.functional.frechet import frechet_details
-    from disentangle_metrics._core.results import MetricResult
-    if wanted != ["fid"]:
-        raise ValueError(f"{generated} is a statistics file: only FID can be computed from it (KID, PR and IS need images)")
-    ref = IM.load_stats_reference(reference, device="cpu")
-    if ref is None:
-        raise ValueError(f"{generated} is a statistics file: REFERENCE must be one too (make it with `dmetrics stats "
-                         f"{reference} --out ref.npz`)")
-    det = frechet_details(gen_stats.mean(), gen_stats.cov(), ref.mean(), ref.cov())
-    return MetricResult(metric="fid", value=det.distance, values={"fid": det.distance},
-                        config=dict(generated=generated, reference=reference), extras=dict(frechet=det.as_dict()))
-
-
 def _show_and_write(results: list, generated: str, reference: str, out_path: Optional[str]) -> None:
     """Print each value with its 95% interval (as `score` does) and the fewer-than-the-paper note; append
     the results to ``out_path`` when given, keeping any that fail to write (:class:`cli.output.ResultWriter`)."""
     from disentangle_metrics._core.results import format_value
 
-    from .output import ResultWriter, fewer_than_paper_note
+    from .output import ResultWriter, fewer_than_paper_note, result_notes
     writer = ResultWriter(out_path) if out_path else None
     for res in results:
         res.extras.update(generated=generated, compared_with=reference)
         note = fewer_than_paper_note(res.metric, res.num_samples)
-        if note:
-            click.echo(note, err=True)
+        for line in ([note] if note else []) + result_notes(res):
+            click.echo(line, err=True)
         for k, v in res.values.items():
             shown = format_value(res, k, fmt=".6g") if isinstance(v, float) and math.isfinite(v) else str(v)
             click.echo(f"{k:24s} {shown:>14s}")

@@ -40,7 +40,8 @@ Run = Callable[[], "MetricResult | list[MetricResult]"]
 
 
 def _runs(G, clf, sizes: DemoSizes, seed: int, device: str) -> list[tuple[str, Run]]:
-    from disentangle_metrics.metrics.fid import count_name, fid
+    from disentangle_metrics import fid
+    from disentangle_metrics.metrics.image import count_name
     from disentangle_metrics.metrics.ppl import ppl
     from disentangle_metrics.metrics.scoring import score
     from disentangle_metrics.metrics.separability import separability
@@ -63,7 +64,7 @@ def _runs(G, clf, sizes: DemoSizes, seed: int, device: str) -> list[tuple[str, R
     # The paper's networks, when their weights are on this machine.
     if W.status("inception-2015-12-05-pytorch-fid").path is not None:
         runs.append((f"{fid_name} (Inception, vs test bed)",
-                     lambda: fid(G, "testbed", num_gen=sizes.fid, num_real=sizes.fid, seed=seed, device=device,
+                     lambda: fid(G, "testbed", num_samples=sizes.fid, num_real=sizes.fid, seed=seed, device=device,
                                  progress=True, metric=fid_name)))
     if W.status("vgg16-torchvision").path is not None:
         runs.append(("ppl_wend (LPIPS-VGG)", lambda: ppl(G, "w", "end", num_samples=sizes.ppl, seed=seed, device=device,

@@ -160,6 +160,17 @@ def fewer_than_paper_note(name: str, num_samples: Optional[int], shown: Optional
             "comparable with published numbers")
 
 
+def result_notes(res: Any) -> list[str]:
+    """What a result says about itself that a reader must see: a rank-deficient covariance, a resized
+    reference, notes of a comparison of statistics files (one line each)."""
+    ex = res.extras or {}
+    lines = [f"note: {res.metric}: {n}" for n in ex.get("rank_deficient", [])]
+    if ex.get("reference_resized"):
+        lines.append(f"note: {res.metric}: {ex['reference_resized']}")
+    lines += [f"note: {res.metric}: {n}" for n in ex.get("notes", [])]
+    return lines
+
+
 def time_text(res: Any) -> str:
     """The time a result took, honestly: its own step plus, for metrics computed together in one
     pass over the images (FID/KID/PR/IS), the shared generation and reference passes."""

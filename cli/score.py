@@ -19,7 +19,9 @@ from disentangle_metrics._core.results import format_value
 
 from .loading import load_generator, load_object, resolve_generator_spec
 from .options import check_device
-from .output import ResultWriter, check_out_file, fewer_than_paper_note, interrupted_text, time_text
+from .output import (
+    ResultWriter, check_out_file, fewer_than_paper_note, interrupted_text, result_notes, time_text,
+)
 from .provenance import generator_provenance, request_config, resume_key
 
 
@@ -264,6 +266,8 @@ def _run_and_write(G: Any, todo: dict[str, tuple[dict, str]], base: ScoreOptions
             continue
         writer.add(res, samples_dir=samples_dir)
         finished.append(asked)
+        for line in result_notes(res):
+            click.echo(line, err=True)
         for k, v in (res.values or {asked: res.value}).items():
             shown = format_value(res, k, fmt=".4f") if isinstance(v, float) and math.isfinite(v) else str(v)
             click.echo(f"{k:16s} {shown:>14s}   ({res.num_samples} samples, {time_text(res)})")

@@ -12,7 +12,7 @@ caller's generator is never modified (sources work on a private copy). Each retu
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Optional, Sequence
+from typing import Any, Mapping, Optional
 
 from ._core.device import DeviceLike
 from ._core.options import ScoreOptions

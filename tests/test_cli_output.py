@@ -204,7 +204,7 @@ def test_an_ambiguous_folder_names_the_files_to_pass(tmp_path):
     assert r.exit_code != 0 and f"pass one of its files instead: {d / 'G_ema-final.pt'}" in r.output, r.output
 
 
-# ---- item 12: references that are stretched or upscaled say so ----------------------------------------
+# ---- item 12 (issue 24): each set as it is in compare; the authors' protocol in score ----------------------------------------
 
 def _random_pngs(folder, n, h, w, seed):
     import numpy as np
@@ -216,19 +216,40 @@ def _random_pngs(folder, n, h, w, seed):
     return folder
 
 
-@pytest.mark.parametrize("h,w,word", [(16, 24, "stretched"), (8, 8, "upscaled"), (32, 32, None)])
-def test_a_reference_fitted_to_another_shape_is_noted_in_the_result(tmp_path, h, w, word):
+@pytest.mark.parametrize("h,w", [(16, 24), (8, 8), (32, 32)])
+def test_compare_scores_each_set_as_it_is(tmp_path, h, w):
+    """compare, like pytorch-fid / torch-fidelity / clean-fid, resizes nothing before the extractor."""
     gen = _random_pngs(tmp_path / "gen", 100, 16, 16, 0)
     real = _random_pngs(tmp_path / "real", 110, h, w, 1)
     out = tmp_path / "r.jsonl"
     r = CliRunner().invoke(main, ["compare", str(gen), str(real), "--extractor", "test-pixel-stats", "--device", "cpu",
                                   "--no-progress", "--out", str(out)])
     assert r.exit_code == 0, r.output
-    note = _lines(out)[0]["extras"].get("reference_resized")
-    if word is None:                          # a plain downscale of square images: nothing to note
-        assert note is None
-    else:
-        assert note and word in note and f"{h}x{w}" in note and "16x16" in note
+    res = _lines(out)[0]
+    assert res["extras"].get("reference_resized") is None and "own size" in res["config"]["reference_size"]
+
+
+@pytest.mark.parametrize("h,w,outcome", [(16, 24, "refused"), (8, 8, "refused"), (24, 24, "refused"),
+                                         (32, 32, "box-filtered"), (16, 16, None)])
+def test_score_brings_a_dataset_to_the_generator_by_the_authors_protocol(tmp_path, h, w, outcome):
+    """score G --reference DATASET: the dataset at G's resolution, or a power-of-two multiple 2x2 box-filtered
+    (StyleGAN v1's dataset_tool), recorded; anything else refused (stylegan2-ada's calc_metrics refuses)."""
+    import warnings
+
+    import disentangle_metrics as dm
+    from tests.fid_helpers import ToyGenerator
+    real = _random_pngs(tmp_path / "real", 30, h, w, 1)
+    run = lambda: dm.fid(ToyGenerator(resolution=16), str(real), num_samples=20, num_real=30,  # noqa: E731
+                         extractor="test-pixel-stats", device="cpu")
+    if outcome == "refused":
+        with pytest.raises(ValueError, match=r"authors' protocol.*dmetrics compare"):
+            run()
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)    # 20 samples: rank deficient, noted
+        res = run()
+    note = res.extras.get("reference_resized")
+    assert (note is None) if outcome is None else (outcome in note and "32x32" in note and "16x16" in note)
 
 
 # ---- item 12: install warning, default results file ignored in a checkout -------------------------------

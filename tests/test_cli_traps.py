@@ -72,13 +72,13 @@ def test_progress_bars_slow_down_when_stderr_is_not_a_terminal(monkeypatch):
 
 
 def test_interrupted_testbed_export_as_fid_reference_warns(tmp_path):
-    from disentangle_metrics.metrics.fid import fid
+    from disentangle_metrics import fid
     out = tmp_path / "tb"
     assert CliRunner().invoke(main, ["testbed", "export", str(out), "--num", "4", "--resolution", "16",
                                      "--no-progress"]).exit_code == 0
     os.remove(out / "list_attr_celeba.txt")
     with pytest.warns(RuntimeWarning, match="interrupted"):
-        fid(ToyGenerator(resolution=16), str(out), num_gen=4, num_real=4, extractor="test-pixel-stats", device="cpu")
+        fid(ToyGenerator(resolution=16), str(out), num_samples=4, num_real=4, extractor="test-pixel-stats", device="cpu")
 
 
 def test_checkpoints_written_before_the_official_truncation_fields_still_load(tmp_path):

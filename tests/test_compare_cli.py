@@ -38,7 +38,8 @@ def test_compare_two_folders_and_two_stats_files(tmp_path, nvidia_standins):
         assert s.exit_code == 0, s.output
     r2 = CliRunner().invoke(main, ["compare", str(tmp_path / "g.npz"), str(tmp_path / "r.npz")])
     assert r2.exit_code == 0, r2.output
-    assert np.isclose(float(r2.output.split()[1]), fid, rtol=0, atol=1e-4)   # printed with 4 decimals
+    line = next(x for x in r2.output.splitlines() if x.startswith("fid100_full@test-pixel-stats "))
+    assert np.isclose(float(line.split()[1]), fid, rtol=0, atol=1e-4)   # named like the image route, 6 digits
     r3 = CliRunner().invoke(main, ["compare", str(tmp_path / "g.npz"), real, "--metrics", "kid"])
     assert r3.exit_code != 0 and "only FID can be computed" in r3.output
 

@@ -63,7 +63,7 @@ def test_ppl_two_processes_match_one(tmp_path):
 def _fid_run(ref_dir):
     import tests.fid_helpers as H  # registers the cheap 'test-pixel-stats' extractor
     from disentangle_metrics.features.cache import dataset_stats
-    from disentangle_metrics.metrics.fid import generator_stats
+    from disentangle_metrics.features.extract import generator_stats
     from disentangle_metrics.features import build_extractor
     ext = build_extractor("test-pixel-stats")
     me = D.info()

@@ -7,7 +7,7 @@ from click.testing import CliRunner
 
 from cli.main import main
 from disentangle_metrics._core import sampling
-from disentangle_metrics.metrics.fid import to_uint8
+from disentangle_metrics.generators.sources import to_uint8
 from tests.fid_helpers import ToyGenerator  # noqa: F401  (also registers test-pixel-stats)
 
 

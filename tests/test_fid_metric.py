@@ -7,7 +7,8 @@ import torch
 from disentangle_metrics._core import sampling
 from disentangle_metrics.features.cache import dataset_stats
 from disentangle_metrics.features import build_extractor
-from disentangle_metrics.metrics.fid import fid, to_uint8
+from disentangle_metrics import fid
+from disentangle_metrics.generators.sources import to_uint8
 from disentangle_metrics.functional.frechet import frechet_distance
 from disentangle_metrics.metrics.registry import ScoreOptions, get_metric
 from disentangle_metrics.functional.stats import FeatureStats
@@ -35,7 +36,7 @@ def test_fid_equals_by_hand_computation(request, which):
         for idx in (range(0, 6), range(6, 12)):
             z = sampling.randn(99, idx, [8])
             ref.update(ext(to_uint8(ref_G.synthesis(ref_G.mapping(z, None)))))
-    res = fid(G, ref, num_gen=12, batch_size=5, seed=1, device="cpu", extractor=ext)
+    res = fid(G, ref, num_samples=12, batch_size=5, seed=1, device="cpu", extractor=ext)
     # by hand: the same latents, features and np.cov; the formula itself is checked against pytorch-fid
     # in test_fid_frechet_stats (its sqrtm takes a minute at 2048-d, too slow here)
     z = sampling.randn(1, range(12), [8])
@@ -54,14 +55,14 @@ def test_fid_equals_by_hand_computation(request, which):
 def test_batch_size_does_not_change_noise_free_result():
     G = ToyGenerator()
     ref = dataset_stats_from_generator(ToyGenerator(shift=0.2))
-    a = fid(G, ref, num_gen=40, batch_size=7, device="cpu", extractor="test-pixel-stats").value
-    b = fid(G, ref, num_gen=40, batch_size=16, device="cpu", extractor="test-pixel-stats").value
+    a = fid(G, ref, num_samples=40, batch_size=7, device="cpu", extractor="test-pixel-stats").value
+    b = fid(G, ref, num_samples=40, batch_size=16, device="cpu", extractor="test-pixel-stats").value
     assert a == pytest.approx(b, rel=1e-9) and a > 0
 
 
 def test_random_noise_is_reproducible_and_seeded():
     G, ref = ToyGenerator(noise_scale=0.5), dataset_stats_from_generator(ToyGenerator())
-    runs = [fid(G, ref, num_gen=30, batch_size=8, seed=s, device="cpu", extractor="test-pixel-stats").value
+    runs = [fid(G, ref, num_samples=30, batch_size=8, seed=s, device="cpu", extractor="test-pixel-stats").value
             for s in (0, 0, 1)]
     assert runs[0] == runs[1] != runs[2]
 
@@ -117,20 +118,20 @@ def test_dataset_stats_cache_invalidation(tmp_path):
 def test_reference_errors(tmp_path):
     G = ToyGenerator()
     with pytest.raises(ValueError, match="dmetrics stats"):
-        fid(G, None, num_gen=4, device="cpu", extractor="test-pixel-stats")
+        fid(G, None, num_samples=4, device="cpu", extractor="test-pixel-stats")
     data = _write_dataset(tmp_path / "real.npy", G, n=8)
     stats = tmp_path / "s.npz"
     dataset_stats(data, extractor="test-pixel-stats", device="cpu", progress=False).save(stats, extractor="other-net")
     with pytest.raises(ValueError, match="extractor other-net"):
-        fid(G, str(stats), num_gen=4, device="cpu", extractor="test-pixel-stats")
+        fid(G, str(stats), num_samples=4, device="cpu", extractor="test-pixel-stats")
     with pytest.raises(ValueError, match="96-d"):
-        fid(G, FeatureStats(5).update(torch.randn(3, 5)), num_gen=4, device="cpu", extractor="test-pixel-stats")
+        fid(G, FeatureStats(5).update(torch.randn(3, 5)), num_samples=4, device="cpu", extractor="test-pixel-stats")
 
 
 def test_pytorch_fid_stats_file_as_reference(tmp_path):
     G = ToyGenerator()
     ref = dataset_stats_from_generator(ToyGenerator(shift=0.2))
     np.savez(tmp_path / "pf.npz", mu=ref.mean().numpy(), sigma=ref.cov().numpy())  # pytorch-fid's layout
-    res = fid(G, str(tmp_path / "pf.npz"), num_gen=20, device="cpu", extractor="test-pixel-stats")
-    assert res.value == pytest.approx(fid(G, ref, num_gen=20, device="cpu", extractor="test-pixel-stats").value, rel=1e-9)
+    res = fid(G, str(tmp_path / "pf.npz"), num_samples=20, device="cpu", extractor="test-pixel-stats")
+    assert res.value == pytest.approx(fid(G, ref, num_samples=20, device="cpu", extractor="test-pixel-stats").value, rel=1e-9)
     assert res.config["num_real"] is None and "pf.npz" in res.config["reference"]

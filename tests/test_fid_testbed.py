@@ -5,7 +5,7 @@ from disentangle_metrics.data.testbed import render
 from disentangle_metrics.data.testbed_config import TestbedConfig
 from disentangle_metrics.features.cache import testbed_stats as render_testbed_stats
 from disentangle_metrics.features import build_extractor
-from disentangle_metrics.metrics.fid import fid
+from disentangle_metrics import fid
 from disentangle_metrics.functional.frechet import frechet_distance
 from disentangle_metrics.functional.stats import FeatureStats
 from tests.fid_helpers import ToyGenerator  # registers 'test-pixel-stats'
@@ -26,11 +26,11 @@ def test_testbed_stats_equal_direct_computation_and_are_cached():
 
 def test_fid_against_the_testbed_reference():
     G = ToyGenerator(resolution=16)
-    r = fid(G, "testbed", num_gen=24, num_real=40, batch_size=8, device="cpu", extractor="test-pixel-stats")
+    r = fid(G, "testbed", num_samples=24, num_real=40, batch_size=8, device="cpu", extractor="test-pixel-stats")
     assert r.metric == "fid24@test-pixel-stats" and "testbed at 16x16" in r.config["reference"]
     ext = build_extractor("test-pixel-stats")
     ref = render_testbed_stats(ext, 40, 16, progress=False, device="cpu")
-    from disentangle_metrics.metrics.fid import generator_stats
+    from disentangle_metrics.features.extract import generator_stats
     gen = generator_stats(G, ext, 24, 8, device="cpu")
     expected = frechet_distance(gen.mean(), gen.cov(), ref.mean(), ref.cov())
     assert np.isclose(r.value, expected, rtol=1e-9)

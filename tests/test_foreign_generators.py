@@ -185,19 +185,19 @@ def test_truncation_with_cutoff_and_names(nv):
 
 
 def test_fid_name_carries_truncation():
-    from disentangle_metrics.metrics.fid import fid
+    from disentangle_metrics import fid
     from tests.fid_helpers import ToyGenerator
     from tests.test_fid_metric import dataset_stats_from_generator
 
     ref = dataset_stats_from_generator(ToyGenerator())
-    r = fid(ToyGenerator(), ref, num_gen=16, batch_size=8, device="cpu", extractor="test-pixel-stats", truncation_psi=0.5)
+    r = fid(ToyGenerator(), ref, num_samples=16, batch_size=8, device="cpu", extractor="test-pixel-stats", truncation_psi=0.5)
     assert r.metric == "fid16@test-pixel-stats+psi0.5" and r.config["truncation_psi"] == 0.5
-    assert fid(ToyGenerator(), ref, num_gen=16, device="cpu", extractor="test-pixel-stats").metric == "fid16@test-pixel-stats"
+    assert fid(ToyGenerator(), ref, num_samples=16, device="cpu", extractor="test-pixel-stats").metric == "fid16@test-pixel-stats"
     src = GeneratorSource(ToyGenerator(), device="cpu", truncation_psi=0.5)       # a prepared source works too
-    r2 = fid(src, ref, num_gen=16, batch_size=8, device="cpu", extractor="test-pixel-stats")
+    r2 = fid(src, ref, num_samples=16, batch_size=8, device="cpu", extractor="test-pixel-stats")
     assert r2.metric == r.metric and r2.value == r.value
     with pytest.raises(ValueError, match="set them on the source"):
-        fid(src, ref, num_gen=16, device="cpu", extractor="test-pixel-stats", truncation_psi=0.7)
+        fid(src, ref, num_samples=16, device="cpu", extractor="test-pixel-stats", truncation_psi=0.7)
 
 
 def test_rosinality_truncation_is_seeded_and_cut():
@@ -274,11 +274,11 @@ def test_stylegan3_repos_stylegan2_records_float32_off_cuda(nv):
 
 
 def test_fid_of_a_prepared_source_renders_the_reference_at_its_resolution():
-    from disentangle_metrics.metrics.fid import fid
+    from disentangle_metrics import fid
     from disentangle_metrics.generators.sources import GeneratorSource
     from tests.fid_helpers import ToyGenerator
     src = GeneratorSource(ToyGenerator(resolution=16), device="cpu")
-    direct = fid(ToyGenerator(resolution=16), "testbed", num_gen=120, num_real=120, extractor="test-pixel-stats",
+    direct = fid(ToyGenerator(resolution=16), "testbed", num_samples=120, num_real=120, extractor="test-pixel-stats",
                  device="cpu")
-    via = fid(src, "testbed", num_gen=120, num_real=120, extractor="test-pixel-stats", device="cpu")
+    via = fid(src, "testbed", num_samples=120, num_real=120, extractor="test-pixel-stats", device="cpu")
     assert via.value == pytest.approx(direct.value, rel=1e-9) and "16x16" in via.config["reference"]

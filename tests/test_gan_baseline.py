@@ -21,7 +21,7 @@ def test_dcgan_shapes_range_and_width():
 
 
 def test_train_and_score_appends_probe_rows_and_learns(tmp_path: Path, monkeypatch):
-    import disentangle_metrics.metrics.fid as fid_module
+    import disentangle_metrics as fid_module
 
     seen = []
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import disentangle_metrics as dm
-from disentangle_metrics.metrics import fid as fid_mod
+import disentangle_metrics as fid_mod
 from disentangle_metrics.metrics import image as IM
 from disentangle_metrics.functional import intervals
 from disentangle_metrics._core.results import format_value
@@ -25,7 +25,7 @@ def test_score_fid50k_has_the_same_value_and_jackknife_interval_as_fid(real_fold
     kw = dict(device="cpu", batch_size=8, seed=0, progress=False)
     shared = dm.score(G, ["fid50k"], num_samples=100, num_real=110, reference=str(real_folder),
                       extractor="test-pixel-stats", **kw)[0]
-    alone = fid_mod.fid(G, str(real_folder), num_gen=100, num_real=110, extractor="test-pixel-stats", **kw)
+    alone = fid_mod.fid(G, str(real_folder), num_samples=100, num_real=110, extractor="test-pixel-stats", **kw)
     assert shared.metric == alone.metric == "fid100@test-pixel-stats"
     assert shared.value == alone.value
     assert shared.intervals[shared.metric] == alone.intervals[alone.metric]

@@ -218,7 +218,7 @@ def test_metric_result_interval_fields_roundtrip_and_format() -> None:
 
 
 def test_fid_of_a_tiny_run_has_no_interval_and_says_why():
-    from disentangle_metrics.metrics.fid import fid
+    from disentangle_metrics import fid
     from tests.fid_helpers import ToyGenerator
-    r = fid(ToyGenerator(resolution=16), "testbed", num_gen=4, num_real=4, extractor="test-pixel-stats", device="cpu")
+    r = fid(ToyGenerator(resolution=16), "testbed", num_samples=4, num_real=4, extractor="test-pixel-stats", device="cpu")
     assert np.isfinite(r.value) and r.ci95 is None and "no interval" in r.extras["interval"]

@@ -63,7 +63,7 @@ def test_driver_takes_up_points_added_while_it_runs(tmp_path: Path, monkeypatch)
 
     import torch
 
-    import disentangle_metrics.metrics.fid as fid_mod
+    import disentangle_metrics as fid_mod
     import reference_models.train as train_mod
     from benchmarks import recipe_probe
 

@@ -22,7 +22,7 @@ from click.testing import CliRunner
 import tests.guard_helpers  # noqa: F401  (registers test_quick, test_sleep)
 from cli.main import main
 from disentangle_metrics._core import sampling
-from disentangle_metrics.metrics.fid import to_uint8
+from disentangle_metrics.generators.sources import to_uint8
 from disentangle_metrics.generators.protocol import validate_generator
 from disentangle_metrics.metrics.registry import ScoreOptions, get_metric
 from disentangle_metrics.metrics.separability import separability_from_samples
@@ -146,13 +146,15 @@ def _pixel_stats_file(path, n, res=16, mirror=False):
     return path
 
 
-def test_score_refuses_a_rank_deficient_fid_reference(tmp_path):
+def test_a_rank_deficient_fid_reference_gives_a_value_that_says_so(tmp_path):
+    """As the peers do, a value; the rank deficiency is printed and kept in the result (one rule, every route)."""
     ref = _pixel_stats_file(tmp_path / "five.npz", 5)
     out = tmp_path / "r.jsonl"
     r = _score("tests.fid_helpers:make_toy_generator", "--metrics", "fid50k", "--reference", str(ref),
                "--extractor", "test-pixel-stats", "--num-samples", "200", out=out)
-    assert r.exit_code == 1 and "rank at most 4 < 96" in r.output, r.output
-    assert not out.exists() and "no results written" in r.output
+    assert r.exit_code == 0 and "rank at most 4 < 96" in r.output, r.output
+    res = json.loads(out.read_text().splitlines()[0])
+    assert any("rank at most 4 < 96" in n for n in res["extras"]["rank_deficient"])
 
 
 def test_fewer_samples_than_the_paper_are_noted(tmp_path):

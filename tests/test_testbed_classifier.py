@@ -223,10 +223,10 @@ def test_reference_checkpoint_copy_is_a_valid_folder(tmp_path):
 def test_fid_with_testbed_extractor_is_named(tmp_path):
     import numpy as np
 
-    from disentangle_metrics.metrics.fid import fid
+    from disentangle_metrics import fid
     from tests._ls_toys import ToyGenerator
     real = tmp_path / "real.npy"
     np.save(real, render(TestbedConfig(resolution=32), range(40)).numpy())
-    res = fid(ToyGenerator(resolution=32), str(real), num_gen=40, num_real=40, extractor="testbed", device="cpu")
+    res = fid(ToyGenerator(resolution=32), str(real), num_samples=40, num_real=40, extractor="testbed", device="cpu")
     assert res.metric == "fid40@testbed" and res.value > 0
     assert res.weights == {WEIGHTS_NAME: W.get_spec(WEIGHTS_NAME).sha256}

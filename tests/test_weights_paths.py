@@ -13,7 +13,7 @@ from cli.main import main
 from disentangle_metrics._core import sampling
 from disentangle_metrics._core import weights as W
 from disentangle_metrics.features import build_extractor
-from disentangle_metrics.metrics.fid import to_uint8
+from disentangle_metrics.generators.sources import to_uint8
 from disentangle_metrics._core.weights import WeightsHashError, sha256_of
 from tests.fid_helpers import ToyGenerator, inception_weights  # noqa: F401
 

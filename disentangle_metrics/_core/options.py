@@ -26,7 +26,7 @@ class ScoreOptions:
     labels: Any = None                      # conditional generators: labelled dataset whose label distribution is drawn from
     reference: Any = None                   # FID: stats file, dataset or FeatureStats
     classifier: Any = None                  # separability: callable images -> logits
-    extractor: str = "inception-v3-tf"      # FID feature extractor name
+    extractor: Any = "inception-v3-tf"      # FID/KID feature extractor: a registered name, or a built FeatureExtractor
     distance: Any = None                    # PPL distance name or callable
     weights: dict[str, str] = field(default_factory=dict)   # weights name -> explicit path
     allow_hash_mismatch: bool = False       # accept weight files whose sha256 differs from the registry
@@ -37,6 +37,8 @@ class ScoreOptions:
     image_resolution: Optional[int] = None  # generated images (folder/zip/array): resize each to R x R first
     array_key: Optional[str] = None         # generated images: the array of a .npz holding several
     image_range: Optional[tuple[float, float]] = None   # generated images in memory as floats: the range they span
+    reference_at_own_size: bool = False     # image metrics: each side at its own size (compare), not the reference
+                                            # brought to the generated resolution (score: the authors' protocol)
     progress: bool = True
 
     def __post_init__(self) -> None:

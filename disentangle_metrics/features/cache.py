@@ -229,7 +229,7 @@ def cache_paths(reference: Any, extractors: dict[str, FeatureExtractor], num: in
         return out
     stem, listing, extra = _reference_identity(reference, resolution, source)
     for e, x in cacheable.items():
-        options = dict(extractor_identity(x), num_images=int(num), resolution=int(resolution), mirror=bool(mirror),
+        options = dict(extractor_identity(x), num_images=int(num), resolution=None if resolution is None else int(resolution), mirror=bool(mirror),
                        seed=int(seed) if mirror else None, kind="all_features", **extra)
         out[e] = features_cache_dir() / f"{stem}-{x.feature_dim}d-{cache_key(listing, options)[:20]}.npy"
     return out
@@ -263,7 +263,8 @@ def save_features(path: Path, features: torch.Tensor) -> None:
 # --- reference statistics for FID, checked against the run ---
 
 def reference_stats(reference: Reference, ext: FeatureExtractor, device: torch.device, *, resolution: Optional[int],
-                    num_real: Optional[int], mirror: Optional[bool], seed: int, progress: bool) -> tuple[FeatureStats, str]:
+                    num_real: Optional[int], mirror: Optional[bool], seed: int, progress: bool,
+                    check_resolution: bool = True) -> tuple[FeatureStats, str]:
     """(statistics, description) of ``reference``: FeatureStats, a stats ``.npz``, or a dataset.
 
     A stats file must have been computed as this run would compute it: the extractor, its weights,
@@ -291,7 +292,8 @@ def reference_stats(reference: Reference, ext: FeatureExtractor, device: torch.d
                 raise ValueError(f"{p} was computed with {k} {saved[k]}, but this run uses {mine[k]}; "
                                  "recompute the statistics with the same extractor and weights")
         saved_res = saved.get("image_resolution") or (saved.get("resolution") if saved.get("resolution") != "None" else None)
-        if resolution is not None and saved_res not in (None, "unknown") and saved_res != str(resolution):
+        if check_resolution and resolution is not None and saved_res not in (None, "unknown") \
+                and saved_res != str(resolution):
             raise ValueError(f"{p} holds statistics of {saved_res}x{saved_res} images, but the generator makes "
                              f"{resolution}x{resolution} images; recompute them with `dmetrics stats DATASET "
                              f"--resolution {resolution} --out STATS.npz`")

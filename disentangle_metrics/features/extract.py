@@ -15,16 +15,17 @@ torch.distributed. 50k x 2048 float32 features are 400 MB; 200k x 4096 (pr50k3_f
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Iterable, Iterator, Optional
 
 import torch
 
 from .._core import distributed
+from .._core.device import DeviceLike, resolve_device
 from ..functional.intervals import GroupedFeatures
 from . import FeatureExtractor
 from .inception_logits import InceptionLogits
 from ..functional.stats import FeatureStats
+from ..generators.sources import GeneratorSource
 
 
 @dataclass
@@ -171,3 +172,25 @@ def testbed_batches(num: int, resolution: int, batch_size: int,
     me = distributed.info()
     for _, idx in batch_ranges(int(num), batch_size, me.rank, me.world_size):
         yield idx, render(cfg, list(idx), device=device)
+
+
+def generator_stats(G: Any, ext: FeatureExtractor, num: int, batch_size: int, seed: int = 0,
+                    device: DeviceLike = "auto", rank: int = 0, world_size: int = 1,
+                    progress: bool = False, **source_options: Any) -> FeatureStats:
+    """Feature statistics of ``num`` generated images (this rank's share of the global batches).
+
+    ``G`` is a generator or a :class:`~.sources.GeneratorSource`; ``source_options`` (truncation,
+    labels, precision) build the source of a generator. The caller's generator is not modified.
+    """
+    dev = resolve_device(device)
+    src = G if isinstance(G, GeneratorSource) else GeneratorSource(G, device=dev, **source_options)
+    from tqdm.auto import tqdm
+    st = FeatureStats(ext.feature_dim, device=dev)
+    with torch.inference_mode(), tqdm(total=num, desc="fid generate", unit="img", disable=not progress) as bar:
+        for batch in src.batches(num, batch_size, seed=seed, rank=rank, world_size=world_size):
+            u8 = batch.images
+            if u8.shape[1] == 1:
+                u8 = u8.expand(-1, 3, -1, -1)
+            st.update(ext(u8))
+            bar.update(len(batch.index))
+    return st

@@ -25,7 +25,7 @@ does; a symmetric half-block torch product was measured no faster); the gain is 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional, Union
+from typing import Union
 
 import numpy as np
 import torch

@@ -217,7 +217,7 @@ class ImageSource:
 
     def __init__(self, path: Union[str, os.PathLike, Any], *, device: DeviceLike = "auto", array_key: Optional[str] = None,
                  resolution: Optional[int] = None, num_threads: int = 4,
-                 image_range: Optional[tuple[float, float]] = None) -> None:
+                 image_range: Optional[tuple[float, float]] = None, require_square: bool = True) -> None:
         from ..data.images import InMemorySource, open_source as open_images
         self.device = resolve_device(device)
         if resolution is not None and (isinstance(resolution, bool) or not isinstance(resolution, int) or resolution < 1):
@@ -233,13 +233,16 @@ class ImageSource:
         self.num_available: Optional[int] = len(self.images)
         if resolution is None:
             first = self._read_first()
-            if first.shape[0] != first.shape[1]:
+            if first.shape[0] != first.shape[1] and require_square:
                 raise ValueError(f"{self.images.name(0)} is {first.shape[1]}x{first.shape[0]}; generated images must be "
                                  "square: crop them, or pass resolution= (command line: --resolution R) to stretch "
                                  "them to RxR")
-            self.resolution = int(first.shape[0])
+            self.size = (int(first.shape[0]), int(first.shape[1]))
+            # non-square sets (compare, each set as it is) have no single resolution
+            self.resolution = self.size[0] if self.size[0] == self.size[1] else None
         else:
             self.resolution = int(resolution)
+            self.size = (self.resolution, self.resolution)
         self.channels = 3
         self.num_threads = int(num_threads)
 
@@ -261,9 +264,9 @@ class ImageSource:
         try:
             for (b, idx), imgs in zip(ranges, iterate_batches(ds, batch_size, num_threads=self.num_threads, rank=rank,
                                                             world_size=world_size)):
-                if imgs.shape[-1] != self.resolution or imgs.shape[-2] != self.resolution:
+                if tuple(imgs.shape[-2:]) != self.size:
                     raise ValueError(f"images near item {idx.start} of {self.path} are {imgs.shape[-1]}x{imgs.shape[-2]}, "
-                                     f"the first is {self.resolution}x{self.resolution}: all must have one size, or pass "
+                                     f"the first is {self.size[1]}x{self.size[0]}: all must have one size, or pass "
                                      "resolution= (command line: --resolution R) to resize them all to RxR")
                 yield Batch(batch_index=b, index=idx, images=imgs.to(self.device))
         except BadImageError as exc:
@@ -272,7 +275,7 @@ class ImageSource:
     def describe(self) -> dict:
         """JSON-able description of the image source."""
         return {"kind": "images", "path": str(self.path), "num_available": self.num_available,
-                "resolution": self.resolution,
+                "resolution": self.resolution, **({"size": list(self.size)} if self.resolution is None else {}),
                 **({"resized_to": self.resize_to} if self.resize_to is not None else {}),
                 **({"array_key": self.array_key} if self.array_key is not None else {})}
 

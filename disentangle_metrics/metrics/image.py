@@ -19,7 +19,7 @@ import os
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Optional, Sequence, Union
 
 import torch
 
@@ -39,6 +39,7 @@ from ..functional.precision_recall import precision_recall_from_features, precis
 from .registry import ScoreOptions, count_or_default
 from .._core.results import MetricResult
 from ..functional.stats import FeatureStats, is_stats_file
+from ..generators.sources import GeneratorSource
 
 ALL = None   # max_real: every real image
 
@@ -85,9 +86,15 @@ TABLE: dict[str, ImageMetric] = {m.name: m for m in [
     ImageMetric("is50k", "is", 50_000, 0, True, LOGITS_EXTRACTOR,
                 "Inception Score, 50k generated, 10 splits, 1008 logits without output bias", dict(num_splits=10)),
 ]}
-# The paper's fid50k (registered by fid.py) as a row, so that it joins a shared pass in score().
+# The paper's fid50k: 50k generated vs the first 50k reals (the dataset's mirror setting).
 FID50K = ImageMetric("fid50k", "fid", 50_000, 50_000, False, DEFAULT_EXTRACTOR,
                      "the paper's FID, 50k generated vs the first 50k reals")
+
+
+def count_name(num_gen: int) -> str:
+    """FID's name by the number of generated images: ``fid50k`` for 50,000, ``fid10k``, ``fid2500``
+    (FID's bias grows as 1/N, so a name must say how many were used)."""
+    return f"fid{count_tag(num_gen)}"
 
 
 def count_tag(num: int) -> str:
@@ -128,6 +135,10 @@ def _generated_source(generated: Any, opts: ScoreOptions, device: torch.device) 
     if image_opts:   # a generator's images are its own size; an opened source was given its options already
         raise ValueError(f"image_resolution / array_key apply to generated images given as a path (folder, zip, "
                          f"array), not to {type(generated).__name__}; drop them")
+    if isinstance(generated, GeneratorSource) and (opts.truncation_psi, opts.truncation_cutoff, opts.class_label,
+                                                    opts.labels) != (1.0, None, None, None):
+        raise ValueError("got a GeneratorSource and source options (truncation, class_label, labels): set them on "
+                         "the source instead")
     if isinstance(generated, (GeneratorSource, ImageSource)):
         return generated
     return open_source(generated, device=device, truncation_psi=opts.truncation_psi,
@@ -135,13 +146,17 @@ def _generated_source(generated: Any, opts: ScoreOptions, device: torch.device) 
 
 
 def _real_pass(reference: Any, extractors: dict[str, FeatureExtractor], capture: dict[str, FP.Capture], num: Optional[int],
-               mirror: bool, resolution: int, seed: int, device: torch.device, batch_size: int,
-               progress: bool) -> tuple[dict[str, FP.Features], str]:
-    """All real features per extractor: from the feature cache where it has them, else one shared pass."""
+               mirror: bool, resolution: Optional[int], testbed_resolution: int, seed: int, device: torch.device,
+               batch_size: int, progress: bool) -> tuple[dict[str, FP.Features], str]:
+    """All real features per extractor: from the feature cache where it has them, else one shared pass.
+
+    ``resolution``: the size the reference's images are brought to (None: each as it is); the test
+    bed is rendered at ``testbed_resolution``."""
     if isinstance(reference, str) and reference == "testbed":
         if mirror:
             raise ValueError("reference='testbed' has no mirror option; drop mirror")
         n, src = (50_000 if num is None else num), None
+        resolution = testbed_resolution
         batches = FP.testbed_batches(n, resolution, batch_size, device)
         what, desc = "real features (testbed)", f"testbed at {resolution}x{resolution} (first {n} images, default config)"
     else:
@@ -193,13 +208,31 @@ def _stats_of(all_feats: torch.Tensor, dim: int, device: torch.device) -> Featur
 
 
 def compute(generated: Any, metrics: Sequence[ImageMetric], opts: ScoreOptions) -> list[MetricResult]:
-    """Every row of ``metrics`` on ``generated`` (generator, image path or source) in one shared pass.
+    """Every row of ``metrics`` on ``generated`` in one shared pass; raises the first row's failure
+    (:func:`compute_outcomes` keeps the others)."""
+    out = compute_outcomes(generated, metrics, opts)
+    for o in out:
+        if isinstance(o, Exception):
+            raise o
+    return out  # type: ignore[return-value]
 
-    ``opts.num_samples`` replaces the generated count (the names then carry it), ``opts.num_real``
-    caps the real count, ``opts.mirror`` flips the reals of the legacy rows (a ``_full`` row refuses
-    it), ``opts.extractor`` replaces FID's and KID's Inception (named ``@extractor``), ``opts.weights``
-    maps an extractor or weights name to a file.
+
+def compute_outcomes(generated: Any, metrics: Sequence[ImageMetric],
+                     opts: ScoreOptions) -> list[Union[MetricResult, Exception]]:
+    """Every row of ``metrics`` on ``generated`` (generator, image path, in-memory images or source) in
+    one shared pass: a result per row, or the exception that row alone met (a missing weights file
+    fails only the rows whose extractor needs it).
+
+    The request's guards run first, for every entry point: counts, the reference (present, of the
+    kind the rows need, at the run's resolution by the authors' protocol, stats files matching the
+    run), mirroring. ``opts.num_samples`` replaces the generated count (the names then carry it),
+    ``opts.num_real`` caps the real count, ``opts.mirror`` flips the reals of the legacy rows (a
+    ``_full`` row refuses it), ``opts.extractor`` replaces FID's and KID's Inception (named
+    ``@extractor``), ``opts.weights`` maps an extractor or weights name to a file.
+    ``opts.reference_at_own_size`` scores each side at its own size (``compare``, like pytorch-fid,
+    torch-fidelity and clean-fid) instead of bringing the reference to the generated resolution.
     """
+    import warnings
     t0 = time.perf_counter()
     dev = resolve_device(opts.device)
     if not metrics:
@@ -209,68 +242,96 @@ def compute(generated: Any, metrics: Sequence[ImageMetric], opts: ScoreOptions) 
     if getattr(src, "num_available", None) is not None and src.num_available < num_gen:
         raise ValueError(f"{num_gen} generated images needed but {getattr(src, 'path', 'the source')} holds "
                          f"{src.num_available}; pass a smaller num_samples (--num-samples)")
-    ext_of = {m.name: (opts.extractor or m.extractor) if m.kind in ("fid", "kid") else m.extractor for m in metrics}
+    outcome: dict[str, Union[MetricResult, Exception, None]] = {m.name: None for m in metrics}
+    need_real = [m for m in metrics if m.max_real != 0]
+    _check_reference(need_real, opts, outcome)       # before generating anything
+    real_res = None if opts.reference_at_own_size else src.resolution
+    protocol = reference_protocol(opts.reference, real_res) if need_real else None
+    given = opts.extractor if isinstance(opts.extractor, FeatureExtractor) else None   # a built extractor
+    chosen = getattr(given, "registry_name", type(given).__name__) if given is not None else opts.extractor
+    ext_of = {m.name: (chosen or m.extractor) if m.kind in ("fid", "kid") else m.extractor for m in metrics}
     extra = {"allow_hash_mismatch": True} if opts.allow_hash_mismatch else {}
-    extractors = {e: build_extractor(e, weights=weights_for(e, opts.weights), device=dev, **extra)
-                  for e in dict.fromkeys(ext_of.values())}
+    extractors: dict[str, FeatureExtractor] = {chosen: given} if given is not None else {}
+    for e in dict.fromkeys(ext_of[m.name] for m in metrics if outcome[m.name] is None):
+        if e in extractors:
+            continue
+        try:
+            extractors[e] = build_extractor(e, weights=weights_for(e, opts.weights), device=dev, **extra)
+        except Exception as exc:     # this extractor's rows fail with its reason; the others go on
+            for m in metrics:
+                if ext_of[m.name] == e and outcome[m.name] is None:
+                    outcome[m.name] = exc
+    live = [m for m in metrics if outcome[m.name] is None]
+    if not live:
+        return [outcome[m.name] for m in metrics]  # type: ignore[misc]
     gen_cap = {e: FP.Capture() for e in extractors}
-    for m in metrics:
+    for m in live:
         c = gen_cap[ext_of[m.name]]
         c.stats |= m.kind == "fid"
         c.all |= m.kind != "fid"
-        if m.kind == "fid":     # the jackknife groups of fid()'s interval, filled in the same pass
+        if m.kind == "fid":     # the jackknife groups of the interval, filled in the same pass
             c.groups = intervals.FID_GROUPS
+    gen_cap = {e: c for e, c in gen_cap.items() if c.stats or c.all}
     bs = count_or_default(opts.batch_size, default_batch_size(dev, cpu=8, cuda=64), "batch_size")
-    need_real = [m for m in metrics if m.max_real != 0]
-    _check_reference(need_real, opts)       # before generating anything
-    for m in metrics:                       # a degenerate covariance is refused before generating anything
+    rank_notes: dict[str, list[str]] = {m.name: [] for m in live}
+    for m in live:                     # a degenerate covariance gives a value that says so (as the peers give one)
         if m.kind == "fid":
             problem = rank_problem(num_gen, extractors[ext_of[m.name]].feature_dim, "generated images")
             if problem:
-                raise ValueError(problem)
-    results: list[MetricResult] = []
+                rank_notes[m.name].append(problem)
+    used_ext = {e: extractors[e] for e in gen_cap}
     with metric_precision(), torch.inference_mode():
-        gen = FP.collect(FP.source_batches(src, num_gen, bs, opts.seed), extractors, gen_cap, num_gen, dev,
+        gen = FP.collect(FP.source_batches(src, num_gen, bs, opts.seed), used_ext, gen_cap, num_gen, dev,
                          opts.progress, "generated features")
         t_gen = time.perf_counter()
         real: dict[bool, tuple[dict[str, FP.Features], str]] = {}
-        # FID rows take their reference statistics from fid.reference_stats: cached dataset statistics, and
-        # a stats file checked against the run (extractor, weights, resolution, mirroring) as fid50k does
+        # FID rows take their reference statistics from reference_stats: cached dataset statistics, and
+        # a stats file checked against the run (extractor, weights, resolution, mirroring)
         fid_refs: dict[tuple, tuple[FeatureStats, str]] = {}
-        for m in need_real:
-            if m.kind == "fid":
-                key = (ext_of[m.name], _stats_mirror(m, opts), _max_real([m], opts))
+        for m in [m for m in live if m.max_real != 0 and m.kind == "fid"]:
+            key = (ext_of[m.name], _stats_mirror(m, opts), _max_real([m], opts))
+            try:
                 if key not in fid_refs:
-                    fid_refs[key] = reference_stats(opts.reference, extractors[key[0]], dev, resolution=src.resolution,
+                    fid_refs[key] = reference_stats(opts.reference, extractors[key[0]], dev, resolution=real_res,
                                                     num_real=key[2], mirror=key[1], seed=opts.seed,
-                                                    progress=opts.progress)
-                    ref = fid_refs[key][0]
-                    problem = ref.count_known and rank_problem(ref.count, ref.dim, f"reference ({fid_refs[key][1]})")
+                                                    progress=opts.progress, check_resolution=real_res is not None)
+                ref, rdesc = fid_refs[key]
+                if ref.count_known:
+                    problem = rank_problem(ref.count, ref.dim, f"reference ({rdesc})")
                     if problem:
-                        raise ValueError(problem)
-        for mirror in sorted({_mirror(m, opts) for m in need_real if m.kind != "fid"}):
-            group = [m for m in need_real if m.kind != "fid" and _mirror(m, opts) == mirror]
+                        rank_notes[m.name].append(problem)
+            except Exception as exc:
+                outcome[m.name] = exc
+        others = [m for m in live if m.max_real != 0 and m.kind != "fid" and outcome[m.name] is None]
+        for mirror in sorted({_mirror(m, opts) for m in others}):
+            group = [m for m in others if _mirror(m, opts) == mirror]
             caps = {e: FP.Capture() for e in extractors}
             for m in group:
                 caps[ext_of[m.name]].all = True     # rows may use different real counts: slices of one pass
             used = {e: x for e, x in extractors.items() if caps[e].all}
             caps = {e: caps[e] for e in used}
-            real[mirror] = _real_pass(opts.reference, used, caps, _max_real(group, opts), mirror, src.resolution,
-                                      opts.seed, dev, bs, opts.progress)
+            try:
+                real[mirror] = _real_pass(opts.reference, used, caps, _max_real(group, opts), mirror, real_res,
+                                          src.resolution, opts.seed, dev, bs, opts.progress)
+            except Exception as exc:
+                for m in group:
+                    outcome[m.name] = exc
         t_real = time.perf_counter()
-        resized = reference_resize_note(opts.reference, src.resolution) if need_real else None
-        if resized:
-            import warnings
-            warnings.warn(resized, RuntimeWarning, stacklevel=2)
-        for m in metrics:
+        for m in live:
+            if outcome[m.name] is not None:
+                continue
             t1 = time.perf_counter()
             e = ext_of[m.name]
-            if m.kind == "fid":
-                ref, rdesc = fid_refs[(e, _stats_mirror(m, opts), _max_real([m], opts))]
-                real_side = ({e: FP.Features(stats=ref, count=ref.count)}, rdesc)
-            else:
-                real_side = real.get(_mirror(m, opts)) if m.max_real != 0 else None
-            res = _one(m, gen[e], real_side, e, extractors[e], num_gen, opts, dev)
+            try:
+                if m.kind == "fid" and m.max_real != 0:
+                    ref, rdesc = fid_refs[(e, _stats_mirror(m, opts), _max_real([m], opts))]
+                    real_side = ({e: FP.Features(stats=ref, count=ref.count)}, rdesc)
+                else:
+                    real_side = real.get(_mirror(m, opts)) if m.max_real != 0 else None
+                res = _one(m, gen[e], real_side, e, extractors[e], num_gen, opts, dev)
+            except Exception as exc:
+                outcome[m.name] = exc
+                continue
             if m.kind != "fid" and real_side is not None:
                 rf = real_side[0][e]
                 res.extras.update(real_features_cache=rf.cache_file, real_features_cached=rf.cached)
@@ -287,48 +348,118 @@ def compute(generated: Any, metrics: Sequence[ImageMetric], opts: ScoreOptions) 
                 res.stderr, res.ci95, res.ci_method = headline["stderr"], [headline["low"], headline["high"]], \
                     headline["method"]
             res.config.update(num_gen=num_gen, batch_size=bs, extractor=e, generated=src.describe(),
-                              constants=dict(m.params), full=m.full, anchor_row=m.name)
+                              constants=dict(m.params), full=m.full, anchor_row=m.name,
+                              reference_size="own size (each set as it is)" if opts.reference_at_own_size
+                              else f"{src.resolution}x{src.resolution}")
+            if isinstance(src, GeneratorSource):   # what the generator ran with, as its authors' FID code runs it
+                res.config.update(truncation_psi=src.truncation_psi, truncation_cutoff=src.truncation_cutoff,
+                                  noise_mode="random", labels=src.label_policy.describe())
             res.seed, res.num_samples, res.device = opts.seed, num_gen, describe(dev)
             ext = extractors[e]
             res.weights = {ext.weights_name: ext.weights_sha256} if ext.weights_name and ext.weights_sha256 else {}
             res.wall_time_s = time.perf_counter() - t1
             res.extras.update(shared_generate_s=t_gen - t0, shared_real_s=t_real - t_gen,
-                              shared_with=[x.name for x in metrics])
-            if m.max_real != 0 and resized:
-                res.extras["reference_resized"] = resized
-            results.append(res)
-    return results
+                              images_per_s=num_gen / max(t_gen - t0, 1e-9), shared_with=[x.name for x in metrics])
+            if m.max_real != 0 and protocol:
+                res.extras["reference_resized"] = protocol
+            if rank_notes.get(m.name):
+                res.extras["rank_deficient"] = rank_notes[m.name]
+                for note in rank_notes[m.name]:
+                    warnings.warn(f"{name}: {note}", RuntimeWarning, stacklevel=2)
+            outcome[m.name] = res
+    return [outcome[m.name] for m in metrics]  # type: ignore[misc]
 
 
-def reference_resize_note(reference: Any, resolution: int) -> Optional[str]:
-    """How a dataset reference's images are fitted to ``resolution`` when that changes them beyond a
-    downscale: non-square images are stretched, smaller ones upscaled. Read from its first image;
-    None for a downscale of square images, a statistics file or the test bed."""
-    if not isinstance(reference, (str, os.PathLike)) or str(reference) == "testbed" or is_stats_file(reference):
+def fid_from_stats(generated: Any, reference: Any, device: Any = "cpu") -> MetricResult:
+    """FID between two statistics files or FeatureStats (``compare A.npz B.npz``), after the checks a
+    pass over images would make: both from the same extractor and weights (else a ValueError naming
+    both), a full-rank covariance or a recorded rank deficiency. Each side is taken as it was
+    computed, as ``compare`` takes image sets: differing image sizes are recorded, and warned about.
+    Named ``fid<N>_full[@extractor]`` by the generated count when the file records it."""
+    import warnings
+    sides = []
+    for what, obj in (("generated", generated), ("reference", reference)):
+        st = load_stats_reference(obj, device)
+        if st is None:
+            raise ValueError(f"{obj} is not a statistics file: compare two statistics files, or two image sets "
+                             "(make statistics with `dmetrics stats SET --out SET.npz`)")
+        sides.append((what, obj, st))
+    (_, ga, g), (_, ra, r) = sides
+    gi, ri = dict(g.info), dict(r.info)
+    for key, label in (("extractor", "extractor"), ("weights_sha256", "weights (sha256)")):
+        a, b = gi.get(key), ri.get(key)
+        if a is not None and b is not None and a != b:
+            raise ValueError(f"{ga} was computed with {label} {a} but {ra} with {b}: a Frechet distance between "
+                             "two feature spaces means nothing; recompute one with `dmetrics stats --extractor ...`")
+    if g.dim != r.dim:
+        raise ValueError(f"{ga} holds {g.dim}-d statistics but {ra} {r.dim}-d: they come from different extractors")
+    ext = gi.get("extractor") or ri.get("extractor") or "unknown"
+    notes: list[str] = []
+    sizes = [s.get("image_resolution") or s.get("resolution") for s in (gi, ri)]
+    if None not in sizes and "None" not in sizes and sizes[0] != sizes[1]:
+        notes.append(f"the statistics come from {sizes[0]}px and {sizes[1]}px images, each scored at its own size "
+                     "(as compare scores image sets)")
+    for what, obj, st in sides:
+        problem = st.count_known and rank_problem(st.count, st.dim, f"{what} ({obj})")
+        if problem:
+            notes.append(problem)
+    for note in notes:
+        warnings.warn(note, RuntimeWarning, stacklevel=2)
+    det = frechet_details(g.mean(), g.cov(), r.mean(), r.cov(), device=device)
+    name = result_name(TABLE["fid50k_full"], g.count, ext, []) if g.count_known else \
+        ("fid_full" if ext == DEFAULT_EXTRACTOR else f"fid_full@{ext}")
+    weights = {k: v for k, v in (("weights_sha256", gi.get("weights_sha256")),) if v}
+    res = MetricResult(metric=name, value=det.distance, values={name: det.distance},
+                       config=dict(generated=str(ga), reference=str(ra), extractor=ext, generated_info=gi,
+                                   reference_info=ri, num_real=r.count if r.count_known else None),
+                       num_samples=g.count if g.count_known else None, weights=weights,
+                       extras=dict(frechet=det.as_dict(), interval="no interval: statistics files hold no per-sample "
+                                   "features to resample", **({"notes": notes} if notes else {})))
+    return res
+
+
+def reference_protocol(reference: Any, resolution: Optional[int]) -> Optional[str]:
+    """How a dataset reference meets the generated ``resolution``, by the authors' protocol.
+
+    Images of that size: used as they are (None). Square images a power-of-two multiple of it:
+    2x2 box-filtered down, as StyleGAN v1's dataset_tool built its lower resolutions (the returned
+    text is recorded in each result). Anything else (upscaling, a non-power-of-two factor,
+    non-square images) is refused, as stylegan2-ada-pytorch's calc_metrics refuses a dataset whose
+    resolution differs from the generator's. ``resolution=None`` (compare): each set at its own size.
+    """
+    if resolution is None or not isinstance(reference, (str, os.PathLike)) or str(reference) == "testbed" \
+            or is_stats_file(reference):
         return None
     from ..data.images import open_source
     h, w = open_source(Path(reference)).read(0).shape[:2]
-    if h != w:
-        return (f"the reference's images are {h}x{w} (its first image): stretched to {resolution}x{resolution} "
-                "without keeping their aspect ratio; crop them to squares first to compare like with like")
-    if h < resolution:
-        return (f"the reference's images are {h}x{w}: upscaled to {resolution}x{resolution} (Lanczos), which blurs "
-                "them, so the real side is not real images at this resolution; use a reference at the generator's "
-                "resolution")
-    return None
+    if h == w == resolution:
+        return None
+    k = h // resolution
+    if h == w and h % resolution == 0 and k & (k - 1) == 0:
+        return (f"the reference's {h}x{w} images are 2x2 box-filtered {k.bit_length() - 1} time(s) to "
+                f"{resolution}x{resolution}, as StyleGAN v1's dataset_tool built its lower resolutions")
+    raise ValueError(f"the reference's images are {h}x{w} (its first image) but the generated ones are "
+                     f"{resolution}x{resolution}: the authors' protocol uses the dataset at the generator's "
+                     "resolution (or a power-of-two multiple, box-filtered). Export the dataset at that size, or "
+                     f"make statistics with an explicit resize (`dmetrics stats REF --resolution {resolution} --out "
+                     "ref.npz`), or compare the two image sets each as it is with `dmetrics compare`")
 
 
-def _check_reference(need_real: Sequence[ImageMetric], opts: ScoreOptions) -> None:
+def _check_reference(need_real: Sequence[ImageMetric], opts: ScoreOptions,
+                     outcome: dict[str, Union[MetricResult, Exception, None]]) -> None:
+    """The request's reference guards: a missing reference or a mirror option a row refuses fails the
+    request; a statistics file fails only the rows that need per-image features (KID, PR)."""
     for m in need_real:
         _mirror(m, opts)
     if need_real and opts.reference is None:
         raise ValueError(f"{', '.join(m.name for m in need_real)} need real images: pass reference= (a dataset "
-                         "folder, zip or .npz of images; FID also takes a stats .npz)")
+                         "folder, zip or .npz of images; FID also takes a stats .npz, made with `dmetrics stats "
+                         "DATASET --out stats.npz`)")
     if load_stats_reference(opts.reference, "cpu") is not None:
-        bad = [m.name for m in need_real if m.kind != "fid"]
-        if bad:
-            raise ValueError(f"{', '.join(bad)} need real images, not a statistics file ({opts.reference}): "
-                             "pass the dataset (folder, zip, .npz of images) as the reference")
+        for m in need_real:
+            if m.kind != "fid":
+                outcome[m.name] = ValueError(f"{m.name} needs real images, not a statistics file ({opts.reference}): "
+                                             "pass the dataset (folder, zip, .npz of images) as the reference")
 
 
 def _mirror(m: ImageMetric, opts: ScoreOptions) -> bool:
@@ -371,9 +502,12 @@ def _one(m: ImageMetric, gen: FP.Features, real: Optional[tuple[dict[str, FP.Fea
         det = frechet_details(gen.stats.mean(), gen.stats.cov(), ref.mean(), ref.cov(), device=dev)
         cfg.update(num_real=ref.count if ref.count_known else None)
         res = MetricResult(metric=m.name, value=det.distance, values={"": det.distance}, config=cfg,
-                           extras=dict(frechet=det.as_dict()))
+                           extras=dict(frechet=det.as_dict(), reference_info={k: v for k, v in ref.info.items()
+                                                                              if k != "skipped_files"}))
         groups = gen.groups.filled() if gen.groups is not None else []
-        if len(groups) >= 2:        # fid()'s jackknife on the same groups: the same interval
+        if m.params.get("fid_infinity"):    # Chong and Forsyth 2020, on the same groups
+            res.extras["fid_infinity"] = intervals.fid_infinity(groups, ref, device=dev)
+        if len(groups) >= 2:        # the delete-one-group jackknife
             res.add_interval("", intervals.fid_jackknife(det.distance, groups, ref, device=dev))
         else:
             res.extras["interval"] = (f"no interval: {num_gen} generated samples fill {len(groups)} of "
@@ -456,5 +590,5 @@ def _register(row: ImageMetric) -> None:
     register_metric(row.name, MetricInfo(row.what, f"{row.num_gen // 1000}k", real, needs, _ANCHOR[row.kind]))(metric)
 
 
-for _row in TABLE.values():
+for _row in (FID50K, *TABLE.values()):
     _register(_row)

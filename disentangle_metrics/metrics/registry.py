@@ -133,7 +133,7 @@ _BUILTIN_INFO = {
 def _load_builtin_metrics() -> None:
     # Importing the metric modules registers them; done lazily so `import disentangle_metrics` stays light.
     import importlib
-    for mod in ("fid", "ppl", "separability", "image"):
+    for mod in ("image", "ppl", "separability"):
         try:
             importlib.import_module(f"disentangle_metrics.metrics.{mod}")
         except ModuleNotFoundError as exc:

@@ -10,9 +10,7 @@ zip or ``.npz`` of generated images for the image-only metrics.
 
 from __future__ import annotations
 
-import os
 from dataclasses import fields, replace
-from pathlib import Path
 from typing import Any, Iterator, Sequence, Union
 
 from . import image as IM
@@ -44,12 +42,12 @@ def score_iter(G: Any, names: Sequence[str], opts: ScoreOptions) -> Iterator[tup
             singles.append((name, base, over))
     for over, members in groups.items():
         try:
-            results = IM.compute(G, [row for _, row in members], replace(opts, **dict(over)))
-        except Exception as exc:   # reported per metric by the caller
+            results = IM.compute_outcomes(G, [row for _, row in members], replace(opts, **dict(over)))
+        except Exception as exc:   # a request-level guard: every member fails with it
             for name, _ in members:
                 yield name, exc
             continue
-        for (name, _), res in zip(members, results):
+        for (name, _), res in zip(members, results):   # a row's own failure (its weights) is its own
             yield name, res
     for name, base, over in singles:
         if images_only:

@@ -13,6 +13,7 @@ Every case runs with one torch thread so that reductions happen in one order on 
 from __future__ import annotations
 
 import argparse
+import os
 import json
 import math
 from dataclasses import dataclass, field
@@ -132,7 +133,10 @@ def environment() -> dict:
 
     import numpy
     import torch
-    return {"torch": torch.__version__, "numpy": numpy.__version__, "machine": platform.machine()}
+    env = {"torch": torch.__version__, "numpy": numpy.__version__, "machine": platform.machine()}
+    if "OMP_NUM_THREADS" in os.environ:     # oneDNN picks other convolution kernels for another thread pool
+        env["OMP_NUM_THREADS"] = os.environ["OMP_NUM_THREADS"]
+    return env
 
 
 def main() -> None:
