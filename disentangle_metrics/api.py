@@ -6,8 +6,9 @@ folder / zip / ``.npz`` of generated images, or a uint8 NCHW tensor or array of 
 ``num_samples`` (generated count), ``device`` ('auto', 'cpu', 'cuda:1' or a torch.device),
 ``weights`` (a dict: extractor or weights name -> file), ``progress=False``, ``seed=0``. The
 caller's generator is never modified (sources work on a private copy). Each returns a
-:class:`~._core.results.MetricResult`. Every function builds one request and runs it through
-:func:`.metrics.scoring.run`, the path the CLI takes too, so every guard holds everywhere.
+:class:`~._core.results.MetricResult`. The image metrics build one request and run it through
+:func:`.metrics.image.compute_outcomes`, the path ``dmetrics score`` / ``compare`` / ``demo`` take
+too, so every guard holds everywhere.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from .functional.inception_score import inception_score_from_logits
 from .functional.kid import kid_from_features
 from .functional.precision_recall import precision_recall_from_features
 from .functional.stats import FeatureStats
-from .generators.sources import GeneratorSource, ImageSource, open_source
+from .generators.sources import GeneratorSource, ImageSource, is_image_array, is_image_path, open_source
 from .metrics import image as IM
 from .metrics.ppl import ppl
 from .metrics.registry import list_metrics
@@ -41,6 +42,21 @@ def _run(G: Any, row: IM.ImageMetric, opts: ScoreOptions) -> MetricResult:
     return IM.compute(G, [row], opts)[0]
 
 
+def _count(G: Any, num_samples: Optional[int]) -> Optional[int]:
+    """``num_samples``, or for generated images given whole (a path, an array, a source) all of them, as
+    ``dmetrics compare`` uses them; None leaves a generator at the metric's count (50,000)."""
+    if num_samples is not None:
+        return num_samples
+    if isinstance(G, ImageSource):
+        return G.num_available
+    if is_image_array(G):
+        return int(G.shape[0])
+    if is_image_path(G):
+        from .data.images import open_source as open_images
+        return len(open_images(G))
+    return None
+
+
 def _options(reference: Any, num_samples: Optional[int], num_real: Optional[int], mirror: bool, extractor: Optional[str],
              weights: Optional[Mapping[str, str]], device: DeviceLike, seed: int, batch_size: Optional[int],
              progress: bool, allow_hash_mismatch: bool, truncation_psi: float, truncation_cutoff: Optional[int],
@@ -52,7 +68,7 @@ def _options(reference: Any, num_samples: Optional[int], num_real: Optional[int]
                         image_range=image_range)
 
 
-def fid(G: Any, reference: Any, *, num_samples: Optional[int] = 50_000, num_real: Optional[int] = 50_000,
+def fid(G: Any, reference: Any, *, num_samples: Optional[int] = None, num_real: Optional[int] = 50_000,
         mirror: bool = False, extractor: str = DEFAULT_EXTRACTOR, fid_infinity: bool = False,
         weights: Optional[Mapping[str, str]] = None, device: DeviceLike = "auto", seed: int = 0,
         batch_size: Optional[int] = None, progress: bool = False, allow_hash_mismatch: bool = False,
@@ -62,20 +78,20 @@ def fid(G: Any, reference: Any, *, num_samples: Optional[int] = 50_000, num_real
 
     ``G``: a generator, or generated images (folder, zip, .npz, a uint8 NCHW tensor/array, or a
     float one with ``image_range``). ``reference``: a dataset (folder, zip, .npz of images),
-    ``'testbed'``, a stats .npz or FeatureStats. ``num_samples=None`` uses every generated image of
-    a folder; ``num_real=None`` every real image (stylegan2-ada's fid50k_full, then ``mirror`` must be
-    False). ``fid_infinity``: also FID_inf (Chong and Forsyth 2020) in ``extras['fid_infinity']``.
+    ``'testbed'``, a stats .npz or FeatureStats. ``num_samples=None``: 50,000 from a generator, every
+    image given as images (as ``dmetrics compare``). ``num_real=None``: every real image
+    (stylegan2-ada's fid50k_full; then ``mirror`` must be False). ``fid_infinity``: also FID_inf (Chong and Forsyth 2020) in ``extras['fid_infinity']``.
     Fewer samples than feature dimensions give a value with the rank deficiency in ``extras``.
     """
     row = IM.TABLE["fid50k_full"] if num_real is None else IM.FID50K
     if fid_infinity:
         row = IM.with_params(row, fid_infinity=True)
-    return _run(G, row, _options(reference, num_samples, num_real, mirror, extractor, weights, device, seed,
+    return _run(G, row, _options(reference, _count(G, num_samples), num_real, mirror, extractor, weights, device, seed,
                                  batch_size, progress, allow_hash_mismatch, truncation_psi, truncation_cutoff,
                                  class_label, labels, image_range))
 
 
-def kid(G: Any, reference: Any, *, num_samples: Optional[int] = 50_000, num_real: Optional[int] = 1_000_000,
+def kid(G: Any, reference: Any, *, num_samples: Optional[int] = None, num_real: Optional[int] = 1_000_000,
         mirror: bool = False, num_subsets: int = 100, max_subset_size: int = 1000, extractor: str = DEFAULT_EXTRACTOR,
         weights: Optional[Mapping[str, str]] = None, device: DeviceLike = "auto", seed: int = 0,
         batch_size: Optional[int] = None, progress: bool = False, allow_hash_mismatch: bool = False,
@@ -87,12 +103,12 @@ def kid(G: Any, reference: Any, *, num_samples: Optional[int] = 50_000, num_real
     """
     row = IM.with_params(IM.TABLE["kid50k" if mirror else "kid50k_full"], num_subsets=num_subsets,
                          max_subset_size=max_subset_size)
-    return _run(G, row, _options(reference, num_samples, num_real, mirror, extractor, weights, device, seed,
+    return _run(G, row, _options(reference, _count(G, num_samples), num_real, mirror, extractor, weights, device, seed,
                                  batch_size, progress, allow_hash_mismatch, truncation_psi, truncation_cutoff,
                                  class_label, labels, image_range))
 
 
-def precision_recall(G: Any, reference: Any, *, num_samples: Optional[int] = 50_000, num_real: Optional[int] = 200_000,
+def precision_recall(G: Any, reference: Any, *, num_samples: Optional[int] = None, num_real: Optional[int] = 200_000,
                      mirror: bool = False, nhood_size: int = 3, extractor: str = "vgg16-nvidia",
                      row_batch_size: Optional[int] = None, col_batch_size: Optional[int] = None,
                      weights: Optional[Mapping[str, str]] = None, device: DeviceLike = "auto", seed: int = 0,
@@ -111,12 +127,12 @@ def precision_recall(G: Any, reference: Any, *, num_samples: Optional[int] = 50_
         raise ValueError(f"precision_recall: extractor must be vgg16-nvidia or vgg16-torchvision, got {extractor!r}")
     row = IM.with_params(IM.TABLE[key], nhood_size=nhood_size, row_batch_size=row_batch_size,
                          col_batch_size=col_batch_size)
-    return _run(G, row, _options(reference, num_samples, num_real, mirror, None, weights, device, seed, batch_size,
+    return _run(G, row, _options(reference, _count(G, num_samples), num_real, mirror, None, weights, device, seed, batch_size,
                                  progress, allow_hash_mismatch, truncation_psi, truncation_cutoff, class_label,
                                  labels, image_range))
 
 
-def inception_score(G: Any, *, num_samples: Optional[int] = 50_000, num_splits: int = 10,
+def inception_score(G: Any, *, num_samples: Optional[int] = None, num_splits: int = 10,
                     weights: Optional[Mapping[str, str]] = None, device: DeviceLike = "auto", seed: int = 0,
                     batch_size: Optional[int] = None, progress: bool = False, allow_hash_mismatch: bool = False,
                     truncation_psi: float = 1.0, truncation_cutoff: Optional[int] = None,
@@ -125,6 +141,6 @@ def inception_score(G: Any, *, num_samples: Optional[int] = 50_000, num_splits: 
     """Inception Score = exp(E_x KL(p(y|x) || p(y))), mean and std over ``num_splits`` contiguous splits of
     1008-class probabilities (:mod:`~.functional.inception_score`)."""
     row = IM.with_params(IM.TABLE["is50k"], num_splits=num_splits)
-    return _run(G, row, _options(None, num_samples, None, False, None, weights, device, seed, batch_size, progress,
+    return _run(G, row, _options(None, _count(G, num_samples), None, False, None, weights, device, seed, batch_size, progress,
                                  allow_hash_mismatch, truncation_psi, truncation_cutoff, class_label, labels,
                                  image_range))
