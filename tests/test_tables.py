@@ -412,3 +412,11 @@ def test_the_tables_package_imports_no_cli_and_the_library_not_it():
     lib = ("import sys, disentangle_metrics, disentangle_metrics.metrics.registry; "
            "assert 'reference_models.tables' not in sys.modules")
     assert subprocess.run([sys.executable, "-c", lib], cwd=repo, capture_output=True).returncode == 0
+
+
+def test_the_report_header_names_the_checkout_commit_or_the_installed_version(tmp_path):
+    import re
+
+    from reference_models.tables.report import git_commit
+    assert re.fullmatch(r"[0-9a-f]{40}(-dirty)?", git_commit())            # this checkout, found from the package
+    assert git_commit(tmp_path).startswith("none (installed disentangle-metrics ")   # site-packages: no .git

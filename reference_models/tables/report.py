@@ -21,7 +21,7 @@ from disentangle_metrics._core.results import atomic_write_bytes
 from .paper import TABLE3, TABLE4, check_claims, table_frame
 from .scale import Scale
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]   # the checkout (or site-packages when installed)
 
 
 def git_commit(repo: Path = REPO) -> str:
