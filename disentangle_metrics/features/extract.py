@@ -21,6 +21,7 @@ from typing import Any, Iterable, Iterator, Optional
 import torch
 
 from .._core import distributed
+from .._core.progress import progress_bar
 from ..functional.intervals import GroupedFeatures
 from . import FeatureExtractor
 from .inception_logits import InceptionLogits
@@ -93,7 +94,6 @@ def collect(batches: Iterable[tuple[range, torch.Tensor]], extractors: dict[str,
     ``total`` is the global number of images; under torch.distributed each process passes its own
     batches, statistics are all-reduced and all-feature arrays gathered in global index order.
     """
-    from tqdm.auto import tqdm
     plan = _plan(extractors)
     # the groups wrap the identity: fed each batch's features, they split its rows exactly as fid()'s
     # GroupedFeatures around the extractor does (same call count, same rows), so intervals are equal
@@ -103,7 +103,7 @@ def collect(batches: Iterable[tuple[range, torch.Tensor]], extractors: dict[str,
     parts: dict[str, list[torch.Tensor]] = {k: [] for k in extractors if capture[k].all}
     idx_parts: list[torch.Tensor] = []
     me = distributed.info()
-    with torch.inference_mode(), tqdm(total=total, desc=desc, unit="img", disable=not (progress and me.is_main)) as bar:
+    with torch.inference_mode(), progress_bar(total, desc, progress and me.is_main, unit="img") as bar:
         for idx, images in batches:
             feats = _run(plan, images)
             for k, f in feats.items():
