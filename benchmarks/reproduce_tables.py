@@ -5,7 +5,7 @@
     python -m benchmarks.reproduce_tables --scale paper --out runs/tables-paper --data ffhq-1024/ \
         --classifier celebahq-classifiers/
 
-The options are those of `dmetrics tables --help`; the code lives in cli/tables*.py.
+The options are those of `dmetrics tables --help`; the code lives in reference_models/tables/ (cli/tables.py parses the options).
 """
 
 from cli.tables import tables_cmd

@@ -18,10 +18,12 @@ from typing import Callable, Optional
 
 import click
 
+import reference_models
 from disentangle_metrics._core import weights as W
 from disentangle_metrics._core.results import MetricResult, append_result, format_value
 
-DEMO_GENERATOR = Path(__file__).resolve().parent.parent / "reference_models" / "pretrained" / "mini-f-mixing90"
+# beside reference_models' code, in the checkout and in an installed wheel alike (cli installs as disentangle_metrics_cli)
+DEMO_GENERATOR = Path(reference_models.__file__).resolve().parent / "pretrained" / "mini-f-mixing90"
 
 
 @dataclass(frozen=True)
@@ -84,8 +86,8 @@ def demo(generator: Optional[str], out_dir: str, quick: bool, seed: int, device:
     """Score the embedded default generator, print a table, write results and a picture sheet."""
     import torch
 
-    from cli.loading import load_generator, load_object
-    from cli.pictures import picture_sheet
+    from .loading import load_generator, load_object
+    from .pictures import picture_sheet
     from disentangle_metrics._core.device import resolve_device
     from disentangle_metrics.generators.protocol import validate_generator
 
@@ -95,7 +97,7 @@ def demo(generator: Optional[str], out_dir: str, quick: bool, seed: int, device:
     if generator is None and not DEMO_GENERATOR.is_dir():
         raise click.ClickException(f"the embedded checkpoint {DEMO_GENERATOR} is missing from this checkout")
     dev = str(resolve_device(device))
-    from cli.output import check_out_dir
+    from .output import check_out_dir
     check_out_dir(out_dir)
     G = load_generator(spec, device=dev)
     clf = load_object("testbed")

@@ -17,9 +17,6 @@ from .loading import load_generator
 @click.version_option(disentangle_metrics.__version__, prog_name="dmetrics")
 def main() -> None:
     """Evaluate generative image models with the StyleGAN paper's metrics."""
-    if not sys.stderr.isatty():
-        # progress bars in a log file: one line every 30 s instead of ten a second (tqdm reads TQDM_*)
-        os.environ.setdefault("TQDM_MININTERVAL", "30")
 
 
 @main.group()

@@ -294,7 +294,7 @@ def _relaunch_under_torchrun(nproc: int) -> None:
             del argv[i]
             break
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
-           "-m", "cli.main", *argv]
+           "-m", f"{__package__}.main", *argv]
     click.echo(f"launching: {' '.join(cmd[2:])}", err=True)
     os.execv(sys.executable, cmd)
 

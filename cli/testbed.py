@@ -39,8 +39,7 @@ def testbed() -> None:
 def export_cmd(out_dir: str, num: int, resolution: Optional[int], seed: Optional[int], config_path: Optional[str],
                batch_size: int, device: str, overwrite: bool, progress: bool) -> None:
     """Write OUT_DIR/000000.png ... plus list_attr_celeba.txt (written last) and testbed_config.json."""
-    from tqdm import tqdm
-
+    from disentangle_metrics._core.progress import progress_bar
     from disentangle_metrics.data.testbed_export import export_testbed
     from disentangle_metrics._core.device import resolve_device
     cfg = _config(config_path, resolution, seed)
@@ -51,7 +50,7 @@ def export_cmd(out_dir: str, num: int, resolution: Optional[int], seed: Optional
     except RuntimeError as exc:
         raise click.ClickException(str(exc))
     t0 = time.perf_counter()
-    with tqdm(total=num, unit="img", desc="testbed export", disable=not progress) as bar:
+    with progress_bar(num, "testbed export", progress, unit="img") as bar:
         try:
             export_testbed(cfg, out_dir, num, batch_size=batch_size, device=dev, overwrite=overwrite,
                            progress=bar.update)

@@ -1,4 +1,4 @@
-from cli.paper_tables import CLAIMS, TABLE3, TABLE4, check_claims, presets_needed, table_frame
+from reference_models.tables.paper import CLAIMS, TABLE3, TABLE4, check_claims, presets_needed, table_frame
 
 
 def test_paper_values_match_the_facts_file():

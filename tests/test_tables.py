@@ -9,12 +9,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from cli import tables_run, tables_scale
-from cli.paper_tables import CLAIMS, TABLE3, TABLE4, presets_needed
-from cli.tables_report import write_report
-from cli.tables_run import RunOptions, run_presets
-from cli.tables_scale import SMOKE, resolve_scale
+from reference_models.tables import run as tables_run, scale as tables_scale
+from reference_models.tables.paper import CLAIMS, TABLE3, TABLE4, presets_needed
+from reference_models.tables.report import write_report
+from reference_models.tables.run import RunOptions, run_presets
+from reference_models.tables.scale import SMOKE, resolve_scale
 from disentangle_metrics._core.results import MetricResult
+
+REAL_LOAD_CLASSIFIER = tables_run.load_classifier
 
 
 def _measured_like_paper() -> dict:
@@ -71,8 +73,8 @@ def _install_fakes(monkeypatch, fake_train, fake_metric, has_mapping) -> None:
 
     monkeypatch.setattr(tables_run, "train_preset", fake_train)
     monkeypatch.setattr(tables_run, "run_metric", fake_metric)
-    monkeypatch.setattr("cli.loading.load_generator", fake_load_generator)
-    monkeypatch.setattr("cli.loading.load_object", lambda spec, trust_pickle=False: object())
+    monkeypatch.setattr(tables_run, "load_trained_generator", fake_load_generator)
+    monkeypatch.setattr(tables_run, "load_classifier", lambda spec: object())
 
 
 def _patch_fakes(monkeypatch, calls: dict, fail_on: tuple[str, str] | None = None) -> None:
@@ -191,7 +193,7 @@ TINY = dataclasses.replace(SMOKE, name="smoke", resolution=16, kimg=0.064, fmap_
 
 def test_pipeline_end_to_end_on_two_presets_then_resume(monkeypatch, tmp_path):
     """Real training and metrics on a tiny scale (two presets), then a rerun that does nothing."""
-    from cli.tables import reproduce
+    from reference_models.tables import reproduce
 
     monkeypatch.setitem(tables_scale.SCALES, "smoke", TINY)
     lines: list[str] = []
@@ -231,13 +233,35 @@ def test_a_bad_classifier_fails_before_any_training(monkeypatch, tmp_path):
     calls: dict = {}
     _patch_fakes(monkeypatch, calls)
 
-    def missing(spec, trust_pickle=False):
+    def missing(spec):
         raise FileNotFoundError(f"{spec!r}: no such file")
 
-    monkeypatch.setattr("cli.loading.load_object", missing)
+    # the loader the caller passes (the CLI passes its GENERATOR-argument loader) ...
     with pytest.raises(FileNotFoundError, match="no such file"):
-        run_presets(SMOKE, tmp_path, ["b-traditional"], RunOptions(), log=lambda s: None)
+        run_presets(SMOKE, tmp_path / "a", ["b-traditional"], RunOptions(load_classifier=missing), log=lambda s: None)
+    # ... and the package's own (testbed or a reference_models checkpoint)
+    monkeypatch.setattr(tables_run, "load_classifier", REAL_LOAD_CLASSIFIER)
+    gone = dataclasses.replace(SMOKE, classifier=str(tmp_path / "no-classifier"))
+    with pytest.raises(FileNotFoundError, match="no-classifier.*no such file or folder"):
+        run_presets(gone, tmp_path / "b", ["b-traditional"], RunOptions(), log=lambda s: None)
     assert "train" not in calls
+
+
+def test_the_cli_loads_the_classifier_with_its_generator_loader(monkeypatch, tmp_path):
+    """`dmetrics tables --classifier` accepts what `dmetrics score --classifier` does: cli.loading.load_object."""
+    from click.testing import CliRunner
+
+    from cli.main import main
+    seen: list = []
+
+    def fake_run_presets(scale, out, presets, opts, log):
+        seen.append(opts.load_classifier)
+        raise ValueError("stop here")
+
+    monkeypatch.setattr("reference_models.tables.pipeline.run_presets", fake_run_presets)
+    res = CliRunner().invoke(main, ["tables", "--scale", "smoke", "--out", str(tmp_path / "o"), "--preset", "d-style"])
+    from cli.loading import load_object
+    assert "stop here" in res.output and seen == [load_object]
 
 
 def test_paper_scale_trains_with_the_official_setup(tmp_path):
@@ -276,7 +300,7 @@ def _patch_seeded_fakes(monkeypatch) -> None:
 
 
 def test_tables_over_seeds_cells_and_claims_with_confidence(monkeypatch, tmp_path):
-    from cli.tables import reproduce
+    from reference_models.tables import reproduce
 
     _patch_seeded_fakes(monkeypatch)
     lines: list[str] = []
@@ -305,7 +329,7 @@ def test_tables_over_seeds_cells_and_claims_with_confidence(monkeypatch, tmp_pat
 
 
 def test_one_seed_claims_use_the_within_run_intervals(monkeypatch, tmp_path):
-    from cli.tables import reproduce
+    from reference_models.tables import reproduce
 
     _patch_seeded_fakes(monkeypatch)
     frames = reproduce("smoke", str(tmp_path), presets=["f-mixing90"], device="cpu", log=lambda s: None)
@@ -321,7 +345,7 @@ def test_one_seed_claims_use_the_within_run_intervals(monkeypatch, tmp_path):
 
 def test_real_pipeline_over_two_seeds_tiny(monkeypatch, tmp_path):
     """Real training and metrics (tiny scale, one preset, two seeds): intervals reach the cells."""
-    from cli.tables import reproduce
+    from reference_models.tables import reproduce
 
     monkeypatch.setitem(tables_scale.SCALES, "smoke", TINY)
     frames = reproduce("smoke", str(tmp_path), presets=["b-traditional"], device="cpu", threads=1, seeds=2,
@@ -340,7 +364,7 @@ def test_real_pipeline_over_two_seeds_tiny(monkeypatch, tmp_path):
 def test_a_chain_claim_shows_the_term_that_decides_it():
     """FID chain map0 > map1 > map2 > F: the first link is noisy with the lowest mean, the last fails in every
     seed. The verdict is a confident failure and the margin shown is the failing link's, not the noisiest."""
-    from cli.tables_seeds import Run, claims_with_confidence
+    from reference_models.tables.seeds import Run, claims_with_confidence
 
     runs = []
     for s, noise in enumerate((-60.0, -10.0, 20.0)):   # map0 - map1: mean -21.7, interval spans 0
@@ -354,7 +378,7 @@ def test_a_chain_claim_shows_the_term_that_decides_it():
 
 def test_log_error_bars_keep_intervals_reaching_below_zero():
     import numpy as np
-    from cli.tables_report import log_error_bars
+    from reference_models.tables.report import log_error_bars
     ratio = np.array([0.2, 1.5, 3.0, np.nan])
     low = np.array([-0.05, 1.0, 0.01, 0.1])      # B's path lengths: 90.1 +- 100.9 goes below 0
     high = np.array([0.45, 2.0, 5.0, 0.2])
@@ -363,3 +387,36 @@ def test_log_error_bars_keep_intervals_reaching_below_zero():
     assert drawn.tolist() == [True, True, True, False]
     assert cut.tolist() == [True, False, True, False]
     assert lo_plot[:3].tolist() == [0.1, 1.0, 0.1]
+
+
+def test_the_pipeline_loads_its_networks_without_the_cli():
+    """The package loads a trained checkpoint and the test-bed classifier itself (no `cli` import)."""
+    import torch
+
+    repo = Path(__file__).resolve().parents[1]
+    G = tables_run.load_trained_generator(repo / "reference_models" / "pretrained" / "mini-f-mixing90", device="cpu")
+    assert not G.training and hasattr(G, "mapping") and G.z_dim > 0
+    clf = REAL_LOAD_CLASSIFIER("testbed")
+    assert isinstance(clf, torch.nn.Module)
+
+
+def test_the_tables_package_imports_no_cli_and_the_library_not_it():
+    import subprocess
+    import sys
+
+    probe = ("import sys, reference_models.tables.pipeline, disentangle_metrics; "
+             "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('cli', 'disentangle_metrics_cli')); "
+             "assert not bad, bad")
+    repo = Path(__file__).resolve().parents[1]
+    assert subprocess.run([sys.executable, "-c", probe], cwd=repo, capture_output=True).returncode == 0
+    lib = ("import sys, disentangle_metrics, disentangle_metrics.metrics.registry; "
+           "assert 'reference_models.tables' not in sys.modules")
+    assert subprocess.run([sys.executable, "-c", lib], cwd=repo, capture_output=True).returncode == 0
+
+
+def test_the_report_header_names_the_checkout_commit_or_the_installed_version(tmp_path):
+    import re
+
+    from reference_models.tables.report import git_commit
+    assert re.fullmatch(r"[0-9a-f]{40}(-dirty)?", git_commit())            # this checkout, found from the package
+    assert git_commit(tmp_path).startswith("none (installed disentangle-metrics ")   # site-packages: no .git

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from cli import tables_scale
-from cli.paper_tables import CLAIMS
+from reference_models.tables import scale as tables_scale
+from reference_models.tables.paper import CLAIMS
 from disentangle_metrics._core.results import MetricResult
 from tests.test_tables import TINY, _install_fakes
 
@@ -32,7 +32,7 @@ def _patch_nan_ls(monkeypatch) -> None:
 
 @pytest.mark.parametrize("seeds", [None, 2])
 def test_a_nan_cell_renders_with_its_reason(monkeypatch, tmp_path, seeds):
-    from cli.tables import reproduce
+    from reference_models.tables import reproduce
     _patch_nan_ls(monkeypatch)
     lines: list[str] = []
     frames = reproduce("smoke", str(tmp_path), presets=["f-mixing90"], device="cpu", seeds=seeds, log=lines.append)
@@ -49,7 +49,7 @@ def test_a_nan_cell_renders_with_its_reason(monkeypatch, tmp_path, seeds):
 
 
 def test_an_interval_error_names_preset_and_metric(monkeypatch):
-    from cli import tables_seeds as TS
+    from reference_models.tables import seeds as TS
 
     def broken(values, level=0.95):
         raise ValueError("seed_interval needs at least one finite value")
@@ -60,7 +60,7 @@ def test_an_interval_error_names_preset_and_metric(monkeypatch):
 
 
 def test_a_value_nan_in_one_seed_only_uses_the_others_and_says_so():
-    from cli import tables_seeds as TS
+    from reference_models.tables import seeds as TS
     F = "f-mixing90"
     runs = [TS.Run(0, {F: {"ls_z": 30.0, "ls_w": 10.0}}, {}),
             TS.Run(1, {F: {"ls_z": 32.0, "ls_w": float("nan")}}, {}, {F: {"ls_w": WHY}})]

@@ -6,9 +6,9 @@ import dataclasses
 
 import pytest
 
-from cli import tables_run
-from cli.tables_run import RunOptions, metric_jobs, run_metric
-from cli.tables_scale import SMOKE
+from reference_models.tables import run as tables_run
+from reference_models.tables.run import RunOptions, metric_jobs, run_metric
+from reference_models.tables.scale import SMOKE
 from disentangle_metrics.metrics import registry
 from disentangle_metrics.metrics.registry import ScoreOptions, get_metric
 from disentangle_metrics._core.results import MetricResult

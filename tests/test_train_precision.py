@@ -8,8 +8,8 @@ import pytest
 from click.testing import CliRunner
 
 from cli.main import main
-from cli.tables_run import RunOptions, train_config
-from cli.tables_scale import SCALES
+from reference_models.tables.run import RunOptions, train_config
+from reference_models.tables.scale import SCALES
 from reference_models.train import TrainConfig, Trainer
 
 from .train_helpers import tiny_config, tiny_reals

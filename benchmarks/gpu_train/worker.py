@@ -3,7 +3,7 @@
 SPEC: {"kind": "mini" | "demo", "preset", "seed", "kimg", "out", "device", "precision", "smoke", "threads"},
 and for the probe wave "probe_kimg" and "plan_file": train ``probe_kimg``, write ``out/probe.json`` (the last
 tick's img/s), wait for ``plan_file`` ({"kimg": K}) and go on to K in the same process (0: stop).
-``mini``: the tables' mini-scale config of (preset, seed) (``cli.tables_run.train_config``), the smoke
+``mini``: the tables' mini-scale config of (preset, seed) (``reference_models.tables.run.train_config``), the smoke
 scale with ``smoke``. ``demo``: the shipped demo generator's training config. Resumes ``out/latest.pt``
 when it exists (the run length is not run-defining), and writes ``out/../trained.json`` when it
 reached ``kimg``. Exit status 130 after a Ctrl-C (checkpoint written).
@@ -24,8 +24,8 @@ SMOKE_TESTBED_NUM = 64
 
 def job_config(spec: dict[str, Any]) -> Any:
     """The :class:`TrainConfig` of one job."""
-    from cli.tables_run import RunOptions, train_config
-    from cli.tables_scale import SCALES
+    from reference_models.tables.run import RunOptions, train_config
+    from reference_models.tables.scale import SCALES
     from reference_models.train import TrainConfig
 
     out = Path(spec["out"])

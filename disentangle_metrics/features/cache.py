@@ -41,6 +41,7 @@ import numpy as np
 import torch
 
 from .._core import distributed
+from .._core.progress import progress_bar
 from .._core.device import DeviceLike, default_batch_size, metric_precision, resolve_device
 from .._core.options import count_or_default
 from .._core.weights import cache_dir
@@ -131,11 +132,9 @@ def dataset_stats(source: Union[str, os.PathLike], extractor: Union[str, Feature
     bs = default_batch_size(dev, cpu=16, cuda=200) if batch_size is None else _positive(batch_size, "batch_size")
     st = FeatureStats(ext.feature_dim, device=dev)
     me = distributed.info()   # under torchrun each process reads its share of the batches
-    from tqdm.auto import tqdm
     sizes: set[tuple[int, ...]] = set()   # recorded, so a stats file used at another resolution is refused
     with metric_precision(), torch.inference_mode(), \
-            tqdm(total=len(ds), desc=f"stats {Path(source).name}", unit="img",
-                 disable=not (progress and me.is_main)) as bar:
+            progress_bar(len(ds), f"stats {Path(source).name}", progress and me.is_main, unit="img") as bar:
         for batch in iterate_batches(ds, bs, num_threads=num_threads, rank=me.rank, world_size=me.world_size):
             sizes.add(tuple(batch.shape[2:]))
             st.update(ext(batch.to(dev, non_blocking=True)))
@@ -181,9 +180,8 @@ def testbed_stats(extractor: Union[str, FeatureExtractor], num: int, resolution:
     bs = default_batch_size(dev, cpu=64, cuda=256) if batch_size is None else _positive(batch_size, "batch_size")
     st = FeatureStats(ext.feature_dim, device=dev)
     me = distributed.info()
-    from tqdm.auto import tqdm
     with metric_precision(), torch.inference_mode(), \
-            tqdm(total=num, desc=f"stats testbed@{resolution}", unit="img", disable=not (progress and me.is_main)) as bar:
+            progress_bar(num, f"stats testbed@{resolution}", progress and me.is_main, unit="img") as bar:
         for _, idx in batch_ranges(int(num), bs, me.rank, me.world_size):
             st.update(ext(render(cfg, list(idx), device=dev)))
             bar.update(len(idx) * me.world_size)

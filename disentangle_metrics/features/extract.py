@@ -21,6 +21,7 @@ import torch
 
 from .._core import distributed
 from .._core.device import DeviceLike, resolve_device
+from .._core.progress import progress_bar
 from ..functional.intervals import GroupedFeatures
 from . import FeatureExtractor
 from .inception_logits import InceptionLogits
@@ -94,7 +95,6 @@ def collect(batches: Iterable[tuple[range, torch.Tensor]], extractors: dict[str,
     ``total`` is the global number of images; under torch.distributed each process passes its own
     batches, statistics are all-reduced and all-feature arrays gathered in global index order.
     """
-    from tqdm.auto import tqdm
     plan = _plan(extractors)
     # the groups wrap the identity: fed each batch's features, they split its rows exactly as fid()'s
     # GroupedFeatures around the extractor does (same call count, same rows), so intervals are equal
@@ -104,7 +104,7 @@ def collect(batches: Iterable[tuple[range, torch.Tensor]], extractors: dict[str,
     parts: dict[str, list[torch.Tensor]] = {k: [] for k in extractors if capture[k].all}
     idx_parts: list[torch.Tensor] = []
     me = distributed.info()
-    with torch.inference_mode(), tqdm(total=total, desc=desc, unit="img", disable=not (progress and me.is_main)) as bar:
+    with torch.inference_mode(), progress_bar(total, desc, progress and me.is_main, unit="img") as bar:
         for idx, images in batches:
             feats = _run(plan, images)
             for k, f in feats.items():
@@ -184,9 +184,8 @@ def generator_stats(G: Any, ext: FeatureExtractor, num: int, batch_size: int, se
     """
     dev = resolve_device(device)
     src = G if isinstance(G, GeneratorSource) else GeneratorSource(G, device=dev, **source_options)
-    from tqdm.auto import tqdm
     st = FeatureStats(ext.feature_dim, device=dev)
-    with torch.inference_mode(), tqdm(total=num, desc="fid generate", unit="img", disable=not progress) as bar:
+    with torch.inference_mode(), progress_bar(num, "generate", progress, unit="img") as bar:
         for batch in src.batches(num, batch_size, seed=seed, rank=rank, world_size=world_size):
             u8 = batch.images
             if u8.shape[1] == 1:

@@ -34,6 +34,7 @@ import torch
 from .._core import distributed, sampling
 from ..functional import intervals
 from .._core.device import describe, metric_precision, resolve_device, sync
+from .._core.progress import progress_bar
 from .distances import DEFAULT_DISTANCE, Distance, build_distance
 from ..generators.precision_guard import check_eps_scaling
 from ..generators.protocol import conditioning, require_mapping
@@ -322,15 +323,13 @@ def _sample_distances(src: GeneratorSource, cfg: PPLConfig, dist: Distance, batc
     batches and the values are gathered in global index order, so every rank returns the same,
     world-size-independent arrays.
     """
-    from tqdm import tqdm
-
     n = cfg.num_samples
     d_all = torch.full([n], float("nan"), device=dev, dtype=torch.float64)
     t_all = torch.zeros([n], device=dev, dtype=dtype)
     me = distributed.info()
     sync(dev)
     start = time.perf_counter()
-    with tqdm(total=n, unit="samples", desc=cfg.base_name, disable=not (progress and me.is_main), leave=False) as bar:
+    with progress_bar(n, cfg.base_name, progress and me.is_main, unit="samples", leave=False) as bar:
         for b, idx in sampling.batch_ranges(n, batch_size, me.rank, me.world_size):
             rows = np.arange(idx.start, idx.stop)
             z0 = src.latents(seed, rows, sampling.Stream.Z).to(dtype)

@@ -31,6 +31,7 @@ import torch
 
 from .._core import distributed
 from .._core.device import resolve_device
+from .._core.progress import progress_bar
 from ..functional.intervals import LS_RESAMPLES, ls_bootstrap
 from ..functional.linear_svm import STATUS_FAILED, BatchedLinearSVC
 from .registry import count_or_default, register_metric
@@ -250,10 +251,7 @@ def sample_latents_and_logits(G: Any, classifier: Any, num_samples: int, spaces:
     num_batches = len(range(rank, (num_samples + batch_size - 1) // batch_size, world_size))
     it: Any = src.batches(num_samples, batch_size, seed=seed, rank=rank, world_size=world_size, keep_ws=True,
                           keep_float=True)
-    if progress:
-        from tqdm import tqdm
-        it = tqdm(it, desc="ls", unit="batch", total=num_batches)
-    with torch.no_grad():
+    with torch.no_grad(), progress_bar(num_batches, "ls", progress, unit="batch") as bar:
         for batch in it:
             out = clf(box_downsample(batch.float_images.float()))
             if logits is None:
@@ -265,6 +263,7 @@ def sample_latents_and_logits(G: Any, classifier: Any, num_samples: int, spaces:
                 out_lat["z"][rows] = batch.z
             if "w" in out_lat:
                 out_lat["w"][rows] = batch.ws[:, -1].float()
+            bar.update(1)
     if logits is None:
         raise ValueError(f"rank {rank} of {world_size} got no minibatch of {num_samples} samples (batch size {batch_size})")
     return SampledLatents(latents=out_lat, logits=logits, attribute_names=list(clf.names))

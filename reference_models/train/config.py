@@ -50,7 +50,7 @@ def _official_lr() -> dict[int, float]:
     return {128: 0.0015, 256: 0.002, 512: 0.003, 1024: 0.003}
 
 
-# The mini scale's recipe (cli/tables_scale.py MINI: test bed 32x32, narrow networks, batch 32,
+# The mini scale's recipe (reference_models/tables/scale.py MINI: test bed 32x32, narrow networks, batch 32,
 # ~100 kimg): changes from the official values above, each measured one factor at a time against
 # the official recipe (benchmarks/results/learning_curves/). With the official fixed 10 kimg G_ema
 # half-life, G_ema lags the trained G badly in short runs (FID@testbed 5x worse at 10 kimg, 1.15x

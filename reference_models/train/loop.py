@@ -403,17 +403,9 @@ def _next_multiple(nimg: int, every_kimg: float) -> int:
     return (nimg // step + 1) * step
 
 
-class _NoBar:
-    def update(self, n: int) -> None: ...
-    def set_postfix(self, **kw: Any) -> None: ...
-    def close(self) -> None: ...
-
-
 def _progress_bar(show: bool, total: int, initial: int) -> Any:
-    if not show:
-        return _NoBar()
-    from tqdm import tqdm
-    return tqdm(total=total, initial=initial, unit="img", unit_scale=True, dynamic_ncols=True, desc="train")
+    from disentangle_metrics._core.progress import progress_bar
+    return progress_bar(total, "train", show, unit="img", initial=initial, unit_scale=True)
 
 
 def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, max_steps: Optional[int] = None,

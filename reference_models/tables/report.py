@@ -18,14 +18,21 @@ import pandas as pd
 
 from disentangle_metrics._core.results import atomic_write_bytes
 
-from .paper_tables import TABLE3, TABLE4, check_claims, table_frame
-from .tables_scale import Scale
+from .paper import TABLE3, TABLE4, check_claims, table_frame
+from .scale import Scale
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]   # the checkout (or site-packages when installed)
 
 
 def git_commit(repo: Path = REPO) -> str:
-    """The checkout's commit hash, with ``-dirty`` when tracked files are modified."""
+    """The checkout's commit hash, with ``-dirty`` when tracked files are modified.
+
+    An installed package (``repo`` holds no ``.git``: site-packages) has no commit; the header then
+    names the installed version instead, rather than the commit of whatever checkout encloses it.
+    """
+    if not (repo / ".git").exists():
+        from disentangle_metrics._core.version import __version__
+        return f"none (installed disentangle-metrics {__version__}, not a git checkout: {repo})"
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True,
                              check=True).stdout.strip()
@@ -108,7 +115,7 @@ def _write_text(path: Path, text: str) -> None:
 def plot_table(df: pd.DataFrame, title: str, path: Path, errors: Optional[pd.DataFrame] = None) -> None:
     """Ours / paper per row and column (1 = the paper's value, log axis), one panel per metric, as PNG.
 
-    ``errors`` (optional, from :func:`cli.tables_seeds.spread_columns`): "<metric> (seeds low/high)"
+    ``errors`` (optional, from :func:`reference_models.tables.seeds.spread_columns`): "<metric> (seeds low/high)"
     columns drawn as error bars (95% interval of the mean over seeds)."""
     import io
 
@@ -175,11 +182,11 @@ def write_report(out: Path, scale: Scale, measured: dict[str, dict[str, float]],
                  claims: Optional[pd.DataFrame] = None) -> dict[str, pd.DataFrame]:
     """Write table3/table4 (csv, md, tex, png) and claims (csv, md) into ``out``; returns the frames.
 
-    ``cells`` ({preset: {key: cli.tables_seeds.Cell}}): cells shown as mean +- spread, spread
+    ``cells`` ({preset: {key: reference_models.tables.seeds.Cell}}): cells shown as mean +- spread, spread
     columns in the CSV and error bars in the plots; ``claims``: a claims frame to write instead of
-    :func:`check_claims` on ``measured`` (e.g. :func:`cli.tables_seeds.claims_with_confidence`).
+    :func:`check_claims` on ``measured`` (e.g. :func:`reference_models.tables.seeds.claims_with_confidence`).
     """
-    from .tables_seeds import cell_frame, spread_columns
+    from .seeds import cell_frame, spread_columns
 
     out.mkdir(parents=True, exist_ok=True)
     head = header_lines(scale, commit, hw, extra_header)

@@ -61,7 +61,7 @@ class Scale:
     ls_keep: int
     extractor: str                   # FID feature extractor (registry name)
     distance: str                    # PPL distance (registry name)
-    classifier: Optional[str]        # separability classifier spec for cli.loading.load_object
+    classifier: Optional[str]        # separability classifier spec (RunOptions.load_classifier)
     fid_reference: str               # 'testbed' or the dataset path / stats file
     batch_metrics: int = 64
     note: str = ""

@@ -1,6 +1,6 @@
 """Tables over training seeds: cells as mean +- spread, claims decided with their confidence.
 
-``dmetrics tables --seeds N`` runs the single-seed pipeline (:mod:`cli.tables_run`) once per seed
+``dmetrics tables --seeds N`` runs the single-seed pipeline (:mod:`reference_models.tables.run`) once per seed
 into ``<out>/seed<k>/`` and combines the runs here. Two kinds of uncertainty are kept apart:
 
 - seed-to-seed: the spread of a number over independently trained generators (Student-t 95%
@@ -8,7 +8,7 @@ into ``<out>/seed<k>/`` and combines the runs here. Two kinds of uncertainty are
 - within-run: the metric's own sampling interval for one generator (``MetricResult.intervals``:
   PPL and separability bootstrap, FID jackknife), averaged over seeds as a half-width.
 
-A claim is a set of differences (:class:`cli.paper_tables.Term`), each positive when it holds.
+A claim is a set of differences (:class:`reference_models.tables.paper.Term`), each positive when it holds.
 Its interval per term comes from the seeds when N >= 2 (the term computed per seed), else from the
 within-run intervals (SE of a difference = sqrt(SE_a^2 + (factor SE_b)^2), the two numbers taken
 as independent). Verdict: "holds with confidence" when every term's interval lies above 0, "fails
@@ -28,7 +28,7 @@ import pandas as pd
 from disentangle_metrics.functional import intervals as I
 from disentangle_metrics._core.results import MetricResult
 
-from .paper_tables import CLAIMS, Term
+from .paper import CLAIMS, Term
 
 KEYS = ("fid", "ppl_zfull", "ppl_zend", "ppl_wfull", "ppl_wend", "ls_z", "ls_w")
 
@@ -59,7 +59,7 @@ def intervals_of(results: dict[str, MetricResult]) -> dict[str, I.Interval]:
 
 def nan_reasons_of(results: dict[str, MetricResult]) -> dict[str, str]:
     """Canonical key -> why its value is NaN, for every NaN value of a preset's job results."""
-    from .tables_run import values_of
+    from .run import values_of
     out: dict[str, str] = {}
     for key, v in values_of(results).items():
         if math.isfinite(v):
@@ -108,7 +108,7 @@ def real_floor(scale: Any, out: Path) -> Optional[float]:
 
 def collect_runs(dirs: list[tuple[int, Path]], presets: list[str]) -> list[Run]:
     """The measurements of every (seed, run folder) pair (finished or not)."""
-    from .tables_run import METRICS_FILE, finished_jobs, values_of
+    from .run import METRICS_FILE, finished_jobs, values_of
     runs = []
     for s, d in dirs:
         vals, ivs, why = {}, {}, {}

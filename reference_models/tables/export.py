@@ -9,7 +9,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from .tables_run import DONE_FILE, METRICS_FILE, SCALE_FILE, TRAINED_FILE
+from .run import DONE_FILE, METRICS_FILE, SCALE_FILE, TRAINED_FILE
 
 REPORT_FILES = ("table3.csv", "table3.md", "table3.tex", "table3.png", "table4.csv", "table4.md", "table4.tex",
                 "table4.png", "claims.csv", "claims.md", SCALE_FILE)

@@ -2,7 +2,7 @@
 
 Layout of the output folder (all writes atomic; a rerun continues where the last one stopped):
 
-- ``scale.json``: the :class:`~cli.tables_scale.Scale` of the run; a rerun with another scale is refused.
+- ``scale.json``: the :class:`~reference_models.tables.scale.Scale` of the run; a rerun with another scale is refused.
 - ``<preset>/train/``: the trainer's run folder (``latest.pt``, ``log.csv``, ...); an unfinished
   training resumes from ``latest.pt`` (the trainer's ``--resume``).
 - ``<preset>/trained.json``: written when training reached ``scale.kimg``.
@@ -29,7 +29,7 @@ from typing import Any, Callable, Iterator, Optional
 
 from disentangle_metrics._core.results import MetricResult, append_result, atomic_write_bytes, read_results
 
-from .tables_scale import TESTBED, Scale
+from .scale import TESTBED, Scale
 
 TRAINED_FILE = "trained.json"
 DONE_FILE = "done.json"
@@ -40,12 +40,46 @@ PPL_JOBS = ("ppl_zfull", "ppl_zend", "ppl_wfull", "ppl_wend")   # kept for impor
 
 @dataclass(frozen=True)
 class RunOptions:
-    """How (not what) to run: device, CPU threads, seed, progress output."""
+    """How (not what) to run: device, CPU threads, seed, progress output, how the classifier is loaded.
+
+    ``load_classifier``: turns the scale's classifier spec into a network; None is
+    :func:`load_classifier` (``testbed`` or a ``reference_models`` checkpoint). The CLI passes its
+    GENERATOR-argument loader so ``--classifier`` accepts what ``dmetrics score --classifier`` does.
+    """
 
     device: str = "auto"
     threads: Optional[int] = None
     seed: int = 0
     progress: bool = False
+    load_classifier: Optional[Callable[[str], Any]] = None
+
+
+def load_classifier(spec: str) -> Any:
+    """The separability classifier named by ``spec``: ``testbed`` (when no such file exists) is the
+    shipped test-bed classifier; otherwise a ``reference_models`` checkpoint file or folder, read with
+    ``torch.load(weights_only=True)`` (no code runs)."""
+    from reference_models import load_checkpoint
+
+    if spec == "testbed" and not Path(spec).exists():
+        from disentangle_metrics.features.testbed_net import load_testbed_classifier
+        return load_testbed_classifier()
+    if not Path(spec).exists():
+        raise FileNotFoundError(f"classifier {spec!r}: no such file or folder; pass 'testbed' or a reference_models "
+                                "checkpoint (e.g. the converted CelebA-HQ classifiers' folder)")
+    return load_checkpoint(Path(spec))
+
+
+def load_trained_generator(checkpoint: Path, device: str) -> Any:
+    """G_ema of a checkpoint this pipeline trained, as a protocol generator in eval mode on ``device``."""
+    import torch
+
+    from disentangle_metrics.generators.protocol import as_generator
+    from reference_models import load_checkpoint
+
+    G = as_generator(load_checkpoint(checkpoint))
+    if isinstance(G, torch.nn.Module):
+        G = G.to(device).eval().requires_grad_(False)
+    return G
 
 
 def _write_json(path: Path, obj: Any) -> None:
@@ -122,7 +156,7 @@ def metric_jobs(has_mapping: bool) -> list[str]:
 def job_options(job: str, scale: Scale, classifier: Any, opts: RunOptions) -> tuple[str, Any]:
     """(registered metric name, ScoreOptions) of one job at ``scale``: its counts and networks."""
     from disentangle_metrics._core.device import resolve_device
-    from disentangle_metrics.metrics.registry import ScoreOptions
+    from disentangle_metrics._core.options import ScoreOptions
 
     if job not in JOBS:
         raise ValueError(f"unknown metric job {job!r}; expected one of {', '.join(JOBS)}")
@@ -169,11 +203,10 @@ def values_of(results: dict[str, MetricResult]) -> dict[str, float]:
 def score_preset(scale: Scale, preset: str, checkpoint: Path, preset_dir: Path, opts: RunOptions,
                  classifier: Any, log: Callable[[str], None] = print) -> dict[str, float]:
     """Run every unfinished metric job of one preset, appending results; returns its values."""
-    from cli.loading import load_generator
     from disentangle_metrics._core.device import resolve_device
     from disentangle_metrics.generators.protocol import has_mapping
 
-    G = load_generator(str(checkpoint), device=str(resolve_device(opts.device)))
+    G = load_trained_generator(checkpoint, device=str(resolve_device(opts.device)))
     metrics_file = preset_dir / METRICS_FILE
     done = finished_jobs(metrics_file)
     for job in metric_jobs(has_mapping(G)):
@@ -216,15 +249,14 @@ def preset_lock(preset_dir: Path) -> Iterator[bool]:
 def run_presets(scale: Scale, out: Path, presets: list[str], opts: RunOptions,
                 log: Callable[[str], None] = print) -> dict[str, dict[str, float]]:
     """Train and score every preset (skipping finished ones); returns {preset: {metric: value}}."""
-    from cli.loading import load_object
-
     check_scale_file(out, scale)
     if opts.threads is not None:
         import torch
         torch.set_num_threads(opts.threads)
     # Load the classifier before any training so a wrong --classifier fails now, not after weeks.
     pending = [p for p in presets if not (out / p / DONE_FILE).is_file()]
-    classifier = load_object(scale.classifier) if pending else None
+    loader = opts.load_classifier or load_classifier
+    classifier = loader(scale.classifier) if pending else None
     measured: dict[str, dict[str, float]] = {}
     for preset in presets:
         preset_dir = out / preset
