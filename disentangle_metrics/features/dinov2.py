@@ -47,7 +47,10 @@ def resize_torch_bicubic(images: torch.Tensor, size: int = INPUT_SIZE) -> torch.
 
 
 def resize_pil_bicubic(images: torch.Tensor, size: int = INPUT_SIZE) -> torch.Tensor:
-    """dgm-eval's resize: each uint8 RGB image through ``PIL.Image.resize((size, size), BICUBIC)`` -> uint8 [N, 3, size, size] (CPU)."""
+    """dgm-eval's resize: each uint8 RGB image through ``PIL.Image.resize((size, size), BICUBIC)``.
+
+    Returns uint8 [N, 3, size, size] on the CPU (PIL works there; the caller moves it).
+    """
     import PIL.Image
     hwc = images.permute(0, 2, 3, 1).cpu().numpy()
     out = np.stack([np.asarray(PIL.Image.fromarray(im, "RGB").resize((size, size), PIL.Image.Resampling.BICUBIC))

@@ -31,12 +31,11 @@ from ..functional.stats import FeatureStats
 EDM2_METRICS: dict[str, tuple[str, int]] = {"fid": ("inception-v3-tf", 2048), "fd_dinov2": ("dinov2-vitl14", 1024)}
 
 # The globals numpy's own array pickling names (_reconstruct: protocols 0-4, _frombuffer: protocol 5,
-# scalar for numpy scalars), under numpy 1's and numpy 2's module spelling; torch's weights_only
-# unpickler allows the same set.
-_NUMPY_GLOBALS = {(m, n) for m in ("numpy.core.multiarray", "numpy._core.multiarray") for n in ("_reconstruct", "scalar")} | \
-                 {("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
-                  ("numpy", "ndarray"), ("numpy", "dtype"),
-                  ("_codecs", "encode")}   # protocols 0-2 spell bytes as _codecs.encode(str, 'latin1'): data only
+# scalar for numpy scalars), under numpy 1's and numpy 2's module spelling, and _codecs.encode, with
+# which protocols 0-2 spell bytes (codecs.encode(str, 'latin1'): data in, data out).
+_NUMPY_GLOBALS = {(m, n) for m in ("numpy.core.multiarray", "numpy._core.multiarray") for n in ("_reconstruct", "scalar")}
+_NUMPY_GLOBALS |= {("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
+                   ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode")}
 
 
 class NumpyOnlyUnpickler(pickle.Unpickler):
@@ -55,7 +54,10 @@ class NumpyOnlyUnpickler(pickle.Unpickler):
         raise pickle.UnpicklingError(f"numpy global {module}.{name} is not available in this numpy")
 
 
-def read_edm2_reference(path: Union[str, os.PathLike]) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], Optional[int], list[str]]:
+Moments = dict[str, tuple[np.ndarray, np.ndarray]]   # metric -> (mu, sigma)
+
+
+def read_edm2_reference(path: Union[str, os.PathLike]) -> tuple[Moments, Optional[int], list[str]]:
     """({metric: (mu, sigma)}, num_images or None, unknown keys) of an EDM2 reference ``.pkl``.
 
     Only the metrics of :data:`EDM2_METRICS` are returned; each must hold a finite 1-D ``mu`` of the
@@ -69,7 +71,7 @@ def read_edm2_reference(path: Union[str, os.PathLike]) -> tuple[dict[str, tuple[
     if not isinstance(data, dict) or not any(k in data for k in EDM2_METRICS):
         got = sorted(map(str, data)) if isinstance(data, dict) else type(data).__name__
         raise ValueError(f"{path}: an EDM2 reference pickle is a dict with 'fid' and/or 'fd_dinov2', got {got}")
-    out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    out: Moments = {}
     for key, (ext, dim) in EDM2_METRICS.items():
         if key not in data:
             continue
