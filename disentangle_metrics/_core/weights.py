@@ -125,7 +125,8 @@ register(WeightSpec(
     format=WeightsFormat.STATE_DICT,
     torch_hub=True,
     description="DINOv2 ViT-L/14 backbone (facebookresearch/dinov2, LVD-142M), the FD_DINOv2 network of EDM2 and "
-                "dgm-eval. Meta publishes no sha256 (torch hub loads it unchecked); the file's size is checked instead",
+                "dgm-eval. No published sha256 found (the hub loads it unchecked; its name has no hash prefix): "
+                "its size is checked instead",
 ))
 register(WeightSpec(
     name="testbed-classifier",
@@ -196,10 +197,11 @@ def verify(spec: WeightSpec, path: Path, allow_hash_mismatch: bool = False) -> s
 
     Raises WeightsHashError.
     """
-    if spec.sha256 is None and spec.size is not None and path.stat().st_size != spec.size and not allow_hash_mismatch:
+    size = os.path.getsize(path)
+    if spec.sha256 is None and spec.size is not None and size != spec.size and not allow_hash_mismatch:
         # without a published hash the published size is the one check left: a truncated download fails it
         raise WeightsHashError(
-            f"{path} is not the registered weights {spec.name!r}: {path.stat().st_size} bytes != expected {spec.size} "
+            f"{path} is not the registered weights {spec.name!r}: {size} bytes != expected {spec.size} "
             f"(no sha256 is published for it). Delete it and fetch {spec.url} again, or pass allow_hash_mismatch=True "
             "(CLI: --allow-hash-mismatch) to use it anyway.")
     digest = sha256_of(path)
