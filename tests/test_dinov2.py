@@ -176,6 +176,18 @@ def test_pil_variant_is_dgm_evals_transform():
     assert 0 < d.mean() < 0.2
 
 
+def test_tf1_mode_is_torch_fidelitys_dinov2_input():
+    from torch_fidelity.interpolate_compat_tensorflow import interpolate_bilinear_2d_like_tensorflow1x
+    import torchvision
+    ext = DINOv2Extractor(_small_net(), "tf1")
+    for u in (_images(2, 256, 256), _images(1, 64, 96, seed=1)):
+        # torch-fidelity feature_extractor_dinov2.py FeatureExtractorDinoV2.forward
+        x = interpolate_bilinear_2d_like_tensorflow1x(u.to(torch.float32), size=(224, 224), align_corners=False)
+        x = torchvision.transforms.functional.normalize(
+            x, (255 * 0.485, 255 * 0.456, 255 * 0.406), (255 * 0.229, 255 * 0.224, 255 * 0.225), inplace=False)
+        assert torch.equal(ext.preprocess(u), x)
+
+
 def test_extractors_are_registered_and_check_input():
     assert {"dinov2-vitl14", "dinov2-vitl14-pil"} <= set(list_extractors())
     ext = DINOv2Extractor(_small_net(), "torch")

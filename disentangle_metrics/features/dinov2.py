@@ -11,7 +11,9 @@ differ only in how uint8 images become the 224x224 network input ``x``:
   per image ``PIL.Image.resize((224, 224), BICUBIC)`` on the uint8 RGB image (aspect not kept),
   ``ToTensor`` (/255 in float32), ``Normalize(mean, std)``;
 
-with ImageNet's mean (0.485, 0.456, 0.406) and std (0.229, 0.224, 0.225). The two give slightly
+with ImageNet's mean (0.485, 0.456, 0.406) and std (0.229, 0.224, 0.225). A third mode, 'tf1'
+(not registered under a name yet), is torch-fidelity's ``dinov2-vit-l-14``: TF 1.x bilinear resize
+of the float image to 224 without antialias, then ``(x - 255 mean) / (255 std)``. The modes give
 different features, so their statistics never mix (the extractor name is in every stats file).
 """
 
@@ -30,6 +32,7 @@ import torch.nn.functional as F
 from .._core import weights as W
 from . import FeatureExtractor, register_extractor
 from .dinov2_net import DinoV2ViT, official_shapes
+from .tf_resize import resize_bilinear_tf1
 
 DINOV2_TORCH = "dinov2-vitl14"
 DINOV2_PIL = "dinov2-vitl14-pil"
@@ -38,7 +41,7 @@ INPUT_SIZE = 224
 FEATURE_DIM = 1024
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-RESIZE_MODES = ("torch", "pil")
+RESIZE_MODES = ("torch", "pil", "tf1")
 
 
 def resize_torch_bicubic(images: torch.Tensor, size: int = INPUT_SIZE) -> torch.Tensor:
@@ -59,7 +62,10 @@ def resize_pil_bicubic(images: torch.Tensor, size: int = INPUT_SIZE) -> torch.Te
 
 
 class DINOv2Extractor(FeatureExtractor):
-    """uint8 [N, 3, H, W] -> DINOv2 class token [N, 1024]; ``resize`` is 'torch' (EDM2) or 'pil' (dgm-eval)."""
+    """uint8 [N, 3, H, W] -> DINOv2 class token [N, 1024].
+
+    ``resize``: 'torch' (EDM2), 'pil' (dgm-eval) or 'tf1' (torch-fidelity); see the module docstring.
+    """
 
     feature_dim = FEATURE_DIM
 
@@ -68,15 +74,22 @@ class DINOv2Extractor(FeatureExtractor):
         if resize not in RESIZE_MODES:
             raise ValueError(f"DINOv2 resize mode {resize!r} is not one of {RESIZE_MODES}")
         self.net, self.resize = net, resize
-        self.input_description = ("uint8 NCHW RGB, any size; " + (
-            "torch bicubic+antialias to 224 (EDM2), /255, ImageNet mean/std" if resize == "torch" else
-            "PIL bicubic to 224 per image (dgm-eval), /255, ImageNet mean/std"))
+        self.input_description = "uint8 NCHW RGB, any size; " + {
+            "torch": "torch bicubic+antialias to 224 (EDM2), /255, ImageNet mean/std",
+            "pil": "PIL bicubic to 224 per image (dgm-eval), /255, ImageNet mean/std",
+            "tf1": "TF 1.x bilinear to 224 (torch-fidelity), ImageNet mean/std times 255"}[resize]
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+        # torch-fidelity passes 255 * m as Python floats: rounded to float32 once, not 255 * float32(m)
+        self.register_buffer("mean255", torch.tensor([255 * m for m in IMAGENET_MEAN]).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std255", torch.tensor([255 * s for s in IMAGENET_STD]).view(1, 3, 1, 1), persistent=False)
 
     def preprocess(self, images: torch.Tensor) -> torch.Tensor:
         """uint8 images -> the normalised float32 network input [N, 3, 224, 224] on the extractor's device."""
         dev = self.mean.device
+        if self.resize == "tf1":
+            x = resize_bilinear_tf1(images.to(dev, non_blocking=True).to(torch.float32), (INPUT_SIZE, INPUT_SIZE))
+            return (x - self.mean255) / self.std255
         if self.resize == "torch":
             x = resize_torch_bicubic(images.to(dev, non_blocking=True)) / 255
         else:
