@@ -124,6 +124,8 @@ from .compare import compare_cmd  # noqa: E402
 for _cmd in (demo, score, metrics_cmd, stats, distances_cmd, testbed, train_cmd, convert_official_cmd, init_model_cmd,
              train_classifier_cmd, tables_cmd, compare_cmd):
     main.add_command(_cmd)
+from .edm2 import convert_edm2_ref_cmd  # noqa: E402
+main.add_command(convert_edm2_ref_cmd)
 
 if __name__ == "__main__":
     main()

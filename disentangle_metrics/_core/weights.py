@@ -117,6 +117,18 @@ register(WeightSpec(
                 "perceptual_model.py checks b437eb095feaeb0b83eb3fa11200ebca4548ee39a07fb944a417ddc516cc07c3 (unverified here)",
 ))
 register(WeightSpec(
+    name="dinov2-vitl14-pretrain",
+    filename="dinov2_vitl14_pretrain.pth",
+    url="https://dl.fbaipublicfiles.com/dinov2/dinov2_vitl14/dinov2_vitl14_pretrain.pth",
+    sha256=None,
+    size=1_217_586_395,
+    format=WeightsFormat.STATE_DICT,
+    torch_hub=True,
+    description="DINOv2 ViT-L/14 backbone (facebookresearch/dinov2, LVD-142M), the FD_DINOv2 network of EDM2 and "
+                "dgm-eval. No published sha256 found (the hub loads it unchecked; its name has no hash prefix): "
+                "its size is checked instead",
+))
+register(WeightSpec(
     name="testbed-classifier",
     filename="testbed_classifier.pt",
     url="",
@@ -181,7 +193,17 @@ def candidate_paths(spec: WeightSpec) -> list[Path]:
 
 
 def verify(spec: WeightSpec, path: Path, allow_hash_mismatch: bool = False) -> str:
-    """Check ``path`` against ``spec.sha256``; return the file's hash. Raises WeightsHashError."""
+    """Check ``path`` against ``spec.sha256`` (or, without one, ``spec.size``); return the file's hash.
+
+    Raises WeightsHashError.
+    """
+    size = os.path.getsize(path)
+    if spec.sha256 is None and spec.size is not None and size != spec.size and not allow_hash_mismatch:
+        # without a published hash the published size is the one check left: a truncated download fails it
+        raise WeightsHashError(
+            f"{path} is not the registered weights {spec.name!r}: {size} bytes != expected {spec.size} "
+            f"(no sha256 is published for it). Delete it and fetch {spec.url} again, or pass allow_hash_mismatch=True "
+            "(CLI: --allow-hash-mismatch) to use it anyway.")
     digest = sha256_of(path)
     if spec.sha256 is None:
         # NVIDIA publishes no hash for its TorchScript files: say so every time, so a swapped file cannot pass unseen
