@@ -85,10 +85,27 @@ TABLE: dict[str, ImageMetric] = {m.name: m for m in [
                 "pr50k3 on torchvision's VGG16 fc2+ReLU (not the paper's network)", _PR, substitute=True),
     ImageMetric("is50k", "is", 50_000, 0, True, LOGITS_EXTRACTOR,
                 "Inception Score, 50k generated, 10 splits, 1008 logits without output bias", dict(num_splits=10)),
+    # the feature spaces papers report since 2023 (issue 25); FD is FID's computation on DINOv2 features
+    ImageMetric("fd_dinov2_50k_full", "fid", 50_000, ALL, True, "dinov2-vitl14",
+                "FD_DINOv2: Frechet distance of DINOv2 ViT-L/14 class tokens, EDM2's preprocessing (torch bicubic "
+                "+ antialias to 224), 50k generated vs every real image"),
+    ImageMetric("fd_dinov2_50k_full@dinov2-vitl14-pil", "fid", 50_000, ALL, True, "dinov2-vitl14-pil",
+                "FD_DINOv2 with dgm-eval's preprocessing (PIL bicubic to 224 per image)", substitute=True),
+    ImageMetric("cmmd50k_full", "cmmd", 50_000, 1_000_000, True, "clip-vitl14-336",
+                "CMMD: biased MMD^2 x 1000, Gaussian RBF (sigma 10) on unit CLIP ViT-L/14@336 embeddings, "
+                "50k generated vs up to 1M reals", dict(sigma=10.0, scale=1000.0)),
+    ImageMetric("prdc50k5_full", "prdc", 50_000, 50_000, True, "dinov2-vitl14",
+                "precision, recall, density, coverage (Naeem et al. 2020, k=5, strict <), DINOv2 features, "
+                "50k generated vs up to 50k reals", dict(nearest_k=5)),
 ]}
 # The paper's fid50k: 50k generated vs the first 50k reals (the dataset's mirror setting).
 FID50K = ImageMetric("fid50k", "fid", 50_000, 50_000, False, DEFAULT_EXTRACTOR,
                      "the paper's FID, 50k generated vs the first 50k reals")
+
+
+def _swappable(m: ImageMetric) -> bool:
+    """Whether ``ScoreOptions.extractor`` replaces the row's network (FID's and KID's Inception only)."""
+    return m.kind in ("fid", "kid") and m.extractor == DEFAULT_EXTRACTOR
 
 
 def count_name(num_gen: int) -> str:
@@ -249,7 +266,8 @@ def compute_outcomes(generated: Any, metrics: Sequence[ImageMetric],
     protocol = reference_protocol(opts.reference, real_res) if need_real else None
     given = opts.extractor if isinstance(opts.extractor, FeatureExtractor) else None   # a built extractor
     chosen = getattr(given, "registry_name", type(given).__name__) if given is not None else opts.extractor
-    ext_of = {m.name: (chosen or m.extractor) if m.kind in ("fid", "kid") else m.extractor for m in metrics}
+    # the extractor option replaces Inception in FID and KID; the rows of other feature spaces keep theirs
+    ext_of = {m.name: (chosen or m.extractor) if _swappable(m) else m.extractor for m in metrics}
     extra = {"allow_hash_mismatch": True} if opts.allow_hash_mismatch else {}
     extractors: dict[str, FeatureExtractor] = {chosen: given} if given is not None else {}
     for e in dict.fromkeys(ext_of[m.name] for m in metrics if outcome[m.name] is None):
@@ -576,7 +594,9 @@ def with_params(m: ImageMetric, **params: Any) -> ImageMetric:
 _ANCHOR = {"fid": "stylegan2-ada-pytorch metrics/frechet_inception_distance.py",
            "kid": "stylegan2-ada-pytorch metrics/kernel_inception_distance.py; torch-fidelity metric_kid.py",
            "pr": "stylegan2-ada-pytorch metrics/precision_recall.py; torch-fidelity metric_prc.py",
-           "is": "stylegan2-ada-pytorch metrics/inception_score.py; torch-fidelity metric_isc.py"}
+           "is": "stylegan2-ada-pytorch metrics/inception_score.py; torch-fidelity metric_isc.py",
+           "cmmd": "google-research cmmd distance.py, embedding.py, io_util.py",
+           "prdc": "clovaai/generative-evaluation-prdc prdc/prdc.py"}
 
 
 def _register(row: ImageMetric) -> None:

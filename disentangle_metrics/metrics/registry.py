@@ -60,7 +60,10 @@ def get_metric(name: str) -> MetricFn:
     return with_overrides
 
 
-_COUNTED = re.compile(r"^(fid|kid|pr|is)(\d+)(k?)(3?)(_full)?(?:@(.+))?$")
+# counted names: the count, k for thousands, then (precision/recall kinds) the neighbourhood size, so the
+# count's digits are taken lazily there: pr403 is 40 samples with k = 3
+_COUNTED = re.compile(r"^(?:(fid|kid|is|cmmd|fd_dinov2_)(\d+)(k?)()|(prdc|pr)(\d+?)(k?)([35]))(_full)?(?:@(.+))?$")
+_NHOOD = {"pr": "3", "prdc": "5"}   # the k in the name (pr50k3, prdc50k5)
 _ALIASES = {"ls_z": "ls", "ls_w": "ls"}   # ls computes both spaces in one run (values ls_z, ls_w)
 
 
@@ -82,9 +85,11 @@ def resolve_name(name: str) -> tuple[str, dict[str, Any]]:
         return head, {"distance": tag}
     m = _COUNTED.match(name)
     if m:
-        kind, digits, k, three, full, ext = m.groups()
+        g = m.groups()
+        kind, digits, k, three = g[0:4] if g[0] else g[4:8]
+        full, ext = g[8], g[9]
         count = int(digits) * (1000 if k else 1)
-        base = f"{kind}50k{'3' if three else ''}{full or ''}"
+        base = f"{kind}50k{three}{full or ''}"
         overrides: dict[str, Any] = {} if count == 50_000 else {"num_samples": count}
         if ext is not None and f"{base}@{ext}" in METRICS:
             base = f"{base}@{ext}"
@@ -92,7 +97,7 @@ def resolve_name(name: str) -> tuple[str, dict[str, Any]]:
             overrides["extractor"] = ext
         elif ext is not None:
             base = ""
-        if base in METRICS and (kind != "pr" or three):
+        if base in METRICS and three == _NHOOD.get(kind, ""):
             return base, overrides
     raise KeyError(f"unknown metric {name!r}; known: {', '.join(sorted(METRICS)) or '(none)'} "
                    "(also: another count as fid10k or kid10k_full, fid50k@EXTRACTOR, ppl_wend@DISTANCE, ls_z, ls_w)")
