@@ -19,7 +19,7 @@ import os
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Optional, Sequence, Union
+from typing import Any, Literal, Optional, Sequence, Union
 
 import torch
 
@@ -42,6 +42,7 @@ from ..functional.stats import FeatureStats, is_stats_file
 from ..generators.sources import GeneratorSource
 
 ALL = None   # max_real: every real image
+Kind = Literal["fid", "kid", "pr", "is", "cmmd", "prdc"]
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,7 @@ class ImageMetric:
     """One metric's constants (stylegan2-ada-pytorch's metric_main.py row)."""
 
     name: str
-    kind: str                          # 'fid' | 'kid' | 'pr' | 'is'
+    kind: Kind                         # which statistic: FID (Frechet, any extractor), KID, PR, IS, CMMD, PRDC
     num_gen: int
     max_real: Optional[int]            # real images used, at most (ALL: every one); 0: none needed
     full: bool                         # True: x-flips never (the _full metrics)
@@ -570,6 +571,27 @@ def _one(m: ImageMetric, gen: FP.Features, real: Optional[tuple[dict[str, FP.Fea
                                       f"need more than k = {pr.nhood_size}; use at least {S * (pr.nhood_size + 1)} "
                                       "samples per side")
         return res
+    if m.kind == "cmmd":
+        from ..functional.cmmd import cmmd_from_embeddings
+        y = r.all if n_real is None else r.all[:n_real]
+        c = cmmd_from_embeddings(gen.all, y, device=dev, **m.params)
+        cfg.update(num_real=int(y.shape[0]), sigma=c.sigma, scale=c.scale, kernel="exp(-|a-b|^2 / (2 sigma^2))",
+                   estimator="biased MMD^2 (diagonals included), float64")
+        res = MetricResult(metric=m.name, value=c.value, values={"": c.value}, config=cfg)
+        res.add_interval("", c.interval)
+        return res
+    if m.kind == "prdc":
+        from ..functional.prdc import prdc_from_features
+        y = r.all if n_real is None else r.all[:n_real]
+        q = prdc_from_features(y, gen.all, device=dev, **m.params)
+        cfg.update(num_real=int(y.shape[0]), nearest_k=q.nearest_k, distance_dtype=q.distance_dtype,
+                   comparison="strict < (Naeem et al.; stylegan2-ada's pr50k3 uses <=)")
+        res = MetricResult(metric=m.name, value=q.precision,
+                           values={"_precision": q.precision, "_recall": q.recall, "_density": q.density,
+                                   "_coverage": q.coverage}, config=cfg,
+                           extras=dict(interval="no interval: the anchor reports none, and a k-NN manifold "
+                                       "recomputed per part (as pr50k3's) is not yet validated for density/coverage"))
+        return res
     if m.kind == "is":
         is_ = inception_score_from_logits(gen.all, **m.params)
         res = MetricResult(metric=m.name, value=is_.mean, values={"_mean": is_.mean, "_std": is_.std}, config=cfg,
@@ -583,7 +605,7 @@ def _one(m: ImageMetric, gen: FP.Features, real: Optional[tuple[dict[str, FP.Fea
 
 
 # the values entry whose interval is the headline's (stderr / ci95 / ci_method)
-_HEADLINE = {"fid": "", "kid": "", "pr": "_precision", "is": "_mean"}
+_HEADLINE = {"fid": "", "kid": "", "pr": "_precision", "is": "_mean", "cmmd": "", "prdc": "_precision"}
 
 
 def with_params(m: ImageMetric, **params: Any) -> ImageMetric:
