@@ -25,6 +25,7 @@ KNOWN_MODULES: tuple[str, ...] = (
     "disentangle_metrics.features.testbed",
     "disentangle_metrics.features.vgg16",
     "disentangle_metrics.features.inception_logits",
+    "disentangle_metrics.features.clip",
 )
 
 DEFAULT_EXTRACTOR = "inception-v3-tf"
