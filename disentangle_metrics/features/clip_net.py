@@ -173,6 +173,7 @@ def load_visual(sd: dict[str, torch.Tensor], expect: Union[VisualConfig, None] =
         shapes = [f"{k}: {got[k]} != {want[k]}" for k in sorted(set(got) & set(want)) if got[k] != want[k]][:3]
         raise ValueError(f"{source} is not a CLIP ViT with {config}: missing {missing}, unexpected {extra}, "
                          f"shapes {shapes}")
-    net = VisionTransformer(config)
-    net.load_state_dict({k[len("visual."):]: v.to(torch.float32) for k, v in visual.items()})
+    with torch.device("meta"):      # no random initialisation of 300M parameters only to overwrite them
+        net = VisionTransformer(config)
+    net.load_state_dict({k[len("visual."):]: v.to(torch.float32) for k, v in visual.items()}, assign=True)
     return net.eval().requires_grad_(False)
