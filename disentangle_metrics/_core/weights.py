@@ -129,6 +129,17 @@ register(WeightSpec(
                 "its size is checked instead",
 ))
 register(WeightSpec(
+    name="clip-vitl14-336",
+    filename="ViT-L-14-336px.pt",
+    # OpenAI's URL carries the file's sha256 as its path component (openai/CLIP clip.py checks it;
+    # scenic's CLIP loader, which CMMD uses, passes url.split('/')[-2] as expected_sha256)
+    url="https://openaipublic.azureedge.net/clip/models/3035c92b350959924f9f00213499208652fc7ea050643e8b385c2dac08641f02/ViT-L-14-336px.pt",
+    sha256="3035c92b350959924f9f00213499208652fc7ea050643e8b385c2dac08641f02",
+    format=WeightsFormat.TORCHSCRIPT,
+    description="OpenAI CLIP ViT-L/14@336px (TorchScript archive, whole CLIP; the image tower is read); "
+                "CMMD's embedding network",
+))
+register(WeightSpec(
     name="testbed-classifier",
     filename="testbed_classifier.pt",
     url="",

@@ -26,6 +26,7 @@ KNOWN_MODULES: tuple[str, ...] = (
     "disentangle_metrics.features.vgg16",
     "disentangle_metrics.features.inception_logits",
     "disentangle_metrics.features.dinov2",
+    "disentangle_metrics.features.clip",
 )
 
 DEFAULT_EXTRACTOR = "inception-v3-tf"

@@ -12,6 +12,7 @@ Never used by a metric: a metric always loads a real, hash-checked file.
 from __future__ import annotations
 
 import os
+import warnings
 from typing import Union
 
 import torch
@@ -52,5 +53,80 @@ def write_random_inception_weights(path: Union[str, os.PathLike], seed: int = 0)
     import io
     buf = io.BytesIO()
     torch.save(random_inception_state_dict(seed), buf)
+    atomic_write_bytes(path, buf.getvalue())
+    return str(path)
+
+
+# ---------------------------------------------------------------------------------------------
+# CLIP ViT image tower in OpenAI's TorchScript file format
+
+
+def random_clip_visual_state_dict(config=None, seed: int = 0) -> dict[str, torch.Tensor]:
+    """``visual.*`` tensors of a CLIP ViT (default ViT-L/14@336) at OpenAI's initialisation scales
+    (clip/model.py ``initialize_parameters``), with random LayerNorm affines and biases so that a
+    swapped or ignored parameter changes the output, in OpenAI's file dtypes (float16 for
+    convolution/linear/attention weights and ``proj``, float32 for LayerNorms and embeddings)."""
+    from .clip_net import VIT_L14_336, visual_key_shapes
+    c = config or VIT_L14_336
+    g = torch.Generator().manual_seed(seed)
+    attn_std, fc_std = c.width ** -0.5, (2 * c.width) ** -0.5
+    proj_std = c.width ** -0.5 * (2 * c.layers) ** -0.5
+    out: dict[str, torch.Tensor] = {}
+    for key, shape in visual_key_shapes(c).items():
+        leaf = key.rsplit(".", 1)[-1]
+        if ".ln_" in key:
+            t = 1 + 0.1 * torch.randn(shape, generator=g) if leaf == "weight" else 0.05 * torch.randn(shape, generator=g)
+        elif key.endswith("bias"):
+            t = 0.02 * torch.randn(shape, generator=g)
+        elif key == "visual.conv1.weight":
+            t = torch.randn(shape, generator=g) * (3 * c.patch ** 2) ** -0.5
+        elif key.endswith("in_proj_weight"):
+            t = torch.randn(shape, generator=g) * attn_std
+        elif key.endswith("c_fc.weight"):
+            t = torch.randn(shape, generator=g) * fc_std
+        elif key.endswith(("out_proj.weight", "c_proj.weight")):
+            t = torch.randn(shape, generator=g) * proj_std
+        else:                                   # class/positional embedding and proj: OpenAI's width^-0.5
+            t = torch.randn(shape, generator=g) * c.width ** -0.5
+        half = not (".ln_" in key or key.endswith(("class_embedding", "positional_embedding")))
+        out[key] = t.half() if half else t
+    return out
+
+
+class _OpenAIArchive(torch.nn.Module):
+    """What OpenAI's .pt holds for the image side: ``visual`` plus the joint-space ``text_projection``
+    (torch-fidelity reads the embedding width from it) and ``logit_scale``; forward = encode_image."""
+
+    def __init__(self, config, text_width: int) -> None:
+        super().__init__()
+        from .clip_net import VisionTransformer
+        self.visual = VisionTransformer(config)
+        self.text_projection = torch.nn.Parameter(torch.zeros(text_width, config.output_dim))
+        self.logit_scale = torch.nn.Parameter(torch.zeros([]))
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return self.visual(image)
+
+
+def write_random_clip_archive(path: Union[str, os.PathLike], config=None, seed: int = 0,
+                              text_width: int = 768) -> str:
+    """Save random CLIP ViT weights as OpenAI does, a TorchScript archive (``torch.jit.save`` of a
+    scripted module) whose state_dict has OpenAI's ``visual.*`` keys, shapes and dtypes; the text
+    tower is left out (no extractor reads it). Returns the path."""
+    import io
+    from .clip_net import VIT_L14_336
+    c = config or VIT_L14_336
+    sd = random_clip_visual_state_dict(c, seed)
+    g = torch.Generator().manual_seed(seed + 1)
+    sd["text_projection"] = (torch.randn(text_width, c.output_dim, generator=g) * text_width ** -0.5).half()
+    sd["logit_scale"] = torch.tensor(4.6052)
+    holder = _OpenAIArchive(c, text_width)
+    with torch.no_grad():
+        for k, p in holder.state_dict(keep_vars=True).items():
+            p.data = sd[k].clone()          # take the file dtype as well as the values
+    buf = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=FutureWarning, message=r".*torch\.jit")  # OpenAI's format is TorchScript
+        torch.jit.save(torch.jit.script(holder.eval()), buf)
     atomic_write_bytes(path, buf.getvalue())
     return str(path)

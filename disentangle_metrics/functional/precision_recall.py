@@ -31,7 +31,7 @@ margin of a radius. ``feature_dtype=None`` keeps float32 throughout (torch-fidel
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Optional, Union
+from typing import Any, Callable, Optional, Union
 
 import numpy as np
 import torch
@@ -98,10 +98,15 @@ def _merge_smallest(best: torch.Tensor, d: torch.Tensor, dim: int, kk: int) -> t
     return torch.cat([best, part], 1).topk(kk, dim=1, largest=False).values
 
 
-def _radii(f: torch.Tensor, sq: torch.Tensor, k: int, bs: int, dist: _Blocks) -> torch.Tensor:
-    """Distance of every row of ``f`` to its k-th nearest neighbour in ``f`` (itself counted as the 0-th)."""
+def _radii(f: torch.Tensor, sq: torch.Tensor, k: int, bs: int, dist: Callable[..., torch.Tensor],
+           dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """Distance of every row of ``f`` to its k-th nearest neighbour in ``f`` (itself counted as the 0-th).
+
+    ``dist`` is called as ``dist(a, a_sq, b, b_sq, same=...)`` on blocks (:class:`_Blocks` here,
+    prdc's float64-upcast distances in :mod:`.prdc`) and returns ``dtype`` distances.
+    """
     n, kk = f.shape[0], k + 1
-    best = torch.full((n, kk), float("inf"), device=f.device)
+    best = torch.full((n, kk), float("inf"), device=f.device, dtype=dtype)
     starts = list(range(0, n, bs))
     for bi, i0 in enumerate(starts):
         i1 = min(i0 + bs, n)
