@@ -20,9 +20,11 @@ from ._core.options import ScoreOptions
 from ._core.results import MetricResult
 from .features import DEFAULT_EXTRACTOR, build_extractor, list_extractors
 from .features.cache import dataset_stats
+from .functional.cmmd import cmmd_from_embeddings
 from .functional.frechet import frechet_distance
 from .functional.inception_score import inception_score_from_logits
 from .functional.kid import kid_from_features
+from .functional.prdc import prdc_from_features
 from .functional.precision_recall import precision_recall_from_features
 from .functional.stats import FeatureStats
 from .generators.sources import GeneratorSource, ImageSource, is_image_array, is_image_path, open_source
@@ -34,6 +36,7 @@ from .metrics.separability import separability
 
 __all__ = ["fid", "kid", "precision_recall", "inception_score", "ppl", "separability", "score",
            "frechet_distance", "kid_from_features", "precision_recall_from_features", "inception_score_from_logits",
+           "prdc_from_features", "cmmd_from_embeddings",
            "open_source", "GeneratorSource", "ImageSource", "FeatureStats", "dataset_stats", "build_extractor",
            "list_extractors", "list_metrics"]
 

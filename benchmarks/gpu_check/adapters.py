@@ -66,7 +66,7 @@ def reference_stats(dim: int, count: int, device: torch.device) -> Any:
 
 
 def run_fid(G: Any, reference: Any, extractor: Any, num_gen: int, batch_size: int, device: torch.device) -> Any:
-    """``disentangle_metrics.metrics.fid.fid`` -> MetricResult (extras: generate_s, images_per_s)."""
+    """``dm.fid`` -> MetricResult (extras: shared_generate_s, images_per_s)."""
     from disentangle_metrics import fid
     return fid(G, reference=reference, num_samples=num_gen, batch_size=batch_size, seed=0, device=device,
                extractor=extractor)

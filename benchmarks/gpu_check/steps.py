@@ -50,7 +50,7 @@ def step_fid(sz: Sizes, dev: torch.device, rec: Recorder, tmp: Path, budget: flo
         n = count_for(r.extras["images_per_s"], sz.target_s["fid"], b, n, PAPER_SAMPLES["fid50k"])
         rec.put(calibration_images_per_s=r.extras["images_per_s"])
     r = A.run_fid(G, ref, ext, n, b, dev)
-    rec.put(images=n, generate_s=r.extras["generate_s"], images_per_s=r.extras["images_per_s"],
+    rec.put(images=n, generate_s=r.extras["shared_generate_s"], images_per_s=r.extras["images_per_s"],
             fid_value_random_weights=r.value, result_device=r.device)
     x = torch.randint(0, 256, (b, 3, sz.resolution, sz.resolution), dtype=torch.uint8, device=dev)
     with torch.inference_mode():

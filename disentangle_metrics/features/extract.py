@@ -99,7 +99,7 @@ def collect(batches: Iterable[tuple[range, torch.Tensor]], extractors: dict[str,
     # the groups wrap the identity: fed each batch's features, they split its rows exactly as fid()'s
     # GroupedFeatures around the extractor does (same call count, same rows), so intervals are equal
     out = {k: Features(stats=FeatureStats(e.feature_dim, device=device) if capture[k].stats else None,
-                       groups=GroupedFeatures(_identity, capture[k].groups) if capture[k].groups else None)
+                       groups=GroupedFeatures(_Width(e.feature_dim), capture[k].groups) if capture[k].groups else None)
            for k, e in extractors.items()}
     parts: dict[str, list[torch.Tensor]] = {k: [] for k in extractors if capture[k].all}
     idx_parts: list[torch.Tensor] = []
@@ -130,8 +130,14 @@ def collect(batches: Iterable[tuple[range, torch.Tensor]], extractors: dict[str,
     return out
 
 
-def _identity(f: torch.Tensor) -> torch.Tensor:
-    return f
+class _Width:
+    """The identity, knowing the width of what it passes (so a rank without batches can still reduce)."""
+
+    def __init__(self, feature_dim: int) -> None:
+        self.feature_dim = feature_dim
+
+    def __call__(self, f: torch.Tensor) -> torch.Tensor:
+        return f
 
 
 def source_batches(source: Any, num: int, batch_size: int, seed: int) -> Iterator[tuple[range, torch.Tensor]]:

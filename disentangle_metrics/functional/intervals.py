@@ -164,8 +164,20 @@ class GroupedFeatures:
         return f
 
     def all_reduce_(self) -> "GroupedFeatures":
-        """Sum every group over torch.distributed ranks (each rank must have filled every group)."""
-        for g in self.filled():
+        """Sum every group over torch.distributed ranks.
+
+        Every rank reduces every group, filled or not: which groups a rank filled depends on its share
+        of the batches, and a collective skipped on one rank would wait forever on the others."""
+        from .._core import distributed
+        if distributed.info().world_size == 1:
+            return self
+        if self.groups[0] is None:      # this rank saw no batch: zeros of the extractor's width
+            dim = getattr(self._ext, "feature_dim", None)
+            if dim is None:
+                raise RuntimeError("GroupedFeatures.all_reduce_ on a rank without batches needs the extractor's "
+                                   "feature_dim")
+            self.groups = [self._make(int(dim)) for _ in self.groups]
+        for g in self.groups:
             g.all_reduce_()
         return self
 
