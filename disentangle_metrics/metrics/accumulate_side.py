@@ -1,0 +1,136 @@
+"""One side (generated or real) of an :class:`~.accumulate.Accumulator`: what it keeps per extractor.
+
+Per extractor, as the metrics asked need it:
+
+- ``stats``: FID's float64 count, sum and sum of outer products (:class:`~..functional.stats.FeatureStats`);
+- ``groups``: FID's K jackknife groups (K FeatureStats). Sample ``i`` of the fed sequence goes to group
+  ``(i mod B + i div B) mod K``: the group :class:`~..functional.intervals.GroupedFeatures` gives row
+  ``i mod B`` of batch ``i div B`` when ``dm.score`` runs with batch size ``B``, so the interval is
+  score's whatever sizes the updates have;
+- ``rows``: every feature row (KID, PR, IS) on the CPU, float32, or float16 when only precision/recall
+  uses them (it rounds its features to float16 first, as stylegan2-ada does, so nothing is lost).
+
+Under torch.distributed, sample ``c`` of rank ``r`` of ``W`` is sample ``i = c W + r`` of the
+global sequence (round robin per sample, so no communication at update time and no dependence on
+the updates' sizes): a run of W processes where rank r feeds samples r, r + W, ... equals one
+process fed them all in order. Counts and sums are reduced at compute time, rows gathered by ``i``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import torch
+
+from .._core import distributed
+from ..functional.stats import FeatureStats
+
+
+class SideFeatures:
+    """One extractor's accumulated features of one side (module docstring)."""
+
+    def __init__(self, dim: int, device: torch.device, *, stats: bool, groups: int, rows: Optional[torch.dtype],
+                 group_batch: int) -> None:
+        self.dim, self.device, self.group_batch = int(dim), device, int(group_batch)
+        self.stats = FeatureStats(dim, device=device) if stats else None
+        # all K groups exist from the start, so every rank holds every group for the reduction
+        self.groups = [FeatureStats(dim, device=device) for _ in range(groups)] if groups else None
+        self.row_dtype = rows
+        self.rows: list[torch.Tensor] = []
+
+    def update(self, f: torch.Tensor, first: int) -> None:
+        """Add features ``f`` [n, D] of local samples ``first .. first + n - 1``."""
+        if self.stats is not None:
+            self.stats.update(f)
+        if self.groups is not None:
+            me = distributed.info()
+            i = (torch.arange(first, first + f.shape[0], device=f.device) * me.world_size + me.rank)
+            g = (i % self.group_batch + i // self.group_batch) % len(self.groups)
+            for k in torch.unique(g).tolist():
+                self.groups[k].update(f[g == k])
+        if self.row_dtype is not None:
+            self.rows.append(f.detach().to("cpu", self.row_dtype))
+
+    def local_rows(self) -> torch.Tensor:
+        """The rows fed to this process, concatenated ([0, D] when none)."""
+        if len(self.rows) > 1:       # one tensor from now on: no copy per compute()
+            self.rows = [torch.cat(self.rows)]
+        return self.rows[0] if self.rows else torch.zeros(0, self.dim, dtype=self.row_dtype)
+
+    def merge(self, other: "SideFeatures", count: int) -> None:
+        """Add ``other`` (fed after this side's ``count`` samples): sums add, rows follow this side's.
+
+        Group k of ``other`` becomes group (k + count div B) mod K: exactly the groups of one side
+        fed both when ``count`` is a multiple of B (else a different, equally valid split)."""
+        if self.stats is not None:
+            self.stats.merge(other.stats)
+        if self.groups is not None:
+            K, shift = len(self.groups), count // self.group_batch
+            for k, g in enumerate(other.groups):
+                self.groups[(k + shift) % K].merge(g)
+        if self.row_dtype is not None:
+            self.rows = [torch.cat([self.local_rows(), other.local_rows()])]
+
+    def reduced(self, count: int) -> tuple[Optional[FeatureStats], Optional[list[FeatureStats]], Optional[torch.Tensor]]:
+        """(stats, groups, rows) over all processes; this process's state is left as it is."""
+        stats = _copy(self.stats).all_reduce_() if self.stats is not None else None
+        groups = [_copy(g).all_reduce_() for g in self.groups] if self.groups is not None else None
+        rows = gather_rows(self.local_rows(), count) if self.row_dtype is not None else None
+        return stats, groups, rows
+
+    def state(self) -> dict[str, Any]:
+        """Tensors and counts, on the CPU (state_dict)."""
+        def st(s: FeatureStats) -> dict[str, Any]:
+            return {"count": s.count, "sum": s.sum.cpu(), "outer": s.outer.cpu()}
+        return {"stats": st(self.stats) if self.stats is not None else None,
+                "groups": [st(g) for g in self.groups] if self.groups is not None else None,
+                "rows": self.local_rows().clone() if self.row_dtype is not None else None}
+
+    def load(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state`; the parts kept must match (same metrics)."""
+        def ld(s: FeatureStats, d: dict[str, Any]) -> None:
+            s.count, s._loaded = int(d["count"]), None
+            s.sum = d["sum"].to(self.device, torch.float64).clone()
+            s.outer = d["outer"].to(self.device, torch.float64).clone()
+        for name, mine in (("stats", self.stats), ("groups", self.groups), ("rows", self.row_dtype)):
+            if (mine is None) != (state[name] is None):
+                raise ValueError(f"state_dict: '{name}' {'missing' if state[name] is None else 'unexpected'}; "
+                                 "load a state saved by an Accumulator with the same metrics")
+        if self.stats is not None:
+            ld(self.stats, state["stats"])
+        if self.groups is not None:
+            if len(state["groups"]) != len(self.groups):
+                raise ValueError(f"state_dict has {len(state['groups'])} FID groups, this accumulator {len(self.groups)}")
+            for g, d in zip(self.groups, state["groups"]):
+                ld(g, d)
+        if self.row_dtype is not None:
+            self.rows = [state["rows"].to("cpu", self.row_dtype)] if state["rows"].shape[0] else []
+
+
+def _copy(s: FeatureStats) -> FeatureStats:
+    out = FeatureStats(s.dim, device=s.device)
+    out.count, out.sum, out.outer = s.count, s.sum.clone(), s.outer.clone()
+    return out
+
+
+def rank_counts(count: int) -> list[int]:
+    """Every process's local sample count (``[count]`` when not distributed)."""
+    me = distributed.info()
+    if me.world_size == 1:
+        return [int(count)]
+    n = torch.zeros(me.world_size, dtype=torch.float64)
+    n[me.rank] = count
+    distributed.all_reduce_sum_(n)
+    return [int(round(v)) for v in n.tolist()]
+
+
+def gather_rows(local: torch.Tensor, count: int) -> torch.Tensor:
+    """All processes' rows in the global order ``i = c W + r`` (module docstring), compacted when the
+    ranks fed unequal counts: local row c of rank r lands at sum_r' min(n_r', c + [r' < r])."""
+    me = distributed.info()
+    if me.world_size == 1:
+        return local
+    counts = rank_counts(count)
+    c = torch.arange(local.shape[0])
+    idx = sum(torch.clamp(c + int(r2 < me.rank), max=n) for r2, n in enumerate(counts))
+    return distributed.gather_by_index(local, idx, sum(counts))
