@@ -208,3 +208,16 @@ def test_two_gloo_processes_equal_one(nvidia_standins, real_folder, tmp_path):
                 assert v[k] == pytest.approx(v1[k], rel=tol, abs=0), (m, k)
             for k in iv1:
                 assert iv[k]["stderr"] == pytest.approx(iv1[k]["stderr"], rel=tol * 1e3, abs=0), (m, k)
+
+
+def test_equals_dm_fid_and_dm_kid_on_the_testbed():
+    from disentangle_metrics.data.testbed import render
+    from disentangle_metrics.data.testbed_config import TestbedConfig
+    x = render(TestbedConfig(seed=5).replace(resolution=32), list(range(N)), device="cpu")
+    kw = dict(num_samples=N, num_real=200, extractor="testbed", device="cpu", batch_size=8)
+    fid, kid = dm.fid(x, "testbed", **kw), dm.kid(x, "testbed", **kw)
+    acc = Accumulator(["fid50k", "kid50k_full"], reference="testbed", extractor="testbed", device="cpu",
+                      num_real=200, batch_size=8)
+    _feed(acc, x, [8])
+    _same(acc.compute(), [fid, kid])
+    assert fid.metric == "fid120@testbed" and kid.metric == "kid120_full@testbed"
