@@ -132,8 +132,10 @@ def test_merge_of_halves_and_state_dict_round_trip_equal_the_whole(nvidia_standi
     # a resumed run: save half way, load into a fresh accumulator, feed the rest
     half = _acc(nvidia_standins, real_folder)
     _feed(half, x[:56], [8])
+    state = half.state_dict()
+    half.update(x[56:64])                    # the saved state is a copy: later updates leave it alone
     buf = io.BytesIO()
-    torch.save(half.state_dict(), buf)
+    torch.save(state, buf)
     resumed = _acc(nvidia_standins, real_folder)
     resumed.load_state_dict(torch.load(io.BytesIO(buf.getvalue()), weights_only=True))
     _feed(resumed, x[56:], [8])

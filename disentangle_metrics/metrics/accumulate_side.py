@@ -81,7 +81,8 @@ class SideFeatures:
     def state(self) -> dict[str, Any]:
         """Tensors and counts, on the CPU (state_dict)."""
         def st(s: FeatureStats) -> dict[str, Any]:
-            return {"count": s.count, "sum": s.sum.cpu(), "outer": s.outer.cpu()}
+            # copies: on the CPU .cpu() would alias the live sums, which later updates change
+            return {"count": s.count, "sum": s.sum.to("cpu", copy=True), "outer": s.outer.to("cpu", copy=True)}
         return {"stats": st(self.stats) if self.stats is not None else None,
                 "groups": [st(g) for g in self.groups] if self.groups is not None else None,
                 "rows": self.local_rows().clone() if self.row_dtype is not None else None}
