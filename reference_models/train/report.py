@@ -92,14 +92,14 @@ def save_png(img: Image.Image, path: Path, min_size: int = 256) -> None:
 
 def run_metrics(G: torch.nn.Module, names: list[str], run_dir: Path, kimg: float, *, seed: int, device: str,
                 num_samples: Optional[int], extractor: str, reference: Optional[str], num_real: Optional[int] = None,
-                log: Optional[Any] = None) -> dict[str, float]:
+                batch_size: Optional[int] = None, log: Optional[Any] = None) -> dict[str, float]:
     """Score ``G`` with ``dm.score`` (every metric in one request: the image metrics share one pass),
     append the results to ``run_dir/metrics.jsonl`` and, with ``log`` (a :class:`~.metric_log.MetricLog`),
     to the per-metric logs and curves; returns {result name: value}."""
     from disentangle_metrics.metrics.scoring import score
 
     results = score(G, names, device=device, seed=seed, num_samples=num_samples, extractor=extractor,
-                    reference=reference, num_real=num_real, progress=False)
+                    reference=reference, num_real=num_real, batch_size=batch_size, progress=False)
     for res in results:
         res.config = dict(res.config, kimg=round(kimg, 3), run=str(run_dir))
         append_result(run_dir / "metrics.jsonl", res)
