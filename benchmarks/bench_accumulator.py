@@ -6,8 +6,9 @@ projection to D = 2048 features, ReLU; 4096 for PR, VGG16's size) given to both 
 run takes minutes on a CPU and measures what each library *keeps*, not a network's activations.
 Reported: peak RSS over the process's RSS after setup (imports, extractor, metric object built),
 and the wall time. PR's compute() runs only up to ``--pr-compute-max`` images (its memory is
-bounded distance blocks; 50k x 50k 4096-d distances take hours on one CPU thread). torchmetrics has no precision/recall metric; its KID keeps every feature in
-lists and concatenates them at compute().
+bounded distance blocks; 50k x 50k 4096-d distances take hours on one CPU thread). torchmetrics
+has no precision/recall metric; its KID keeps every feature in lists and concatenates them at
+compute().
 
     python -m benchmarks.bench_accumulator [--num 50000] [--out bench_accumulator.json]
 """
@@ -122,7 +123,8 @@ def main() -> None:
             raise SystemExit(f"{case} failed:\n{p.stderr[-2000:]}")
         rows.append(json.loads(p.stdout.strip().splitlines()[-1]))
         r = rows[-1]
-        print(f"{r['impl']:>12} {r['metric']:>3}  peak +{str(r['peak_mb']):>6} MB (after updates +{r['peak_after_updates_mb']:>6})"
+        print(f"{r['impl']:>12} {r['metric']:>3}  peak +{str(r['peak_mb']):>6} MB "
+              f"(after updates +{r['peak_after_updates_mb']:>6})"
               f"  update {r['update_s']:>6} s  compute {str(r['compute_s']):>6} s  value {r['value']}", flush=True)
     if a.out:
         with open(a.out, "w") as fh:

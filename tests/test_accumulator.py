@@ -82,7 +82,8 @@ def test_equals_score_on_the_same_images(nvidia_standins, real_folder):
     _same(got, ref)
     fid = got[0]
     assert fid.ci95 == ref[0].ci95 and "jackknife" in fid.ci_method
-    assert fid.config["num_real"] == ref[0].config["num_real"] == N and fid.config["reference"] == ref[0].config["reference"]
+    assert fid.config["num_real"] == ref[0].config["num_real"] == N
+    assert fid.config["reference"] == ref[0].config["reference"]
     assert fid.weights == ref[0].weights and fid.config["generated"]["num_fed"] == N
     kid = _by_name(got)["kid120_full@test-pixel-stats"]
     assert kid.config["subset_seed"] == 0 and kid.config["num_real"] == N

@@ -64,8 +64,8 @@ class Accumulator:
     ``image_range``: the range of float images (per update, or here for all).
     """
 
-    def __init__(self, metrics: Sequence[str], reference: Any = None, extractor: Union[str, FeatureExtractor, None] = None,
-                 device: DeviceLike = "auto", weights: Optional[Mapping[str, str]] = None,
+    def __init__(self, metrics: Sequence[str], reference: Any = None,
+                 extractor: Union[str, FeatureExtractor, None] = None, device: DeviceLike = "auto", weights: Optional[Mapping[str, str]] = None,
                  max_features: Optional[int] = None, *, num_real: Optional[int] = None, mirror: bool = False,
                  seed: int = 0, batch_size: Optional[int] = None, image_range: Optional[tuple[float, float]] = None,
                  allow_hash_mismatch: bool = False, progress: bool = False) -> None:

@@ -71,7 +71,8 @@ class SideFeatures:
 
     def local_rows(self) -> torch.Tensor:
         """The rows fed to this process as one [n, D] CPU tensor (a copy; [0, D] when none)."""
-        parts = [c[:max(0, min(self.chunk_rows, self.num_rows - i * self.chunk_rows))] for i, c in enumerate(self.chunks)]
+        parts = [c[:max(0, min(self.chunk_rows, self.num_rows - i * self.chunk_rows))]
+                 for i, c in enumerate(self.chunks)]
         return torch.cat(parts) if parts else torch.zeros(0, self.dim, dtype=self.row_dtype)
 
     def merge(self, other: "SideFeatures", count: int) -> None:
@@ -88,7 +89,8 @@ class SideFeatures:
         if self.row_dtype is not None:
             self._append(other.local_rows())
 
-    def reduced(self, count: int) -> tuple[Optional[FeatureStats], Optional[list[FeatureStats]], Optional[torch.Tensor]]:
+    def reduced(self, count: int) -> tuple[Optional[FeatureStats], Optional[list[FeatureStats]],
+                                           Optional[torch.Tensor]]:
         """(stats, groups, rows) over all processes; this process's state is left as it is."""
         stats = _copy(self.stats).all_reduce_() if self.stats is not None else None
         groups = [_copy(g).all_reduce_() for g in self.groups] if self.groups is not None else None
@@ -118,7 +120,8 @@ class SideFeatures:
             ld(self.stats, state["stats"])
         if self.groups is not None:
             if len(state["groups"]) != len(self.groups):
-                raise ValueError(f"state_dict has {len(state['groups'])} FID groups, this accumulator {len(self.groups)}")
+                raise ValueError(f"state_dict has {len(state['groups'])} FID groups, this accumulator "
+                                 f"{len(self.groups)}")
             for g, d in zip(self.groups, state["groups"]):
                 ld(g, d)
         if self.row_dtype is not None:

@@ -124,7 +124,8 @@ class Trainer:
         reals = open_reals(cfg, self.run_dir)
         self.loader = RealLoader(reals, StreamSampler(len(reals), cfg.seed, cfg.mirror), self.device)
         self.log = CsvLog(self.run_dir / "log.csv", resume_nimg=self.progress["nimg"] if resume else None)
-        self.metric_log = MetricLog(self.run_dir, echo=echo, resume_kimg=self.progress["nimg"] / 1000 if resume else None)
+        self.metric_log = MetricLog(self.run_dir, echo=echo,
+                                    resume_kimg=self.progress["nimg"] / 1000 if resume else None)
         self.grid_z = fixed_latents(cfg.seed, cfg.grid_size ** 2, self.G.z_dim)
         self._set_lod(schedule(cfg, self.progress["nimg"]).lod)
         if not resume:
