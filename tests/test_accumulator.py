@@ -224,3 +224,19 @@ def test_equals_dm_fid_and_dm_kid_on_the_testbed():
     _feed(acc, x, [8])
     _same(acc.compute(), [fid, kid])
     assert fid.metric == "fid120@testbed" and kid.metric == "kid120_full@testbed"
+
+
+def test_a_stats_file_reference_serves_fid_as_in_score(nvidia_standins, real_folder, tmp_path):
+    import tests.fid_helpers  # noqa: F401
+    from disentangle_metrics.features.cache import dataset_stats
+    st = dataset_stats(real_folder, "test-pixel-stats", resolution=16, device="cpu", progress=False)
+    st.save(tmp_path / "ref.npz", extractor="test-pixel-stats", mirror=False, image_resolution=16)
+    x = _images()
+    by_file = Accumulator(["fid50k_full"], reference=str(tmp_path / "ref.npz"), **_kw(nvidia_standins))
+    by_folder = Accumulator(["fid50k_full"], reference=str(real_folder), **_kw(nvidia_standins))
+    for acc in (by_file, by_folder):
+        _feed(acc, x, [8])
+    a, b = by_file.compute()[0], by_folder.compute()[0]
+    assert a.value == pytest.approx(b.value, rel=1e-12) and a.config["reference"].startswith("stats file")
+    with pytest.raises(ValueError, match="need real images, not a statistics file"):
+        Accumulator(["kid50k_full"], reference=str(tmp_path / "ref.npz"), **_kw(nvidia_standins))
