@@ -4,7 +4,8 @@ Each case runs in its own process (peak RSS is per process): ``--num`` generated
 real images, fed in batches of ``--batch``, through a tiny extractor (8x8 images, a fixed random
 projection to D = 2048 features, ReLU; 4096 for PR, VGG16's size) given to both libraries, so the
 run takes minutes on a CPU and measures what each library *keeps*, not a network's activations.
-Reported: peak RSS over the process's RSS after setup (imports, extractor, metric object built),
+``ours+cap`` sets ``max_features=--num`` (rows in one buffer, read in place by compute()).
+Reported: peak RSS over the process's RSS before the metric object is built (imports done),
 and the wall time. PR's compute() runs only up to ``--pr-compute-max`` images (its memory is
 bounded distance blocks; 50k x 50k 4096-d distances take hours on one CPU thread). torchmetrics
 has no precision/recall metric; its KID keeps every feature in lists and concatenates them at
@@ -54,7 +55,7 @@ def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def run_case(impl: str, metric: str, num: int, batch: int, pr_compute: bool = True) -> dict:
+def run_case(impl: str, metric: str, num: int, batch: int, pr_compute: bool = True, cap: bool = False) -> dict:
     """One case in this process: build, feed ``num`` generated and ``num`` real images, compute."""
     torch.set_num_threads(1)
     g = torch.Generator().manual_seed(1)
@@ -69,7 +70,7 @@ def run_case(impl: str, metric: str, num: int, batch: int, pr_compute: bool = Tr
             from disentangle_metrics.features import EXTRACTORS, list_extractors
             list_extractors()
             EXTRACTORS["vgg16-nvidia"] = _p4096
-        acc = Accumulator([name], device="cpu")
+        acc = Accumulator([name], device="cpu", max_features=num if cap else None)
 
         def feed(x: torch.Tensor, real: bool) -> None:
             acc.update(x, real=real)
@@ -91,11 +92,11 @@ def run_case(impl: str, metric: str, num: int, batch: int, pr_compute: bool = Tr
     fed = _rss_mb()
     t1 = time.perf_counter()
     if metric == "pr" and not pr_compute:
-        return {"impl": impl, "metric": metric, "num": num, "value": None, "peak_after_updates_mb": round(fed - base),
+        return {"impl": impl + ("+cap" if cap else ""), "metric": metric, "num": num, "value": None, "peak_after_updates_mb": round(fed - base),
                 "peak_mb": None, "update_s": round(t1 - t0, 1), "compute_s": None}
     out = finish()
     value = out[0].value if isinstance(out, list) else float(out[0] if isinstance(out, tuple) else out)
-    return {"impl": impl, "metric": metric, "num": num, "value": value, "peak_after_updates_mb": round(fed - base),
+    return {"impl": impl + ("+cap" if cap else ""), "metric": metric, "num": num, "value": value, "peak_after_updates_mb": round(fed - base),
             "peak_mb": round(_rss_mb() - base), "update_s": round(t1 - t0, 1),
             "compute_s": round(time.perf_counter() - t1, 1)}
 
@@ -112,10 +113,14 @@ def main() -> None:
     a = ap.parse_args()
     if a.case:
         impl, metric = a.case.split(":")
-        print(json.dumps(run_case(impl, metric, a.num, a.batch, pr_compute=a.num <= a.pr_compute_max)))
+        cap = impl.endswith("+cap")
+        print(json.dumps(run_case(impl.replace("+cap", ""), metric, a.num, a.batch,
+                                  pr_compute=a.num <= a.pr_compute_max, cap=cap)))
         return
     rows = []
-    for case in ("ours:fid", "torchmetrics:fid", "ours:kid", "torchmetrics:kid", "ours:pr"):
+    # ours+cap: max_features=num (rows in one buffer, read in place at compute)
+    for case in ("ours:fid", "torchmetrics:fid", "ours:kid", "ours+cap:kid", "torchmetrics:kid", "ours:pr",
+                 "ours+cap:pr"):
         p = subprocess.run([sys.executable, "-m", "benchmarks.bench_accumulator", "--case", case, "--num", str(a.num),
                             "--batch", str(a.batch), "--pr-compute-max", str(a.pr_compute_max)],
                            capture_output=True, text=True)

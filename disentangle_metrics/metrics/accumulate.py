@@ -21,7 +21,9 @@ on the device with K = 10 jackknife groups, whatever the count: 369 MB for Incep
 features. KID and IS keep every generated feature row on the CPU in float32: 50k x 2048 x 4 B =
 410 MB per 50k images (IS: 1008 logits, 202 MB); precision/recall keeps float16 rows (the anchor
 rounds to float16 first): 50k x 4096 x 2 B = 410 MB per 50k. The real side of a reference is held
-the same way. ``max_features`` caps the rows per side: an update past it raises, never drops rows.
+the same way. ``max_features`` caps the rows per side: an update past it raises, never drops rows;
+with a cap the rows live in one buffer of that size (its pages become resident only as rows are
+written) and compute() reads them in place, without it in 64 MB chunks copied together at compute().
 
 Under torch.distributed every process feeds its own images; sample c of rank r is sample
 c W + r of the global sequence, sums are all-reduced and rows gathered in that order at
@@ -121,7 +123,7 @@ class Accumulator:
             keep = None if kinds <= {"fid"} else (torch.float16 if kinds == {"pr"} else torch.float32)
             out[e] = SideFeatures(ext.feature_dim, self.device, stats="fid" in kinds,
                                   groups=intervals.FID_GROUPS if "fid" in kinds and not real else 0, rows=keep,
-                                  group_batch=self.batch_size)
+                                  group_batch=self.batch_size, capacity=self.max_features)
         return out
 
     def update(self, images: Any, real: bool = False, image_range: Optional[tuple[float, float]] = None) -> None:
