@@ -284,8 +284,9 @@ class Accumulator:
             with metric_precision(), torch.inference_mode():
                 feats, desc = IM._real_pass(opts.reference, used, caps, IM._max_real([m for m, _ in group], opts),
                                             mirror, resolution, opts.seed, dev, self.batch_size, opts.progress)
-            for f in feats.values():      # kept between evaluations: on the CPU, not the device
-                f.all = f.all.cpu()
+            for e, f in feats.items():    # kept between evaluations: on the CPU, float16 for PR alone (exact)
+                pr_only = {m.kind for m, x in need if x == e} == {"pr"}
+                f.all = f.all.to("cpu", torch.float16 if pr_only else torch.float32)
             for m, e in group:
                 out[(m.name, e)] = ({e: feats[e]}, desc)
         note = IM.reference_resize_note(opts.reference, resolution)
