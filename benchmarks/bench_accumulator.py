@@ -12,6 +12,17 @@ has no precision/recall metric; its KID keeps every feature in lists and concate
 compute().
 
     python -m benchmarks.bench_accumulator [--num 50000] [--out bench_accumulator.json]
+
+Measured 2026-12-07 (2-core shared CPU, one thread, torch 2.14.1, torchmetrics 1.9.0), extra RSS in MB
+after 50k + 50k updates / peak including compute():
+
+    FID 2048-d   ours 430 / 1139 (K = 10 jackknife groups + totals; the interval's 11 Frechet
+                 distances make the compute peak)      torchmetrics 217 / 380 (no interval)
+    KID 2048-d   ours 844 / 1722, with max_features 804 / 893      torchmetrics 1569 / 2400
+    PR  4096-d   ours 913 after updates, with max_features 819 (float16 rows; torchmetrics has no PR);
+                 at 10k + 10k: 194 / 820, with max_features 194 / 664
+FID values agree (14.0793228 both; torchmetrics returns float32); KID differs by its subsets
+(0.0158138 ours, 0.0157668 torchmetrics: RandomState vs torch's global RNG).
 """
 
 from __future__ import annotations
