@@ -9,7 +9,9 @@ evaluation points (before a restart or while the driver runs), which then contin
 probe's checkpoint.
 
 FID: ``num_gen`` G_ema samples (random noise) vs the first ``num_real`` test-bed images (the
-training set), test-bed extractor. The floor row (probe ``floor``) is ``num_gen`` test-bed images
+training set), test-bed extractor, computed by the trainer's metric path
+(:func:`reference_models.train.report.run_metrics`: ``dm.score``, with ``metric-<name>.jsonl`` and its
+curve in the probe's folder). The floor row (probe ``floor``) is ``num_gen`` test-bed images
 of another seed vs the same reference: FID's bias depends on N, so curves and floor share counts.
 
     nohup nice -n 5 python -m benchmarks.recipe_probe --root /work/runs/cert --queue q.jsonl &
@@ -79,8 +81,12 @@ def main() -> None:
     ap.add_argument("--num-real", type=int, default=10_000)
     args = ap.parse_args()
     torch.set_num_threads(1)
-    from disentangle_metrics import fid
+    from disentangle_metrics.metrics.image import count_tag
     from reference_models.train import Trainer
+    from reference_models.train.metric_log import MetricLog
+    from reference_models.train.report import run_metrics
+
+    metric = f"fid{count_tag(args.num_gen)}@testbed"
 
     curves = args.root / "curves.csv"
     new = not curves.is_file()
@@ -117,15 +123,18 @@ def main() -> None:
             prog = tr.train()
             dt = time.time() - ts
             nimg_chunk = k - (evals[i - 1] if i else 0)
-            kw = dict(num_samples=args.num_gen, num_real=args.num_real, seed=123, device="cpu", extractor="testbed",
-                      batch_size=64)
-            res = fid(tr.G_ema, "testbed", **kw)
-            raw = fid(copy.deepcopy(tr.G).eval(), "testbed", **kw)   # the trained G: how much the EMA lags or helps
+            # the trainer's metric path (dm.score; metric-<name>.jsonl and its curve in the probe's folder)
+            kw = dict(seed=123, device="cpu", num_samples=None, extractor="testbed", reference="testbed",
+                      num_real=args.num_real, batch_size=64)
+            run_dir = args.root / name
+            ema = run_metrics(tr.G_ema, [metric], run_dir, k, log=MetricLog(run_dir), **kw)[metric]
+            (run_dir / "raw_G").mkdir(exist_ok=True)   # the trained G: how much the EMA lags or helps
+            raw = run_metrics(copy.deepcopy(tr.G).eval(), [metric], run_dir / "raw_G", k, **kw)[metric]
             with curves.open("a", newline="") as fh:
-                csv.writer(fh).writerow([name, k, f"{res.value:.3f}", f"{time.time() - t0:.0f}",
+                csv.writer(fh).writerow([name, k, f"{ema:.3f}", f"{time.time() - t0:.0f}",
                                          f"{nimg_chunk * 1000 / dt:.0f}", json.dumps(spec, sort_keys=True),
-                                         f"{raw.value:.3f}"])
-            print(f"{name} {k} kimg fid {res.value:.2f} (G {raw.value:.2f}; {prog['skipped_steps']} skipped)", flush=True)
+                                         f"{raw:.3f}"])
+            print(f"{name} {k} kimg fid {ema:.2f} (G {raw:.2f}; {prog['skipped_steps']} skipped)", flush=True)
         (args.root / name / "DONE").write_text("ok\n")
         done.add((name, tuple(evals)))
 

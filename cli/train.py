@@ -71,11 +71,15 @@ def score_command(cfg: Any, checkpoint: Path) -> str:
 @click.option("--tick-kimg", type=float, default=4.0, show_default=True, help="Log row and image grid interval.")
 @click.option("--ckpt-every", type=float, default=10.0, show_default=True, help="Checkpoint interval in kimg.")
 @click.option("--snapshots/--no-snapshots", default=True, show_default=True, help="Keep snapshot-*.pt besides latest.pt.")
-@click.option("--metrics", "metrics", default=None, help="Comma-separated registered metrics run on G_ema (e.g. fid50k).")
-@click.option("--metrics-every", type=float, default=0.0, show_default=True, help="Metrics interval in kimg.")
+@click.option("--metrics", "metrics", default=None,
+              help="Comma-separated metrics as `dmetrics score` takes them (e.g. fid10k@testbed,kid10k_full) run on "
+                   "G_ema; each writes metric-NAME.jsonl (kimg, value, interval) and its curve metric-NAME.png.")
+@click.option("--metrics-every", type=float, default=0.0, show_default=True,
+              help="Metrics interval in kimg; 0: at every checkpoint (--ckpt-every), as stylegan2-ada's snapshots.")
 @click.option("--metrics-num-samples", type=int, default=None)
 @click.option("--metrics-extractor", default="testbed", show_default=True)
-@click.option("--metrics-reference", default=None, help="FID reference (stats .npz or dataset).")
+@click.option("--metrics-reference", default=None,
+              help="Reference of the metrics (stats .npz, dataset, 'testbed'); default: the training data.")
 @click.option("--device", default="auto", show_default=True)
 @click.option("--precision", type=click.Choice(["float32", "bf16"]), default="float32", show_default=True,
               help="float32 as the official training; bf16 autocast (CUDA only) is faster but not the official numbers.")

@@ -55,16 +55,15 @@ def test_seed_plot_groups_probes_and_names_missing_rows(tmp_path: Path) -> None:
 
 
 def test_driver_takes_up_points_added_while_it_runs(tmp_path: Path, monkeypatch) -> None:
-    # the driver with stand-ins for the trainer and FID: a queue line that gains an evaluation point
+    # the driver with stand-ins for the trainer and its metric path: a queue line that gains an evaluation point
     # while its probe trains is continued in the same run (it used to be dropped until a restart)
     import json
     import sys
-    from types import SimpleNamespace
 
     import torch
 
-    import disentangle_metrics as fid_mod
     import reference_models.train as train_mod
+    import reference_models.train.report as report_mod
     from benchmarks import recipe_probe
 
     queue = tmp_path / "queue.jsonl"
@@ -84,7 +83,7 @@ def test_driver_takes_up_points_added_while_it_runs(tmp_path: Path, monkeypatch)
             return {"skipped_steps": 0}
 
     monkeypatch.setattr(train_mod, "Trainer", FakeTrainer)
-    monkeypatch.setattr(fid_mod, "fid", lambda G, ref, **kw: SimpleNamespace(value=100.0 - len(trained)))
+    monkeypatch.setattr(report_mod, "run_metrics", lambda G, names, run_dir, kimg, **kw: {names[0]: 100.0 - len(trained)})
     monkeypatch.setattr(sys, "argv", ["recipe_probe", "--root", str(tmp_path), "--queue", str(queue)])
     recipe_probe.main()
     assert trained == [10.0, 20.0]

@@ -332,6 +332,17 @@ class ArraySource(ImageSource):
         return [(self.path.name, st.st_size, st.st_mtime_ns, list(self.array.shape), self.layout)]
 
 
+def quantize_float_images(images: torch.Tensor, image_range: tuple[float, float]) -> torch.Tensor:
+    """Float images spanning ``image_range = (lo, hi)`` -> uint8, as generator output is quantised:
+    ``uint8(clamp((x - lo) * 255 / (hi - lo) + 0.5, 0, 255))`` in float32 on the images' device
+    (for [-1, 1]: x * 127.5 + 128). The one quantisation of in-memory images (sets and the accumulator)."""
+    lo, hi = (float(v) for v in image_range)
+    if not hi > lo:
+        raise BadImageError(f"image_range {image_range!r}: high must exceed low")
+    x = images.to(torch.float32)
+    return ((x - lo) * (255.0 / (hi - lo)) + 0.5).clamp(0, 255).to(torch.uint8)
+
+
 class InMemorySource(ArraySource):
     """Images held by the caller: a uint8 tensor or array [N, C, H, W] (or [N, H, W, C]), or a float one
     with its value range ``image_range=(low, high)``, quantised as generator output is:
@@ -351,8 +362,8 @@ class InMemorySource(ArraySource):
                 raise BadImageError(f"image_range {image_range!r}: high must exceed low")
             if not np.isfinite(arr).all():
                 raise BadImageError(f"images: {int((~np.isfinite(arr)).sum())} values are NaN or infinite")
-            x = torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32))
-            arr = ((x - lo) * (255.0 / (hi - lo)) + 0.5).clamp(0, 255).to(torch.uint8).numpy()
+            arr = quantize_float_images(torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32)),
+                                        (lo, hi)).numpy()
         elif image_range is not None and tuple(float(v) for v in image_range) != (0.0, 255.0):
             raise BadImageError(f"images are uint8 but image_range={image_range!r}; uint8 images span (0, 255)")
         if arr.ndim != 4 or arr.shape[0] == 0:

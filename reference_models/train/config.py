@@ -71,8 +71,10 @@ class TrainConfig:
     ``progressive=False``: fixed resolution (lod 0 from the first step) for quick runs.
     ``g_overrides`` / ``d_overrides``: :class:`GeneratorConfig` / :class:`DiscriminatorConfig`
     fields, e.g. ``{"fmap_max": 64, "latent_size": 128}`` for CPU-sized networks.
-    ``metrics``: names in :mod:`disentangle_metrics.metrics.registry` run on G_ema every
-    ``metrics_every_kimg`` (0 = never) and appended to ``metrics.jsonl`` in the run folder.
+    ``metrics``: names as ``dm.score`` takes them (``fid10k@testbed``...) run on G_ema every
+    ``metrics_every_kimg`` (0 = at every checkpoint, as stylegan2-ada's snapshots) against
+    ``metrics_reference`` (default: the test bed's training images, or the training dataset); results go to
+    ``metrics.jsonl``, ``metric-<name>.jsonl`` and the curve ``metric-<name>.png`` in the run folder.
     """
 
     preset: str = "f-mixing90"
@@ -152,8 +154,12 @@ class TrainConfig:
             raise ValueError(f"minibatch_repeats must be >= 1, got {self.minibatch_repeats}")
         if self.ckpt_every_kimg <= 0 or self.tick_kimg <= 0:
             raise ValueError("ckpt_every_kimg and tick_kimg must be > 0")
-        if self.metrics and self.metrics_every_kimg <= 0:
-            raise ValueError("metrics given but metrics_every_kimg is 0: set how often to run them")
+        if self.metrics_every_kimg < 0:
+            raise ValueError(f"metrics_every_kimg must be >= 0 (0: at every checkpoint), got {self.metrics_every_kimg}")
+        if self.metrics:
+            from disentangle_metrics.metrics.registry import resolve_name
+            for name in self.metrics:   # an unknown name fails now, not after the first snapshot's training
+                resolve_name(name)
         if self.g_smoothing_rampup is not None and not self.g_smoothing_rampup > 0:
             raise ValueError(f"g_smoothing_rampup must be > 0 (or None for a fixed half-life), got {self.g_smoothing_rampup}")
         if not self.noise_lr_mult >= 0:

@@ -82,7 +82,7 @@ def testbed_array(cfg: TrainConfig, run_dir: Path, batch: int = 256) -> np.ndarr
     """
     from disentangle_metrics.data.testbed import TestbedConfig, render_batch
 
-    path = run_dir / f"reals-testbed-{cfg.resolution}px-seed{cfg.testbed_seed}-n{cfg.testbed_num}.npy"
+    path = testbed_reals_path(cfg, run_dir)
     if path.is_file():
         arr = np.load(path, mmap_mode=None)
         if arr.shape == (cfg.testbed_num, 3, cfg.resolution, cfg.resolution) and arr.dtype == np.uint8:
@@ -98,6 +98,11 @@ def testbed_array(cfg: TrainConfig, run_dir: Path, batch: int = 256) -> np.ndarr
     np.save(buf, arr)
     atomic_write_bytes(path, buf.getvalue())
     return arr
+
+
+def testbed_reals_path(cfg: TrainConfig, run_dir: Path) -> Path:
+    """Where the run's test-bed training images are cached (a uint8 NCHW ``.npy``, a dataset any reader takes)."""
+    return Path(run_dir) / f"reals-testbed-{cfg.resolution}px-seed{cfg.testbed_seed}-n{cfg.testbed_num}.npy"
 
 
 class StreamSampler:

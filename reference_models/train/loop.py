@@ -41,11 +41,12 @@ from disentangle_metrics._core.sampling import Stream, sample_seeds
 
 from ..build import build_discriminator, build_generator
 from ..layers import NoiseInjection, set_polyphase
-from .config import MINI_RECIPE_ARGS, TrainConfig
-from .data import RealLoader, StreamSampler, open_reals, process_reals
+from .config import MINI_RECIPE_ARGS, TESTBED, TrainConfig
+from .data import RealLoader, StreamSampler, open_reals, process_reals, testbed_reals_path
 from .ema import update_ema
 from .losses import d_logistic_r1_loss, g_nonsaturating_loss
 from .optim import TFAdam
+from .metric_log import MetricLog
 from .report import CsvLog, fixed_latents, image_grid, run_metrics, save_png
 from .schedule import Schedule, ema_beta, lod_changed, schedule
 from .state import LATEST, atomic_torch_save, check_resumable, load_training_state, set_rng_state, training_state
@@ -123,6 +124,8 @@ class Trainer:
         reals = open_reals(cfg, self.run_dir)
         self.loader = RealLoader(reals, StreamSampler(len(reals), cfg.seed, cfg.mirror), self.device)
         self.log = CsvLog(self.run_dir / "log.csv", resume_nimg=self.progress["nimg"] if resume else None)
+        self.metric_log = MetricLog(self.run_dir, echo=echo,
+                                    resume_kimg=self.progress["nimg"] / 1000 if resume else None)
         self.grid_z = fixed_latents(cfg.seed, cfg.grid_size ** 2, self.G.z_dim)
         self._set_lod(schedule(cfg, self.progress["nimg"]).lod)
         if not resume:
@@ -262,13 +265,14 @@ class Trainer:
                     if not estimated and not done:
                         estimated = True
                         self._estimate(session, total, sch)
-                if cfg.metrics and (p["nimg"] >= p["next_metrics_nimg"] or done):
-                    p["next_metrics_nimg"] = _next_multiple(p["nimg"], cfg.metrics_every_kimg)
-                    run_metrics(self.G_ema, cfg.metrics, self.run_dir, p["nimg"] / 1000, seed=cfg.seed,
-                                device=str(self.device), num_samples=cfg.metrics_num_samples,
-                                extractor=cfg.metrics_extractor, reference=cfg.metrics_reference)
-                    self.G_ema.to(self.device)
-                if p["nimg"] >= p["next_ckpt_nimg"] or done:
+                ckpt_due = p["nimg"] >= p["next_ckpt_nimg"] or done
+                # metrics_every_kimg 0: at every checkpoint (stylegan2-ada's snapshots)
+                due = ckpt_due if cfg.metrics_every_kimg <= 0 else (p["nimg"] >= p["next_metrics_nimg"] or done)
+                if cfg.metrics and due:
+                    if cfg.metrics_every_kimg > 0:
+                        p["next_metrics_nimg"] = _next_multiple(p["nimg"], cfg.metrics_every_kimg)
+                    self.evaluate()
+                if ckpt_due:
                     p["next_ckpt_nimg"] = _next_multiple(p["nimg"], cfg.ckpt_every_kimg)
                     self.save_checkpoint()
                 if on_group is not None:
@@ -281,6 +285,26 @@ class Trainer:
             bar.close()
             self.loader.close()
         return dict(p)
+
+    def evaluate(self) -> dict[str, float]:
+        """Score G_ema with ``cfg.metrics`` now (:func:`~.report.run_metrics`). The reference, unless
+        ``metrics_reference`` names one, is the training set: ``'testbed'`` (its first ``testbed_num``
+        images) when the data is the default test bed, the run's rendered test-bed images for another
+        test-bed seed, else the training dataset."""
+        cfg = self.cfg
+        reference, num_real = cfg.metrics_reference, None
+        if reference is None and cfg.data == TESTBED:
+            reference = "testbed" if cfg.testbed_seed == 0 else str(testbed_reals_path(cfg, self.run_dir))
+            num_real = cfg.testbed_num
+        elif reference is None:
+            reference = cfg.data
+        try:
+            return run_metrics(self.G_ema, cfg.metrics, self.run_dir, self.progress["nimg"] / 1000, seed=cfg.seed,
+                               device=str(self.device), num_samples=cfg.metrics_num_samples,
+                               extractor=cfg.metrics_extractor, reference=reference, num_real=num_real,
+                               log=self.metric_log)
+        finally:
+            self.G_ema.to(self.device)
 
     def _estimate(self, session: tuple[int, float], total: int, sch: Schedule) -> None:
         """After the first tick: the time the whole run will take at this tick's speed, and a warning when it is days."""

@@ -5,7 +5,8 @@
 - ``reals.png`` and ``fakes{kimg:06d}.png``: grids of real images and of G_ema's images for fixed
   latents (the same latents all run long, seeded by the run's seed).
 - ``metrics.jsonl``: results of the periodic metrics, in the results-file format of
-  :func:`disentangle_metrics._core.results.append_result`, with ``config['kimg']`` saying when.
+  :func:`disentangle_metrics._core.results.append_result`, with ``config['kimg']`` saying when;
+  ``metric-<name>.jsonl`` and ``metric-<name>.png`` per metric (:mod:`.metric_log`).
 """
 
 from __future__ import annotations
@@ -90,19 +91,21 @@ def save_png(img: Image.Image, path: Path, min_size: int = 256) -> None:
 
 
 def run_metrics(G: torch.nn.Module, names: list[str], run_dir: Path, kimg: float, *, seed: int, device: str,
-                num_samples: Optional[int], extractor: str, reference: Optional[str]) -> dict[str, float]:
-    """Run registered metrics on ``G`` and append them to ``run_dir/metrics.jsonl``; {name: value}."""
-    from disentangle_metrics.metrics.registry import ScoreOptions, get_metric
+                num_samples: Optional[int], extractor: str, reference: Optional[str], num_real: Optional[int] = None,
+                batch_size: Optional[int] = None, log: Optional[Any] = None) -> dict[str, float]:
+    """Score ``G`` with ``dm.score`` (every metric in one request: the image metrics share one pass),
+    append the results to ``run_dir/metrics.jsonl`` and, with ``log`` (a :class:`~.metric_log.MetricLog`),
+    to the per-metric logs and curves; returns {result name: value}."""
+    from disentangle_metrics.metrics.scoring import score
 
-    opts = ScoreOptions(device=device, seed=seed, num_samples=num_samples, extractor=extractor,
-                        reference=reference, progress=False)
-    out: dict[str, float] = {}
-    for name in names:
-        res = get_metric(name)(G, opts)
+    results = score(G, names, device=device, seed=seed, num_samples=num_samples, extractor=extractor,
+                    reference=reference, num_real=num_real, batch_size=batch_size, progress=False)
+    for res in results:
         res.config = dict(res.config, kimg=round(kimg, 3), run=str(run_dir))
         append_result(run_dir / "metrics.jsonl", res)
-        out[name] = float("nan") if res.value is None else float(res.value)
-    return out
+    if log is not None:
+        log.add(results, kimg)
+    return {r.metric: float("nan") if r.value is None else float(r.value) for r in results}
 
 
 def fixed_latents(seed: int, n: int, z_dim: int) -> torch.Tensor:
