@@ -25,14 +25,14 @@ from .generators.protocol import (
     Generator, GeneratorValidationError, NoMappingError, ProtocolError, as_generator, has_mapping, validate_generator,
 )
 from .api import (
-    fid, kid, precision_recall, inception_score, ppl, separability, score,
+    Accumulator, fid, kid, precision_recall, inception_score, ppl, separability, score,
     frechet_distance, kid_from_features, precision_recall_from_features, inception_score_from_logits,
     prdc_from_features, cmmd_from_embeddings, open_source, GeneratorSource, ImageSource, FeatureStats, dataset_stats, build_extractor, list_extractors,
     list_metrics,
 )
 
 __all__ = [
-    "__version__", "fid", "kid", "precision_recall", "inception_score", "ppl", "separability", "score",
+    "__version__", "Accumulator", "fid", "kid", "precision_recall", "inception_score", "ppl", "separability", "score",
     "frechet_distance", "kid_from_features", "precision_recall_from_features", "inception_score_from_logits",
     "prdc_from_features", "cmmd_from_embeddings", "MetricResult", "read_results", "append_result", "results_dataframe", "ScoreOptions",
     "Generator", "GeneratorValidationError", "NoMappingError", "ProtocolError", "as_generator", "has_mapping",

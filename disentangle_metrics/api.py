@@ -29,12 +29,13 @@ from .functional.precision_recall import precision_recall_from_features
 from .functional.stats import FeatureStats
 from .generators.sources import GeneratorSource, ImageSource, is_image_array, is_image_path, open_source
 from .metrics import image as IM
+from .metrics.accumulate import Accumulator
 from .metrics.ppl import ppl
 from .metrics.registry import list_metrics
 from .metrics.scoring import score
 from .metrics.separability import separability
 
-__all__ = ["fid", "kid", "precision_recall", "inception_score", "ppl", "separability", "score",
+__all__ = ["Accumulator", "fid", "kid", "precision_recall", "inception_score", "ppl", "separability", "score",
            "frechet_distance", "kid_from_features", "precision_recall_from_features", "inception_score_from_logits",
            "prdc_from_features", "cmmd_from_embeddings",
            "open_source", "GeneratorSource", "ImageSource", "FeatureStats", "dataset_stats", "build_extractor",

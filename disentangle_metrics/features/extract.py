@@ -89,7 +89,7 @@ def _run(plan: _Plan, images: torch.Tensor) -> dict[str, torch.Tensor]:
 
 def collect(batches: Iterable[tuple[range, torch.Tensor]], extractors: dict[str, FeatureExtractor],
             capture: dict[str, Capture], total: int, device: torch.device, progress: bool = False,
-            desc: str = "features") -> dict[str, Features]:
+            desc: str = "features", batch_size: Optional[int] = None) -> dict[str, Features]:
     """Run every extractor on each ``(global indices, uint8 images)`` batch; keep what ``capture`` asks.
 
     ``total`` is the global number of images; under torch.distributed each process passes its own
@@ -110,8 +110,8 @@ def collect(batches: Iterable[tuple[range, torch.Tensor]], extractors: dict[str,
             for k, f in feats.items():
                 if out[k].stats is not None:
                     out[k].stats.update(f)
-                if out[k].groups is not None:
-                    out[k].groups(f)
+                if out[k].groups is not None:   # by global batch (``batch_size`` given): as in one process
+                    out[k].groups.add(f, None if batch_size is None else idx[0] // batch_size)
                 if k in parts:
                     parts[k].append(f.float())
             idx_parts.append(torch.as_tensor(list(idx), dtype=torch.long, device=device))

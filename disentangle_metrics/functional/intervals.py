@@ -153,15 +153,23 @@ class GroupedFeatures:
 
     def __call__(self, *args: Any, **kwargs: Any) -> torch.Tensor:
         f = self._ext(*args, **kwargs)
+        self.add(f)
+        return f
+
+    def add(self, f: torch.Tensor, batch_index: Optional[int] = None) -> None:
+        """Split the features ``f`` of global batch ``batch_index`` (default: the count of calls so far,
+        which is the global index in one process) into the groups.
+
+        Row r of batch j goes to group (r + j) % K: every group gets ~N / K samples however few
+        batches there are (rows of one batch share a noise draw; see the module doc). Under
+        torch.distributed the global batch index keeps the groups those of one process."""
         K = len(self.groups)
         if self.groups[0] is None:   # all at once, so every rank holds every group for all_reduce_
             self.groups = [self._make(f.shape[1], device=f.device) for _ in self.groups]
-        # Row r of the call's j-th batch goes to group (r + j) % K: every group gets ~N / K samples
-        # however few batches there are (rows of one batch share a noise draw; see the module doc).
+        j = self._calls if batch_index is None else int(batch_index)
         for k in range(min(K, f.shape[0])):
-            self.groups[(k + self._calls) % K].update(f[k::K])
+            self.groups[(k + j) % K].update(f[k::K])
         self._calls += 1
-        return f
 
     def all_reduce_(self) -> "GroupedFeatures":
         """Sum every group over torch.distributed ranks.

@@ -98,7 +98,11 @@ class Accumulator:
             self.rows.append((row, e))
         need_real = [r for r, _ in self.rows if r.max_real != 0]
         if reference is not None:
-            IM._check_reference(need_real, self.opts)   # a stats file serves FID only
+            refused: dict = {r.name: None for r, _ in self.rows}
+            IM._check_reference(need_real, self.opts, refused)   # a stats file serves FID only
+            for exc in refused.values():
+                if exc is not None:
+                    raise exc
         extra = {"allow_hash_mismatch": True} if allow_hash_mismatch else {}
         self.extractors: dict[str, FeatureExtractor] = {}
         for e in dict.fromkeys(e for _, e in self.rows):
@@ -112,6 +116,8 @@ class Accumulator:
         self.resolution: dict[bool, Optional[int]] = {False: None, True: None}
         self._ref_side: Optional[dict] = None     # the reference's real side, resolved at the first compute()
         self._resize_note: Optional[str] = None
+        self._rank_notes: dict[str, list[str]] = {}       # this compute()'s generated side
+        self._ref_rank_notes: dict[str, list[str]] = {}   # the reference's, kept with its cached real side
 
     # ------------------------------------------------------------------ feeding
     def _new_side(self, real: bool) -> dict[str, SideFeatures]:
@@ -228,11 +234,13 @@ class Accumulator:
                 g = intervals.GroupedFeatures(lambda f: f, len(groups))
                 g.groups = groups
             gen[e] = FP.Features(stats=stats, all=rows, count=num_gen, groups=g)
+        self._rank_notes = {}
         for r, e in self.rows:
             if r.kind == "fid":
                 problem = rank_problem(num_gen, self.extractors[e].feature_dim, "generated images")
-                if problem:
-                    raise ValueError(problem)
+                if problem:     # a value that says so, as on every other route
+                    warnings.warn(problem, RuntimeWarning, stacklevel=2)
+                    self._rank_notes.setdefault(r.name, []).append(problem)
         real_sides = self._real_sides(res_gen)
         t_real = time.perf_counter()
         out = []
@@ -268,14 +276,19 @@ class Accumulator:
     def _reference_sides(self, need: list, resolution: int) -> dict:
         """The reference's real side as ``IM.compute`` makes it (stats via reference_stats, rows via _real_pass)."""
         opts, dev, out = self.opts, self.device, {}
+        # the authors' protocol, as score applies it: the reference at the fed images' resolution
+        self._resize_note = IM.reference_protocol(opts.reference, resolution)
+        if self._resize_note:
+            warnings.warn(self._resize_note, RuntimeWarning, stacklevel=3)
         for m, e in need:
             if m.kind == "fid":
                 st, desc = reference_stats(opts.reference, self.extractors[e], dev, resolution=resolution,
                                            num_real=IM._max_real([m], opts), mirror=IM._stats_mirror(m, opts),
                                            seed=opts.seed, progress=opts.progress)
                 problem = st.count_known and rank_problem(st.count, st.dim, f"reference ({desc})")
-                if problem:
-                    raise ValueError(problem)
+                if problem:     # a value that says so, as on every other route
+                    warnings.warn(problem, RuntimeWarning, stacklevel=3)
+                    self._ref_rank_notes.setdefault(m.name, []).append(problem)
                 out[(m.name, e)] = ({e: FP.Features(stats=st, count=st.count)}, desc)
         for mirror in sorted({IM._mirror(m, opts) for m, _ in need if m.kind != "fid"}):
             group = [(m, e) for m, e in need if m.kind != "fid" and IM._mirror(m, opts) == mirror]
@@ -283,44 +296,29 @@ class Accumulator:
             caps = {e: FP.Capture(all=True) for e in used}
             with metric_precision(), torch.inference_mode():
                 feats, desc = IM._real_pass(opts.reference, used, caps, IM._max_real([m for m, _ in group], opts),
-                                            mirror, resolution, opts.seed, dev, self.batch_size, opts.progress)
+                                            mirror, resolution, resolution, opts.seed, dev, self.batch_size,
+                                            opts.progress)
             for e, f in feats.items():    # kept between evaluations: on the CPU, float16 for PR alone (exact)
                 pr_only = {m.kind for m, x in need if x == e} == {"pr"}
                 f.all = f.all.to("cpu", torch.float16 if pr_only else torch.float32)
             for m, e in group:
                 out[(m.name, e)] = ({e: feats[e]}, desc)
-        note = IM.reference_resize_note(opts.reference, resolution)
-        if note:
-            warnings.warn(note, RuntimeWarning, stacklevel=3)
-        self._resize_note = note
         return out
 
     def _finish(self, res: MetricResult, m: IM.ImageMetric, e: str, num_gen: int, real_side: Any, t1: float,
                 real_s: float) -> MetricResult:
         """Name, values, intervals and provenance as ``IM.compute`` sets them."""
-        if m.kind != "fid" and real_side is not None:
-            rf = real_side[0][e]
-            res.extras.update(real_features_cache=rf.cache_file, real_features_cached=rf.cached)
-        name = IM.result_name(m, num_gen, e, [])
-        res.metric = name
-        head, at, tags = name.partition("@")
-        res.values = {head + k + at + tags: v for k, v in res.values.items()}
-        ivs, res.intervals = res.intervals, {}
-        for k, iv in ivs.items():
-            res.add_interval(head + k + at + tags, intervals.Interval(**iv))
-        headline = ivs.get(IM._HEADLINE[m.kind])
-        if headline is not None:
-            res.stderr, res.ci95, res.ci_method = headline["stderr"], [headline["low"], headline["high"]], \
-                headline["method"]
+        IM.finish_result(res, m, num_gen, e, self.extractors[e], [], real_side)
         generated = {"kind": "accumulated", "num_fed": num_gen, "resolution": self.resolution[False],
                      "processes": distributed.info().world_size}
         res.config.update(num_gen=num_gen, batch_size=self.batch_size, extractor=e, generated=generated,
                           constants=dict(m.params), full=m.full, anchor_row=m.name)
         res.seed, res.num_samples, res.device = self.opts.seed, num_gen, describe(self.device)
-        ext = self.extractors[e]
-        res.weights = {ext.weights_name: ext.weights_sha256} if ext.weights_name and ext.weights_sha256 else {}
         res.wall_time_s = time.perf_counter() - t1
         res.extras.update(shared_real_s=real_s, shared_with=list(self.names))
         if m.max_real != 0 and self._resize_note:
             res.extras["reference_resized"] = self._resize_note
+        notes = self._rank_notes.get(m.name, []) + self._ref_rank_notes.get(m.name, [])
+        if notes:
+            res.extras["rank_deficient"] = notes
         return res

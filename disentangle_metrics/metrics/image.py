@@ -301,7 +301,7 @@ def compute_outcomes(generated: Any, metrics: Sequence[ImageMetric],
     used_ext = {e: extractors[e] for e in gen_cap}
     with metric_precision(), torch.inference_mode():
         gen = FP.collect(FP.source_batches(src, num_gen, bs, opts.seed), used_ext, gen_cap, num_gen, dev,
-                         opts.progress, "generated features")
+                         opts.progress, "generated features", batch_size=bs)
         t_gen = time.perf_counter()
         real: dict[bool, tuple[dict[str, FP.Features], str]] = {}
         # FID rows take their reference statistics from reference_stats: cached dataset statistics, and
@@ -351,21 +351,7 @@ def compute_outcomes(generated: Any, metrics: Sequence[ImageMetric],
             except Exception as exc:
                 outcome[m.name] = exc
                 continue
-            if m.kind != "fid" and real_side is not None:
-                rf = real_side[0][e]
-                res.extras.update(real_features_cache=rf.cache_file, real_features_cached=rf.cached)
-            name = result_name(m, num_gen, e, src.name_tags())
-            res.metric = name
-            head, at, tags = name.partition("@")     # kid50k_full_std@testbed: the suffix before the tags
-            res.values = {head + k + at + tags: v for k, v in res.values.items()}
-            ivs = res.intervals         # _one keys them by suffix ('', '_precision', ...)
-            res.intervals = {}
-            for k, iv in ivs.items():
-                res.add_interval(head + k + at + tags, intervals.Interval(**iv))
-            headline = ivs.get(_HEADLINE[m.kind])
-            if headline is not None:   # the headline value (IS mean, precision) is one of the values
-                res.stderr, res.ci95, res.ci_method = headline["stderr"], [headline["low"], headline["high"]], \
-                    headline["method"]
+            finish_result(res, m, num_gen, e, extractors[e], src.name_tags(), real_side)
             res.config.update(num_gen=num_gen, batch_size=bs, extractor=e, generated=src.describe(),
                               constants=dict(m.params), full=m.full, anchor_row=m.name,
                               reference_size="own size (each set as it is)" if opts.reference_at_own_size
@@ -374,8 +360,6 @@ def compute_outcomes(generated: Any, metrics: Sequence[ImageMetric],
                 res.config.update(truncation_psi=src.truncation_psi, truncation_cutoff=src.truncation_cutoff,
                                   noise_mode="random", labels=src.label_policy.describe())
             res.seed, res.num_samples, res.device = opts.seed, num_gen, describe(dev)
-            ext = extractors[e]
-            res.weights = {ext.weights_name: ext.weights_sha256} if ext.weights_name and ext.weights_sha256 else {}
             res.wall_time_s = time.perf_counter() - t1
             res.extras.update(shared_generate_s=t_gen - t0, shared_real_s=t_real - t_gen,
                               images_per_s=num_gen / max(t_gen - t0, 1e-9), shared_with=[x.name for x in metrics])
@@ -384,7 +368,7 @@ def compute_outcomes(generated: Any, metrics: Sequence[ImageMetric],
             if rank_notes.get(m.name):
                 res.extras["rank_deficient"] = rank_notes[m.name]
                 for note in rank_notes[m.name]:
-                    warnings.warn(f"{name}: {note}", RuntimeWarning, stacklevel=2)
+                    warnings.warn(f"{res.metric}: {note}", RuntimeWarning, stacklevel=2)
             outcome[m.name] = res
     return [outcome[m.name] for m in metrics]  # type: ignore[misc]
 
@@ -434,6 +418,29 @@ def fid_from_stats(generated: Any, reference: Any, device: Any = "cpu") -> Metri
                        num_samples=g.count if g.count_known else None, weights=weights,
                        extras=dict(frechet=det.as_dict(), interval="no interval: statistics files hold no per-sample "
                                    "features to resample", **({"notes": notes} if notes else {})))
+    return res
+
+
+def finish_result(res: MetricResult, m: ImageMetric, num_gen: int, e: str, ext: FeatureExtractor,
+                  tags: Sequence[str], real_side: Any) -> MetricResult:
+    """Name a row's result by the count used, its extractor and tags (:func:`result_name`); key its values
+    and intervals by that name; make the headline interval the result's own; record the weights and
+    the real-feature cache it used. One rule for every route (compute, the accumulator)."""
+    if m.kind != "fid" and real_side is not None:
+        rf = real_side[0][e]
+        res.extras.update(real_features_cache=rf.cache_file, real_features_cached=rf.cached)
+    name = result_name(m, num_gen, e, tags)
+    res.metric = name
+    head, at, tag = name.partition("@")     # kid50k_full_std@testbed: the suffix before the tags
+    res.values = {head + k + at + tag: v for k, v in res.values.items()}
+    ivs, res.intervals = res.intervals, {}    # _one keys them by suffix ('', '_precision', ...)
+    for k, iv in ivs.items():
+        res.add_interval(head + k + at + tag, intervals.Interval(**iv))
+    headline = ivs.get(_HEADLINE[m.kind])
+    if headline is not None:   # the headline value (IS mean, precision) is one of the values
+        res.stderr, res.ci95, res.ci_method = headline["stderr"], [headline["low"], headline["high"]], \
+            headline["method"]
+    res.weights = {ext.weights_name: ext.weights_sha256} if ext.weights_name and ext.weights_sha256 else {}
     return res
 
 
