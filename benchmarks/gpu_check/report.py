@@ -72,6 +72,11 @@ def _measurements(steps: dict[str, Any]) -> list[tuple[str, str, str]]:
          f"{_fmt(r['fid'].get('images'))} images, batch {_fmt(r['fid'].get('batch_size'))}, {r['fid'].get('generator', '-')}"),
         ("Inception features alone (reals)", f"{_fmt(r['fid'].get('features_images_per_s'))} img/s",
          f"{_fmt(r['fid'].get('features_images'))} uint8 images at the generator's resolution"),
+        ("DINOv2 ViT-L/14 features (FD_DINOv2)", f"{_fmt(r['feature_spaces'].get('dinov2_images_per_s'))} img/s",
+         f"{_fmt(r['feature_spaces'].get('dinov2_images'))} images, batch {_fmt(r['feature_spaces'].get('batch_size'))}, "
+         f"{r['feature_spaces'].get('scale', '-')}"),
+        ("CLIP ViT-L/14@336 embeddings (CMMD)", f"{_fmt(r['feature_spaces'].get('clip_images_per_s'))} img/s",
+         f"{_fmt(r['feature_spaces'].get('clip_images'))} images, batch {_fmt(r['feature_spaces'].get('batch_size'))}"),
         ("PPL (ppl_wfull, v1)", f"{_fmt(r['ppl'].get('samples_per_s'))} samples/s",
          f"{_fmt(r['ppl'].get('samples'))} pairs, {_fmt(r['ppl'].get('batch_pairs'))} per minibatch; distance saw "
          f"{(r['ppl'].get('distance_saw') or {}).get('image_shape', '-')}, TF32 off: {_fmt(r['ppl'].get('tf32_off'))}"),

@@ -61,6 +61,37 @@ def step_fid(sz: Sizes, dev: torch.device, rec: Recorder, tmp: Path, budget: flo
     return True
 
 
+def step_feature_spaces(sz: Sizes, dev: torch.device, rec: Recorder, tmp: Path, budget: float) -> bool:
+    """DINOv2 ViT-L/14 (FD_DINOv2, EDM2's preprocessing) and CLIP ViT-L/14@336 (CMMD's) per-image throughput,
+    uint8 256x256 batches in, features out, float32 with TF32 off (random weights: speed only)."""
+    from disentangle_metrics.features.clip import CLIPImageEmbedding
+    from disentangle_metrics.features.clip_net import VIT_L14_336, VisionTransformer, VisualConfig
+    from disentangle_metrics.features.dinov2 import DINOv2Extractor
+    from disentangle_metrics.features.dinov2_net import DEPTH, EMBED_DIM, NUM_HEADS, DinoV2ViT
+    s, b = sz.vit_scale, sz.vit_batch
+    nets = {
+        "dinov2": lambda: DINOv2Extractor(DinoV2ViT(EMBED_DIM // s, max(1, DEPTH // s), max(1, NUM_HEADS // s)),
+                                          "torch"),
+        "clip": lambda: CLIPImageEmbedding(VisionTransformer(VisualConfig(
+            width=VIT_L14_336.width // s, layers=max(1, VIT_L14_336.layers // s), heads=max(1, VIT_L14_336.heads // s),
+            output_dim=VIT_L14_336.output_dim // s))),
+    }
+    rec.put(scale=f"widths and depths / {s}" if s > 1 else "ViT-L (full size)", batch_size=b,
+            input="uint8 256x256 (resized by each extractor's own preprocessing)")
+    x = torch.randint(0, 256, (b, 3, 256, 256), dtype=torch.uint8, device=dev)
+    for name, make in nets.items():
+        ext, t_build = timed(lambda: make().to(dev).eval(), dev)
+        with torch.inference_mode():
+            _, t_warm = timed(lambda: ext(x), dev)
+            _, t1 = timed(lambda: ext(x), dev)
+            k = count_for(b / max(t1, 1e-9), sz.target_s[name], b, b, 100_000) // b if sz.calibrate else sz.min_timed
+            _, t = timed(lambda: [ext(x) for _ in range(k)], dev)
+        rec.put(**{f"{name}_build_s": t_build, f"{name}_warmup_s": t_warm, f"{name}_images": k * b,
+                   f"{name}_images_per_s": k * b / t, f"{name}_params": _params(ext)})
+        del ext
+    return True
+
+
 def step_ppl(sz: Sizes, dev: torch.device, rec: Recorder, tmp: Path, budget: float) -> bool:
     """ppl_wfull with LPIPS-VGG (random trunk); records the TF32 flags and image size the distance sees."""
     G = A.build_generator(sz.resolution, sz.g_overrides, dev)
@@ -222,7 +253,8 @@ def step_torchrun(sz: Sizes, dev: torch.device, rec: Recorder, tmp: Path, budget
 
 
 STEP_FUNCS: dict[str, Callable[..., bool]] = {
-    "fid": step_fid, "ppl": step_ppl, "ls": step_ls, "train1024": step_train1024, "train32": step_train32,
+    "fid": step_fid, "feature_spaces": step_feature_spaces, "ppl": step_ppl, "ls": step_ls,
+    "train1024": step_train1024, "train32": step_train32,
     "torchrun": step_torchrun,
 }
 
