@@ -101,7 +101,7 @@ def test_kill_9_while_appending_leaves_only_whole_lines(tmp_path):
     import time
     from pathlib import Path
     path = tmp_path / "r.jsonl"
-    code = ("import sys; from disentangle_metrics import results as R\n"
+    code = ("import sys; from disentangle_metrics._core import results as R\n"
             "i = 0\n"
             "while True:\n"
             "    R.append_result(sys.argv[1], R.MetricResult(metric='m', value=float(i), extras={'pad': 'x' * 20000}))\n"

@@ -51,7 +51,7 @@ def test_trainer_uses_it_for_g_and_d_not_g_ema_and_a_step_matches(tmp_path):
         out[fast] = (stats, grads)
     for s_old, s_new in zip(out[False][0], out[True][0]):
         for k in ("loss_D", "r1", "score_real", "score_fake", "loss_G"):
-            assert s_new[k].item() == pytest.approx(s_old[k].item(), rel=1e-4, abs=1e-6), k
+            assert s_new[k].item() == pytest.approx(s_old[k].item(), rel=5e-4, abs=1e-6), k  # torch 2.14 CPU: 1.5e-4
     assert out[True][1].keys() == out[False][1].keys() and len(out[False][1]) > 10
     # Rounding is relative to the summed terms, not to the sum: G's first bias feeds an instance norm, so its
     # gradient is 0 in exact arithmetic and pure rounding (~5e-4, beside gradients of 1e3 in the same net).

@@ -68,14 +68,19 @@ def test_stats_cli_honours_the_flag(kind, inception_weights, tmp_path, monkeypat
 
 
 def test_score_cli_honours_the_flag(inception_weights, tmp_path, monkeypatch):
+    import numpy as np
+
+    from disentangle_metrics.functional.stats import FeatureStats
     _place("env", inception_weights, tmp_path, monkeypatch)
-    args = ["score", "tests.fid_helpers:make_toy_generator", "--metrics", "fid50k", "--reference", "x.npz",
+    ref = tmp_path / "x.npz"
+    FeatureStats.from_mean_cov(np.zeros(2048), np.eye(2048), 3000).save(ref, extractor="inception-v3-tf")
+    args = ["score", "tests.fid_helpers:make_toy_generator", "--metrics", "fid50k", "--reference", str(ref),
             "--num-samples", "2", "--device", "cpu", "--no-progress", "--out", str(tmp_path / "r.jsonl")]
     r = CliRunner().invoke(main, args)
     assert r.exit_code == 1 and "WeightsHashError" in r.output
     r = CliRunner().invoke(main, args + ["--allow-hash-mismatch"])
-    # past the weights: it now stops at the next guard (2 samples cannot give a 2048-d covariance)
-    assert "WeightsHashError" not in r.output and "rank at most 1 < 2048" in r.output, r.output
+    # past the weights: a value, with the next guard's finding stated (2 samples: a rank-1 covariance)
+    assert r.exit_code == 0 and "WeightsHashError" not in r.output and "rank at most 1 < 2048" in r.output, r.output
 
 
 def test_nvidia_torchscript_in_the_weights_folder_is_used(tmp_path, monkeypatch):
