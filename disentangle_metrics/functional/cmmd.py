@@ -33,6 +33,7 @@ import torch
 
 from .._core.device import DeviceLike, default_batch_size, resolve_device
 from . import intervals
+from .arrays import as_feature_matrix
 
 SIGMA = 10.0
 SCALE = 1000.0
@@ -56,11 +57,7 @@ class CMMDResult:
 
 
 def _as_embeddings(x: ArrayLike, who: str) -> torch.Tensor:
-    t = torch.as_tensor(x)
-    if t.ndim != 2 or not t.is_floating_point():
-        raise ValueError(f"CMMD: {who} embeddings must be a floating-point [N, D] array, "
-                         f"got {t.dtype} of shape {tuple(t.shape)}")
-    return t
+    return as_feature_matrix(x, f"CMMD: {who} embeddings")
 
 
 def _group_onehot(n: int, groups: int, device: torch.device) -> torch.Tensor:

@@ -37,6 +37,7 @@ import torch
 
 from .._core.device import DeviceLike, default_batch_size, metric_precision, resolve_device
 from .precision_recall import _radii
+from .arrays import as_feature_matrix
 
 NEAREST_K = 5
 ArrayLike = Union[np.ndarray, torch.Tensor]
@@ -82,11 +83,7 @@ class _SklearnDistances:
 
 
 def _as_features(x: ArrayLike, who: str) -> torch.Tensor:
-    t = torch.as_tensor(x)
-    if t.ndim != 2 or not t.is_floating_point():
-        raise ValueError(f"prdc: {who} features must be a floating-point [N, D] array, "
-                         f"got {t.dtype} of shape {tuple(t.shape)}")
-    return t
+    return as_feature_matrix(x, f"prdc: {who} features")
 
 
 def prdc_from_features(real: ArrayLike, fake: ArrayLike, nearest_k: int = NEAREST_K, *,

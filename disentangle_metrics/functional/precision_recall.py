@@ -37,6 +37,7 @@ import numpy as np
 import torch
 
 from .._core.device import DeviceLike, default_batch_size, metric_precision, resolve_device
+from .arrays import as_feature_matrix
 
 NHOOD_SIZE = 3
 ArrayLike = Union[np.ndarray, torch.Tensor]
@@ -62,11 +63,7 @@ class PRResult:
 
 
 def _as_features(x: ArrayLike, who: str) -> torch.Tensor:
-    t = torch.as_tensor(x)
-    if t.ndim != 2 or not t.is_floating_point():
-        raise ValueError(f"precision/recall: {who} features must be a floating-point [N, D] array, "
-                         f"got {t.dtype} of shape {tuple(t.shape)}")
-    return t
+    return as_feature_matrix(x, f"precision/recall: {who} features")
 
 
 class _Blocks:
