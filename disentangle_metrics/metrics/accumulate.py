@@ -8,7 +8,7 @@
 
 Names are ``dm.score``'s (:func:`~.registry.resolve_name`: ``fid10k``, ``kid50k_full@testbed``...);
 the count in a result's name is the number of images fed (:func:`~.image.result_name`). The
-numbers come from the rows of :mod:`.image` (:func:`~.image._one`: the same statistics, guards and
+numbers come from the rows of :mod:`.image` (:func:`~.row_stats.row_result`: the same statistics, guards and
 intervals as ``dm.score``); this module only keeps features between updates
 (:mod:`.accumulate_side`).
 
@@ -49,6 +49,7 @@ from ..features import extract as FP
 from ..features.cache import rank_problem, reference_stats
 from ..functional import intervals
 from . import image as IM
+from .row_stats import row_result
 from .accumulate_side import SideFeatures, rank_counts
 from .registry import resolve_name
 
@@ -248,7 +249,7 @@ class Accumulator:
             for m, e in self.rows:
                 t1 = time.perf_counter()
                 real_side = real_sides.get((m.name, e))
-                res = IM._one(m, gen[e], real_side, e, self.extractors[e], num_gen, opts, self.device)
+                res = row_result(m, gen[e], real_side, e, self.extractors[e], num_gen, opts, self.device)
                 out.append(self._finish(res, m, e, num_gen, real_side, t1, t_real - t0))
         return out
 

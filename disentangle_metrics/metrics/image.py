@@ -1,141 +1,41 @@
-"""The image-only metrics (FID, KID, precision/recall, IS): one table row per metric, one shared pass.
+"""The image metrics' one request path: validate, one shared pass per side, statistics, named results.
 
-Each row holds the constants of stylegan2-ada-pytorch's ``metrics/metric_main.py`` (the anchor;
-``_full`` = all real images up to a cap, no x-flips; the legacy names keep the dataset's
-mirror setting, here ``ScoreOptions.mirror``). :func:`compute` runs any set of rows on one
-generated side, a generator or a folder / zip / ``.npz`` of its images, with one pass over the
-generated images and one over the real images per mirror setting; features are computed once per
-extractor (:mod:`.feature_pass`). Each row's numbers come from the stand-alone statistics
-(:func:`~.kid.kid_from_features`, :func:`~.precision_recall.precision_recall_from_features`,
-:func:`~.inception_score.inception_score_from_logits`, :func:`~.frechet.frechet_details`), and each
-row its 95% interval (:mod:`.intervals`): FID the jackknife of :func:`~.fid.fid` on groups filled in
-the shared pass (equal numbers), KID from its subsets, IS from its splits, precision / recall its
-values on 10 disjoint parts of both sides (:func:`~.intervals.pr_interval`).
+:func:`compute_outcomes` runs any set of rows (:mod:`.rows`: FID, KID, PR, IS, FD_DINOv2, CMMD, PRDC)
+on one generated side, a generator, a folder / zip / ``.npz`` of its images or images in memory,
+with one pass over the generated images and one over the real images per mirror setting; features
+are computed once per extractor (:mod:`..features.extract`). Every guard is here, once, for every
+entry point (``dmetrics score`` / ``compare`` / ``demo``, ``dm.*``, the accumulator, the tables):
+counts, the reference's kind and resolution (the authors' protocol), stats-file identity,
+mirroring. Each row's number and interval come from :func:`.row_stats.row_result`.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal, Optional, Sequence, Union
+from typing import Any, Optional, Sequence, Union
 
 import torch
 
 from .._core import distributed
-from ..features import cache as feature_cache
-from ..functional import intervals
-from ..features import extract as FP
 from .._core.device import default_batch_size, describe, metric_precision, resolve_device
-from ..features import DEFAULT_EXTRACTOR, FeatureExtractor, build_extractor
-from ..features.inception import NVIDIA_WEIGHTS, PYTORCH_FID_WEIGHTS
-from ..features.inception_logits import LOGITS_EXTRACTOR
-from ..features.cache import rank_problem, reference_stats
-from ..functional.frechet import frechet_details
-from ..functional.inception_score import inception_score_from_logits
-from ..functional.kid import kid_from_features
-from ..functional.precision_recall import precision_recall_from_features, precision_recall_parts
-from .registry import ScoreOptions, count_or_default
+from .._core.options import ScoreOptions, count_or_default
 from .._core.results import MetricResult
+from ..features import FeatureExtractor, build_extractor
+from ..features import cache as feature_cache
+from ..features import extract as FP
+from ..features.cache import rank_problem, reference_stats
+from ..functional import intervals
+from ..functional.frechet import frechet_details
 from ..functional.stats import FeatureStats, is_stats_file
 from ..generators.sources import GeneratorSource
-
-ALL = None   # max_real: every real image
-Kind = Literal["fid", "kid", "pr", "is", "cmmd", "prdc"]
-
-
-@dataclass(frozen=True)
-class ImageMetric:
-    """One metric's constants (stylegan2-ada-pytorch's metric_main.py row)."""
-
-    name: str
-    kind: Kind                         # which statistic: FID (Frechet, any extractor), KID, PR, IS, CMMD, PRDC
-    num_gen: int
-    max_real: Optional[int]            # real images used, at most (ALL: every one); 0: none needed
-    full: bool                         # True: x-flips never (the _full metrics)
-    extractor: str
-    what: str
-    params: dict = field(default_factory=dict, hash=False, compare=False)
-    substitute: bool = False           # computed with a network other than the anchor's: named name@extractor
-
-    @property
-    def needs(self) -> str:
-        return "images" if self.max_real == 0 else "images + real images (dataset; FID: or a stats .npz)"
-
-
-_KID = dict(num_subsets=100, max_subset_size=1000)
-# distance blocks: None = the device's default (10000 x 10000 on CUDA as stylegan2-ada; smaller on CPU); block
-# sizes change memory and speed, never the answer
-_PR = dict(nhood_size=3, row_batch_size=None, col_batch_size=None)
-TABLE: dict[str, ImageMetric] = {m.name: m for m in [
-    ImageMetric("fid50k_full", "fid", 50_000, ALL, True, DEFAULT_EXTRACTOR,
-                "FID, 50k generated vs every real image, no x-flips"),
-    ImageMetric("kid50k_full", "kid", 50_000, 1_000_000, True, DEFAULT_EXTRACTOR,
-                "KID (cubic-kernel unbiased MMD^2, 100 subsets of 1000), 50k generated vs up to 1M reals", _KID),
-    ImageMetric("kid50k", "kid", 50_000, 50_000, False, DEFAULT_EXTRACTOR,
-                "KID as kid50k_full, 50k reals (legacy; the dataset's mirror setting)", _KID),
-    ImageMetric("pr50k3_full", "pr", 50_000, 200_000, True, "vgg16-nvidia",
-                "precision and recall, k=3, NVIDIA VGG16 features, 50k generated vs up to 200k reals", _PR),
-    ImageMetric("pr50k3", "pr", 50_000, 50_000, False, "vgg16-nvidia",
-                "precision and recall as pr50k3_full, 50k reals (legacy)", _PR),
-    ImageMetric("pr50k3_full@vgg16-torchvision", "pr", 50_000, 200_000, True, "vgg16-torchvision",
-                "pr50k3_full on torchvision's VGG16 fc2+ReLU (torch-fidelity's features; not the paper's network)",
-                _PR, substitute=True),
-    ImageMetric("pr50k3@vgg16-torchvision", "pr", 50_000, 50_000, False, "vgg16-torchvision",
-                "pr50k3 on torchvision's VGG16 fc2+ReLU (not the paper's network)", _PR, substitute=True),
-    ImageMetric("is50k", "is", 50_000, 0, True, LOGITS_EXTRACTOR,
-                "Inception Score, 50k generated, 10 splits, 1008 logits without output bias", dict(num_splits=10)),
-    # the feature spaces papers report since 2023 (issue 25); FD is FID's computation on DINOv2 features
-    ImageMetric("fd_dinov2_50k_full", "fid", 50_000, ALL, True, "dinov2-vitl14",
-                "FD_DINOv2: Frechet distance of DINOv2 ViT-L/14 class tokens, EDM2's preprocessing (torch bicubic "
-                "+ antialias to 224), 50k generated vs every real image"),
-    ImageMetric("fd_dinov2_50k_full@dinov2-vitl14-pil", "fid", 50_000, ALL, True, "dinov2-vitl14-pil",
-                "FD_DINOv2 with dgm-eval's preprocessing (PIL bicubic to 224 per image)", substitute=True),
-    ImageMetric("cmmd50k_full", "cmmd", 50_000, 1_000_000, True, "clip-vitl14-336",
-                "CMMD: biased MMD^2 x 1000, Gaussian RBF (sigma 10) on unit CLIP ViT-L/14@336 embeddings, "
-                "50k generated vs up to 1M reals", dict(sigma=10.0, scale=1000.0)),
-    ImageMetric("prdc50k5_full", "prdc", 50_000, 50_000, True, "dinov2-vitl14",
-                "precision, recall, density, coverage (Naeem et al. 2020, k=5, strict <), DINOv2 features, "
-                "50k generated vs up to 50k reals", dict(nearest_k=5)),
-]}
-# The paper's fid50k: 50k generated vs the first 50k reals (the dataset's mirror setting).
-FID50K = ImageMetric("fid50k", "fid", 50_000, 50_000, False, DEFAULT_EXTRACTOR,
-                     "the paper's FID, 50k generated vs the first 50k reals")
-
-
-def _swappable(m: ImageMetric) -> bool:
-    """Whether ``ScoreOptions.extractor`` replaces the row's network (FID's and KID's Inception only)."""
-    return m.kind in ("fid", "kid") and m.extractor == DEFAULT_EXTRACTOR
-
-
-def count_name(num_gen: int) -> str:
-    """FID's name by the number of generated images: ``fid50k`` for 50,000, ``fid10k``, ``fid2500``
-    (FID's bias grows as 1/N, so a name must say how many were used)."""
-    return f"fid{count_tag(num_gen)}"
-
-
-def count_tag(num: int) -> str:
-    """``50k`` for 50,000, ``2500`` for 2,500: metric names carry the generated count."""
-    return f"{num // 1000}k" if num % 1000 == 0 else str(num)
-
-
-def result_name(m: ImageMetric, num_gen: int, extractor: str, tags: Sequence[str]) -> str:
-    """The row's name with the generated count actually used, extractor and source tags."""
-    base = m.name.split("@")[0].replace("50k", count_tag(num_gen), 1)
-    parts = [] if (m.substitute or extractor == m.extractor) else [extractor]
-    if m.substitute:
-        parts = [m.extractor]
-    parts += list(tags)
-    return base + (f"@{'+'.join(parts)}" if parts else "")
-
-
-def weights_for(ext_name: str, weights: dict[str, str]) -> Optional[str]:
-    """The ``--weights NAME=PATH`` file for extractor ``ext_name``: its own name, or for the Inception
-    extractors (features and logits share one network) a registered Inception file name."""
-    keys = (ext_name,) + ((PYTORCH_FID_WEIGHTS, NVIDIA_WEIGHTS, DEFAULT_EXTRACTOR)
-                          if ext_name in (DEFAULT_EXTRACTOR, LOGITS_EXTRACTOR) else ())
-    return next((weights[k] for k in keys if k in weights), None)
+from .row_stats import row_result
+# the rows and their names live in .rows; re-exported because every route reads them through here
+from .rows import (  # noqa: F401
+    ALL, DEFAULT_EXTRACTOR, FID50K, TABLE, ImageMetric, Kind, _ANCHOR, _HEADLINE, _max_real, _mirror, _stats_mirror,
+    _swappable, count_name, count_tag, result_name, weights_for, with_params,
+)
 
 
 def _generated_source(generated: Any, opts: ScoreOptions, device: torch.device) -> Any:
@@ -216,13 +116,6 @@ def load_stats_reference(reference: Any, device: Any) -> Optional[FeatureStats]:
     if isinstance(reference, (str, os.PathLike)) and is_stats_file(reference):
         return FeatureStats.load(reference, device=device)
     return None
-
-
-def _stats_of(all_feats: torch.Tensor, dim: int, device: torch.device) -> FeatureStats:
-    st = FeatureStats(dim, device=device)
-    for chunk in all_feats.split(4096):
-        st.update(chunk)
-    return st
 
 
 def compute(generated: Any, metrics: Sequence[ImageMetric], opts: ScoreOptions) -> list[MetricResult]:
@@ -347,7 +240,7 @@ def compute_outcomes(generated: Any, metrics: Sequence[ImageMetric],
                     real_side = ({e: FP.Features(stats=ref, count=ref.count)}, rdesc)
                 else:
                     real_side = real.get(_mirror(m, opts)) if m.max_real != 0 else None
-                res = _one(m, gen[e], real_side, e, extractors[e], num_gen, opts, dev)
+                res = row_result(m, gen[e], real_side, e, extractors[e], num_gen, opts, dev)
             except Exception as exc:
                 outcome[m.name] = exc
                 continue
@@ -486,146 +379,6 @@ def _check_reference(need_real: Sequence[ImageMetric], opts: ScoreOptions,
             if m.kind != "fid":
                 outcome[m.name] = ValueError(f"{m.name} needs real images, not a statistics file ({opts.reference}): "
                                              "pass the dataset (folder, zip, .npz of images) as the reference")
-
-
-def _mirror(m: ImageMetric, opts: ScoreOptions) -> bool:
-    if m.full:
-        if opts.mirror:
-            raise ValueError(f"{m.name} uses the real images without x-flips by definition; drop mirror or use "
-                             f"{m.name.replace('_full', '')}")
-        return False
-    return bool(opts.mirror)
-
-
-def _stats_mirror(m: ImageMetric, opts: ScoreOptions) -> Optional[bool]:
-    """The mirroring a FID row asks of its reference: False for _full rows, else the option (None: as stored)."""
-    return False if m.full else opts.mirror
-
-
-def _max_real(group: Sequence[ImageMetric], opts: ScoreOptions) -> Optional[int]:
-    caps = [m.max_real for m in group]
-    n = None if any(c is ALL for c in caps) else max(caps)
-    if opts.num_real is not None:
-        n = opts.num_real if n is None else min(n, opts.num_real)
-    return n
-
-
-def _one(m: ImageMetric, gen: FP.Features, real: Optional[tuple[dict[str, FP.Features], str]], e: str,
-         ext: FeatureExtractor, num_gen: int, opts: ScoreOptions, dev: torch.device) -> MetricResult:
-    cfg: dict[str, Any] = {}
-    if real is not None:
-        rfeat, rdesc = real
-        r = rfeat[e]
-        n_real = _max_real([m], opts)
-        cfg.update(reference=rdesc, mirror=_mirror(m, opts))
-    if m.kind == "fid":
-        if r.all is not None:
-            ref = _stats_of(r.all if n_real is None else r.all[:n_real], ext.feature_dim, dev)
-        else:
-            ref = r.stats
-        if ref.dim != ext.feature_dim:
-            raise ValueError(f"reference statistics are {ref.dim}-d but extractor {e} gives {ext.feature_dim}-d features")
-        det = frechet_details(gen.stats.mean(), gen.stats.cov(), ref.mean(), ref.cov(), device=dev)
-        cfg.update(num_real=ref.count if ref.count_known else None)
-        res = MetricResult(metric=m.name, value=det.distance, values={"": det.distance}, config=cfg,
-                           extras=dict(frechet=det.as_dict(), reference_info={k: v for k, v in ref.info.items()
-                                                                              if k != "skipped_files"}))
-        groups = gen.groups.filled() if gen.groups is not None else []
-        if m.params.get("fid_infinity"):    # Chong and Forsyth 2020, on the same groups
-            res.extras["fid_infinity"] = intervals.fid_infinity(groups, ref, device=dev)
-        if len(groups) >= 2:        # the delete-one-group jackknife
-            res.add_interval("", intervals.fid_jackknife(det.distance, groups, ref, device=dev))
-        else:
-            res.extras["interval"] = (f"no interval: {num_gen} generated samples fill {len(groups)} of "
-                                      f"{intervals.FID_GROUPS} jackknife groups with 2 or more samples; at least 2 "
-                                      "are needed")
-        return res
-    if m.kind == "kid":
-        y = r.all if n_real is None else r.all[:n_real]
-        k = kid_from_features(gen.all, y, seed=opts.seed, device=dev, **m.params)
-        cfg.update(num_real=int(y.shape[0]), subset_size=k.subset_size, subset_seed=k.seed,
-                   subset_rng="np.random.RandomState(seed).choice(replace=False), generated then real")
-        res = MetricResult(metric=m.name, value=k.mean, values={"": k.mean, "_std": k.std}, config=cfg,
-                           samples={"subset_mmd2": k.subsets} if opts.keep_samples else {})
-        # subsets of m out of min(N_gen, N_real): the scarcer side bounds what the subsets can average away
-        n_min = min(num_gen, int(y.shape[0]))
-        if k.subset_size >= n_min:
-            # every subset of the scarcer side is all of it: their spread is summation-order rounding,
-            # not sampling variability, and would pass for a near-zero interval
-            res.extras["interval"] = (f"no interval: every subset holds all {n_min} "
-                                      f"{'generated' if num_gen <= y.shape[0] else 'real'} samples (subset size "
-                                      f"{k.subset_size}), so the subsets cannot vary; use more samples than the "
-                                      "subset size (max_subset_size)")
-        elif k.num_subsets >= 2:
-            res.add_interval("", intervals.kid_interval(k.subsets, k.subset_size, num_gen, int(y.shape[0])))
-        else:
-            res.extras["interval"] = "no interval: one KID subset; at least 2 are needed"
-        return res
-    if m.kind == "pr":
-        y = r.all if n_real is None else r.all[:n_real]
-        pr = precision_recall_from_features(gen.all, y, device=dev, **m.params)
-        cfg.update(num_real=int(y.shape[0]), feature_dtype=pr.feature_dtype, nhood_size=pr.nhood_size)
-        res = MetricResult(metric=m.name, value=pr.precision,
-                           values={"_precision": pr.precision, "_recall": pr.recall}, config=cfg,
-                           extras=dict(f_score=pr.f_score))
-        ng, nr, S = int(gen.all.shape[0]), int(y.shape[0]), intervals.PR_GROUPS
-        if min(ng, nr) // S > pr.nhood_size:
-            parts = precision_recall_parts(gen.all, y, S, device=dev, **m.params)
-            res.add_interval("_precision", intervals.pr_interval(pr.precision, [q.precision for q in parts], ng, nr))
-            res.add_interval("_recall", intervals.pr_interval(pr.recall, [q.recall for q in parts], ng, nr))
-        else:
-            res.extras["interval"] = (f"no interval: the {S} parts of {min(ng, nr) // S} samples it is recomputed on "
-                                      f"need more than k = {pr.nhood_size}; use at least {S * (pr.nhood_size + 1)} "
-                                      "samples per side")
-        return res
-    if m.kind == "cmmd":
-        from ..functional.cmmd import cmmd_from_embeddings
-        y = r.all if n_real is None else r.all[:n_real]
-        c = cmmd_from_embeddings(gen.all, y, device=dev, **m.params)
-        cfg.update(num_real=int(y.shape[0]), sigma=c.sigma, scale=c.scale, kernel="exp(-|a-b|^2 / (2 sigma^2))",
-                   estimator="biased MMD^2 (diagonals included), float64")
-        res = MetricResult(metric=m.name, value=c.value, values={"": c.value}, config=cfg)
-        res.add_interval("", c.interval)
-        return res
-    if m.kind == "prdc":
-        from ..functional.prdc import prdc_from_features
-        y = r.all if n_real is None else r.all[:n_real]
-        q = prdc_from_features(y, gen.all, device=dev, **m.params)
-        cfg.update(num_real=int(y.shape[0]), nearest_k=q.nearest_k, distance_dtype=q.distance_dtype,
-                   comparison="strict < (Naeem et al.; stylegan2-ada's pr50k3 uses <=)")
-        res = MetricResult(metric=m.name, value=q.precision,
-                           values={"_precision": q.precision, "_recall": q.recall, "_density": q.density,
-                                   "_coverage": q.coverage}, config=cfg,
-                           extras=dict(interval="no interval: the anchor reports none, and a k-NN manifold "
-                                       "recomputed per part (as pr50k3's) is not yet validated for density/coverage"))
-        return res
-    if m.kind == "is":
-        is_ = inception_score_from_logits(gen.all, **m.params)
-        res = MetricResult(metric=m.name, value=is_.mean, values={"_mean": is_.mean, "_std": is_.std}, config=cfg,
-                           extras=dict(splits=is_.splits.tolist()))
-        if is_.num_splits >= 2:
-            res.add_interval("_mean", intervals.split_interval(is_.splits))
-        else:
-            res.extras["interval"] = "no interval: one split; at least 2 are needed (num_splits)"
-        return res
-    raise ValueError(f"unknown metric kind {m.kind!r} in row {m.name}")
-
-
-# the values entry whose interval is the headline's (stderr / ci95 / ci_method)
-_HEADLINE = {"fid": "", "kid": "", "pr": "_precision", "is": "_mean", "cmmd": "", "prdc": "_precision"}
-
-
-def with_params(m: ImageMetric, **params: Any) -> ImageMetric:
-    """A copy of row ``m`` with some constants replaced (for quick runs and tests); the name is kept."""
-    return replace(m, params={**m.params, **params})
-
-
-_ANCHOR = {"fid": "stylegan2-ada-pytorch metrics/frechet_inception_distance.py",
-           "kid": "stylegan2-ada-pytorch metrics/kernel_inception_distance.py; torch-fidelity metric_kid.py",
-           "pr": "stylegan2-ada-pytorch metrics/precision_recall.py; torch-fidelity metric_prc.py",
-           "is": "stylegan2-ada-pytorch metrics/inception_score.py; torch-fidelity metric_isc.py",
-           "cmmd": "google-research cmmd distance.py, embedding.py, io_util.py",
-           "prdc": "clovaai/generative-evaluation-prdc prdc/prdc.py"}
 
 
 def _register(row: ImageMetric) -> None:
