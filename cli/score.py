@@ -12,7 +12,8 @@ import click
 
 import disentangle_metrics
 from disentangle_metrics._core import distributed as dist_env
-from disentangle_metrics.metrics.registry import ScoreOptions, list_metrics, metric_info, resolve_name
+from disentangle_metrics._core.options import ScoreOptions
+from disentangle_metrics.metrics.registry import list_metrics, metric_info, resolve_name
 from disentangle_metrics.generators.sources import is_image_path
 from disentangle_metrics.metrics.scoring import score_iter
 from disentangle_metrics._core.results import format_value

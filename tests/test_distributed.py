@@ -110,7 +110,7 @@ def test_separability_two_processes_match_one(tmp_path):
 
 def _pr_run(weights, ref_dir):
     from disentangle_metrics.metrics import image as IM
-    from disentangle_metrics.metrics.registry import ScoreOptions
+    from disentangle_metrics._core.options import ScoreOptions
     from tests.fid_helpers import ToyGenerator
     opts = ScoreOptions(device="cpu", batch_size=6, num_samples=40, num_real=30, reference=ref_dir, weights=weights,
                         progress=False)

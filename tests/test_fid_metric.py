@@ -10,7 +10,8 @@ from disentangle_metrics.features import build_extractor
 from disentangle_metrics import fid
 from disentangle_metrics.generators.sources import to_uint8
 from disentangle_metrics.functional.frechet import frechet_distance
-from disentangle_metrics.metrics.registry import ScoreOptions, get_metric
+from disentangle_metrics._core.options import ScoreOptions
+from disentangle_metrics.metrics.registry import get_metric
 from disentangle_metrics.functional.stats import FeatureStats
 from tests.fid_helpers import ToyGenerator, inception_weights  # noqa: F401
 

@@ -61,7 +61,8 @@ def test_fid_module_route_equals_the_shared_image_pass():
     import torch
 
     from cli.loading import load_generator
-    from disentangle_metrics.metrics.registry import ScoreOptions, get_metric
+    from disentangle_metrics._core.options import ScoreOptions
+    from disentangle_metrics.metrics.registry import get_metric
     from tests.golden.numbers import GENERATOR
 
     case = next(c for c in CASES if c.metric == "fid50k")

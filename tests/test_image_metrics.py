@@ -7,7 +7,8 @@ from PIL import Image
 
 import disentangle_metrics as dm
 from disentangle_metrics.metrics import image as IM
-from disentangle_metrics.metrics.registry import ScoreOptions, get_metric
+from disentangle_metrics._core.options import ScoreOptions
+from disentangle_metrics.metrics.registry import get_metric
 from disentangle_metrics.generators.sources import GeneratorSource
 from tests.fid_helpers import ToyGenerator
 from tests.suite_helpers import nvidia_standins  # noqa: F401

@@ -15,7 +15,8 @@ from disentangle_metrics.metrics import distances as D
 from disentangle_metrics._core import sampling
 from disentangle_metrics.metrics.ppl import crop_and_downsample, filter_outliers, ppl
 from disentangle_metrics.generators.protocol import NoMappingError
-from disentangle_metrics.metrics.registry import ScoreOptions, get_metric, list_metrics
+from disentangle_metrics._core.options import ScoreOptions
+from disentangle_metrics.metrics.registry import get_metric, list_metrics
 from disentangle_metrics._core.weights import MissingWeightsError
 
 from tests.toy_generators_ppl import ConvGenerator, LinearGenerator, NoMappingGenerator

@@ -3,7 +3,8 @@
 import pytest
 
 from disentangle_metrics.metrics.ppl import ADA_BATCH_SIZE, ADA_DISTANCE, ppl
-from disentangle_metrics.metrics.registry import ScoreOptions, get_metric, list_metrics
+from disentangle_metrics._core.options import ScoreOptions
+from disentangle_metrics.metrics.registry import get_metric, list_metrics
 from disentangle_metrics._core.weights import MissingWeightsError
 from tests.test_ppl import sql2
 from tests.toy_generators_ppl import LinearGenerator

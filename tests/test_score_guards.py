@@ -24,7 +24,8 @@ from cli.main import main
 from disentangle_metrics._core import sampling
 from disentangle_metrics.generators.sources import to_uint8
 from disentangle_metrics.generators.protocol import validate_generator
-from disentangle_metrics.metrics.registry import ScoreOptions, get_metric
+from disentangle_metrics._core.options import ScoreOptions
+from disentangle_metrics.metrics.registry import get_metric
 from disentangle_metrics.metrics.separability import separability_from_samples
 from disentangle_metrics.functional.stats import FeatureStats
 from disentangle_metrics._core.weights import sha256_of

@@ -9,7 +9,8 @@ import torch
 from sklearn.svm import LinearSVC
 
 from disentangle_metrics.metrics.attribute_classifier import as_attribute_classifier, box_downsample
-from disentangle_metrics.metrics.registry import ScoreOptions, get_metric
+from disentangle_metrics._core.options import ScoreOptions
+from disentangle_metrics.metrics.registry import get_metric
 from disentangle_metrics.metrics.separability import (
     conditional_entropy_bits, keep_most_confident, sample_latents_and_logits, separability,
     separability_from_samples, targets_from_logits,

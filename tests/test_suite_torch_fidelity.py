@@ -24,7 +24,7 @@ def test_kid_and_is_equal_torch_fidelity(tmp_path, inception_weights):
         samples_shuffle=False, feature_extractor_weights_path=inception_weights, cuda=False, cache=False,
         verbose=False)
     from disentangle_metrics.metrics import image as IM
-    from disentangle_metrics.metrics.registry import ScoreOptions
+    from disentangle_metrics._core.options import ScoreOptions
     opts = ScoreOptions(device="cpu", num_samples=N, reference=real, weights={"inception-v3-tf": inception_weights},
                         allow_hash_mismatch=True, progress=False)
     kid, is_ = IM.compute(gen, [IM.TABLE["kid50k_full"], IM.with_params(IM.TABLE["is50k"], num_splits=2)], opts)

@@ -10,7 +10,8 @@ from reference_models.tables import run as tables_run
 from reference_models.tables.run import RunOptions, metric_jobs, run_metric
 from reference_models.tables.scale import SMOKE
 from disentangle_metrics.metrics import registry
-from disentangle_metrics.metrics.registry import ScoreOptions, get_metric
+from disentangle_metrics._core.options import ScoreOptions
+from disentangle_metrics.metrics.registry import get_metric
 from disentangle_metrics._core.results import MetricResult
 
 SCALE = dataclasses.replace(SMOKE, mirror=True, fid_reference="ffhq.zip", ls_keep=700, batch_metrics=24)

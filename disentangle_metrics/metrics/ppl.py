@@ -38,7 +38,9 @@ from .._core.progress import progress_bar
 from .distances import DEFAULT_DISTANCE, Distance, build_distance
 from ..generators.precision_guard import check_eps_scaling
 from ..generators.protocol import conditioning, require_mapping
-from .registry import ScoreOptions, count_or_default, register_metric
+from .._core.options import ScoreOptions
+from .._core.options import count_or_default
+from .registry import register_metric
 from ..generators.sources import GeneratorSource, box_downsample
 from .._core.results import MetricResult
 

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
-from .._core.options import ScoreOptions, count_or_default  # noqa: F401  (re-exported for metric modules)
+from .._core.options import ScoreOptions
 from .._core.results import MetricResult
 
 

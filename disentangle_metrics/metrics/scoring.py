@@ -2,7 +2,7 @@
 
 ``score(G, ["fid50k", "kid50k", "ppl_wend"], reference=..., num_samples=...)``: the names are
 those of :func:`~.registry.resolve_name` (aliases such as ``fid10k`` included); options are
-:class:`~.registry.ScoreOptions` fields. FID, KID, precision/recall and IS rows asked with the same
+:class:`~.._core.options.ScoreOptions` fields. FID, KID, precision/recall and IS rows asked with the same
 overrides run through :func:`~.image_metrics.compute` together (each image generated once,
 features computed once per extractor); every other metric runs alone. ``G`` may be a folder,
 zip or ``.npz`` of generated images for the image-only metrics.
@@ -15,7 +15,8 @@ from typing import Any, Iterator, Sequence, Union
 
 from . import image as IM
 from ..generators.sources import is_image_array, is_image_path
-from .registry import ScoreOptions, get_metric, resolve_name
+from .._core.options import ScoreOptions
+from .registry import get_metric, resolve_name
 from .._core.results import MetricResult
 
 Outcome = Union[MetricResult, Exception]
@@ -63,7 +64,7 @@ def score_iter(G: Any, names: Sequence[str], opts: ScoreOptions) -> Iterator[tup
 def score(G: Any, metrics: Sequence[str], **options: Any) -> list[MetricResult]:
     """Results of ``metrics`` on ``G`` (generator or generated images); raises the first failure.
 
-    ``options`` are :class:`~.registry.ScoreOptions` fields (``reference``, ``num_samples``,
+    ``options`` are :class:`~.._core.options.ScoreOptions` fields (``reference``, ``num_samples``,
     ``num_real``, ``mirror``, ``device``, ``seed``, ``weights``, ``progress`` ...).
     """
     known = {f.name for f in fields(ScoreOptions)}

@@ -34,7 +34,8 @@ from .._core.device import resolve_device
 from .._core.progress import progress_bar
 from ..functional.intervals import LS_RESAMPLES, ls_bootstrap
 from ..functional.linear_svm import STATUS_FAILED, BatchedLinearSVC
-from .registry import count_or_default, register_metric
+from .._core.options import count_or_default
+from .registry import register_metric
 
 PAPER_NUM_SAMPLES = 200_000   # generated images; the 100,000 most confident are kept
 
