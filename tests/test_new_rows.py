@@ -118,9 +118,12 @@ def test_dmetrics_metrics_lists_the_new_rows_with_their_anchors():
     from cli.main import main
     r = CliRunner().invoke(main, ["metrics"])
     assert r.exit_code == 0, r.output
-    for name, anchor in (("fd_dinov2_50k_full", "edm2"), ("cmmd50k_full", "cmmd"), ("prdc50k5_full", "prdc")):
-        line = next(x for x in r.output.splitlines() if name in x)
-        assert anchor in r.output.lower() and line
+    lines = r.output.splitlines()
+    for name, anchor in (("fd_dinov2_50k_full", "nvlabs/edm2"), ("fd_dinov2_50k_full@dinov2-vitl14-pil", "dgm-eval"),
+                         ("cmmd50k_full", "google-research cmmd"), ("prdc50k5_full", "generative-evaluation-prdc")):
+        i = lines.index(name)
+        shown = next(x for x in lines[i + 1:i + 5] if x.strip().startswith("anchor:"))
+        assert anchor in shown.lower(), (name, shown)
 
 
 def test_the_converted_edm2_reference_is_taken_by_reference(tmp_path):

@@ -388,8 +388,12 @@ def _register(row: ImageMetric) -> None:
         return compute(G, [row], opts)[0]
     metric.__doc__ = f"{row.name}: {row.what}."
     real = "-" if row.max_real == 0 else ("all" if row.max_real is ALL else f"up to {row.max_real:,}")
-    needs = "images (generator, or folder/zip/.npz of its images)" + ("" if row.max_real == 0 else " + real dataset")
-    register_metric(row.name, MetricInfo(row.what, f"{row.num_gen // 1000}k", real, needs, _ANCHOR[row.kind]))(metric)
+    needs = "images (generator, or folder/zip/.npz or array of its images)" + (
+        "" if row.max_real == 0 else " + real dataset" + (" or its stats .npz" if row.kind == "fid" else ""))
+    if not row.full:
+        real += " (the dataset's mirror setting: --mirror)"
+    register_metric(row.name, MetricInfo(row.what, f"{row.num_gen // 1000}k", real, needs,
+                                           row.anchor or _ANCHOR[row.kind]))(metric)
 
 
 for _row in (FID50K, *TABLE.values()):

@@ -118,11 +118,8 @@ def metric_info(name: str) -> Optional[MetricInfo]:
     return METRIC_INFO.get(base) or _BUILTIN_INFO.get(base if not base.startswith("ppl_") else "ppl_*")
 
 
-# Descriptions of the metrics registered before MetricInfo existed (fid.py, ppl.py, separability.py).
+# Descriptions of the metrics registered before MetricInfo existed (ppl.py, separability.py).
 _BUILTIN_INFO = {
-    "fid50k": MetricInfo("FID = |mu_g - mu_r|^2 + tr(S_g + S_r - 2 (S_g S_r)^1/2), Inception pool3 (2048-d)",
-                         "50k", "50k (first; --mirror flips)", "images + reference (dataset or stats .npz)",
-                         "NVlabs/stylegan metrics/frechet_inception_distance.py"),
     "ppl_*": MetricInfo("perceptual path length: E[d(G(lerp/slerp(t)), G(...(t + eps))) / eps^2], LPIPS-VGG, "
                         "1st/99th percentile filter", "100k", "-", "generator (latents)",
                         "NVlabs/stylegan metrics/perceptual_path_length.py"),

@@ -34,6 +34,7 @@ class ImageMetric:
     what: str
     params: dict = field(default_factory=dict, hash=False, compare=False)
     substitute: bool = False           # computed with a network other than the anchor's: named name@extractor
+    anchor: str = ""                   # whose code defines it, when not the kind's usual anchor (_ANCHOR)
 
     @property
     def needs(self) -> str:
@@ -65,9 +66,11 @@ TABLE: dict[str, ImageMetric] = {m.name: m for m in [
     # the feature spaces papers report since 2023 (issue 25); FD is FID's computation on DINOv2 features
     ImageMetric("fd_dinov2_50k_full", "fid", 50_000, ALL, True, "dinov2-vitl14",
                 "FD_DINOv2: Frechet distance of DINOv2 ViT-L/14 class tokens, EDM2's preprocessing (torch bicubic "
-                "+ antialias to 224), 50k generated vs every real image"),
+                "+ antialias to 224), 50k generated vs every real image",
+                anchor="NVlabs/edm2 calculate_metrics.py (fd_dinov2); facebookresearch/dinov2 hub backbones"),
     ImageMetric("fd_dinov2_50k_full@dinov2-vitl14-pil", "fid", 50_000, ALL, True, "dinov2-vitl14-pil",
-                "FD_DINOv2 with dgm-eval's preprocessing (PIL bicubic to 224 per image)", substitute=True),
+                "FD_DINOv2 with dgm-eval's preprocessing (PIL bicubic to 224 per image)", substitute=True,
+                anchor="layer6ai-labs/dgm-eval (fd, dinov2 encoder)"),
     ImageMetric("cmmd50k_full", "cmmd", 50_000, 1_000_000, True, "clip-vitl14-336",
                 "CMMD: biased MMD^2 x 1000, Gaussian RBF (sigma 10) on unit CLIP ViT-L/14@336 embeddings, "
                 "50k generated vs up to 1M reals", dict(sigma=10.0, scale=1000.0)),
@@ -77,7 +80,8 @@ TABLE: dict[str, ImageMetric] = {m.name: m for m in [
 ]}
 # The paper's fid50k: 50k generated vs the first 50k reals (the dataset's mirror setting).
 FID50K = ImageMetric("fid50k", "fid", 50_000, 50_000, False, DEFAULT_EXTRACTOR,
-                     "the paper's FID, 50k generated vs the first 50k reals")
+                     "the paper's FID = |mu_g - mu_r|^2 + tr(S_g + S_r - 2 (S_g S_r)^1/2), Inception pool3 (2048-d), "
+                     "50k generated vs the first 50k reals", anchor="NVlabs/stylegan metrics/frechet_inception_distance.py")
 
 
 def _swappable(m: ImageMetric) -> bool:
