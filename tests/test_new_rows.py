@@ -141,3 +141,22 @@ def test_the_converted_edm2_reference_is_taken_by_reference(tmp_path):
                                                                          progress=False))
     assert isinstance(out[0], ValueError) and "extractor" in str(out[0])
     json.dumps(str(out[0]))
+
+
+def test_prdc_intervals_come_from_disjoint_parts_recomputed(tmp_path):
+    """As pr50k3's: each value recomputed on 10 disjoint parts of both sides (rows i::10), SE = std / sqrt(10)."""
+    import numpy as np
+    from disentangle_metrics.functional import intervals
+    ref, real_imgs = _reference(tmp_path / "ref", n=80)
+    gen_imgs = smooth_images(70, 16, seed=2)
+    row = _rows()[2]
+    res = IM.compute(gen_imgs, [row], dm.ScoreOptions(device="cpu", num_samples=70, reference=ref, progress=False))[0]
+    g, r = _features(gen_imgs).float(), _features(real_imgs).float()
+    parts = [dm.prdc_from_features(r[rr], g[gg], nearest_k=5, device="cpu") for gg, rr in intervals.pr_parts(70, 80)]
+    for key in ("precision", "recall", "density", "coverage"):
+        iv = res.intervals[f"prdc705_full_{key}"]
+        se = np.std([getattr(p, key) for p in parts], ddof=1) / np.sqrt(10)
+        assert iv["stderr"] == pytest.approx(se, rel=1e-12), key
+    few = IM.compute(gen_imgs[:40], [row], dm.ScoreOptions(device="cpu", num_samples=40, reference=ref,
+                                                           progress=False))[0]
+    assert not few.intervals and "need more than k = 5" in few.extras["interval"]

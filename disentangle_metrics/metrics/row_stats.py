@@ -5,6 +5,7 @@ jackknife; or the reason there is none."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Optional
 
 import torch
@@ -114,9 +115,21 @@ def row_result(m: ImageMetric, gen: FP.Features, real: Optional[tuple[dict[str, 
                    comparison="strict < (Naeem et al.; stylegan2-ada's pr50k3 uses <=)")
         res = MetricResult(metric=m.name, value=q.precision,
                            values={"_precision": q.precision, "_recall": q.recall, "_density": q.density,
-                                   "_coverage": q.coverage}, config=cfg,
-                           extras=dict(interval="no interval: the anchor reports none, and a k-NN manifold "
-                                       "recomputed per part (as pr50k3's) is not yet validated for density/coverage"))
+                                   "_coverage": q.coverage}, config=cfg)
+        ng, nr, S = int(gen.all.shape[0]), int(y.shape[0]), intervals.PR_GROUPS
+        if min(ng, nr) // S > q.nearest_k:    # as pr50k3's: each of S disjoint parts of both sides recomputed
+            parts = [prdc_from_features(y[rr], gen.all[gg], device=dev, **m.params)
+                     for gg, rr in intervals.pr_parts(ng, nr, S)]
+            for key in ("precision", "recall", "coverage"):     # fractions
+                res.add_interval(f"_{key}", intervals.pr_interval(getattr(q, key), [getattr(x, key) for x in parts],
+                                                                  ng, nr))
+            dens = intervals.parts_interval(q.density, [x.density for x in parts],
+                                            f"disjoint parts ({S} parts, manifold recomputed per part, t_{S - 1})")
+            res.add_interval("_density", dataclasses.replace(dens, low=max(dens.low, 0.0)))
+        else:
+            res.extras["interval"] = (f"no interval: the {S} parts of {min(ng, nr) // S} samples it is recomputed on "
+                                      f"need more than k = {q.nearest_k}; use at least {S * (q.nearest_k + 1)} "
+                                      "samples per side")
         return res
     if m.kind == "is":
         is_ = inception_score_from_logits(gen.all, **m.params)
