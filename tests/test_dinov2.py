@@ -189,7 +189,7 @@ def test_tf1_mode_is_torch_fidelitys_dinov2_input():
 
 
 def test_extractors_are_registered_and_check_input():
-    assert {"dinov2-vitl14", "dinov2-vitl14-pil"} <= set(list_extractors())
+    assert {"dinov2-vitl14", "dinov2-vitl14-pil", "dinov2-vitl14-tf1"} <= set(list_extractors())
     ext = DINOv2Extractor(_small_net(), "torch")
     with pytest.raises(ValueError, match="uint8"):
         ext(torch.zeros(1, 3, 32, 32))

@@ -36,6 +36,7 @@ from .tf_resize import resize_bilinear_tf1
 
 DINOV2_TORCH = "dinov2-vitl14"
 DINOV2_PIL = "dinov2-vitl14-pil"
+DINOV2_TF1 = "dinov2-vitl14-tf1"   # torch-fidelity's dinov2-vit-l-14 (TF1 bilinear resize)
 WEIGHTS_NAME = "dinov2-vitl14-pretrain"
 INPUT_SIZE = 224
 FEATURE_DIM = 1024
@@ -151,3 +152,10 @@ def build_dinov2_vitl14_pil(weights: Union[str, os.PathLike, None] = None, devic
                             allow_hash_mismatch: bool = False) -> FeatureExtractor:
     """dgm-eval's extractor: PIL bicubic to 224 per image."""
     return build_dinov2("pil", weights, device, allow_hash_mismatch)
+
+
+@register_extractor(DINOV2_TF1)
+def build_dinov2_vitl14_tf1(weights: Union[str, os.PathLike, None] = None, device: Optional[torch.device] = None,
+                            allow_hash_mismatch: bool = False) -> FeatureExtractor:
+    """torch-fidelity's ``dinov2-vit-l-14`` input: TF 1.x bilinear to 224, no antialias."""
+    return build_dinov2("tf1", weights, device, allow_hash_mismatch)

@@ -71,6 +71,9 @@ TABLE: dict[str, ImageMetric] = {m.name: m for m in [
     ImageMetric("fd_dinov2_50k_full@dinov2-vitl14-pil", "fid", 50_000, ALL, True, "dinov2-vitl14-pil",
                 "FD_DINOv2 with dgm-eval's preprocessing (PIL bicubic to 224 per image)", substitute=True,
                 anchor="layer6ai-labs/dgm-eval (fd, dinov2 encoder)"),
+    ImageMetric("fd_dinov2_50k_full@dinov2-vitl14-tf1", "fid", 50_000, ALL, True, "dinov2-vitl14-tf1",
+                "FD_DINOv2 with torch-fidelity's preprocessing (TF 1.x bilinear to 224, no antialias)",
+                substitute=True, anchor="toshas/torch-fidelity feature_extractor_dinov2.py (dinov2-vit-l-14)"),
     ImageMetric("cmmd50k_full", "cmmd", 50_000, 1_000_000, True, "clip-vitl14-336",
                 "CMMD: biased MMD^2 x 1000, Gaussian RBF (sigma 10) on unit CLIP ViT-L/14@336 embeddings, "
                 "50k generated vs up to 1M reals", dict(sigma=10.0, scale=1000.0)),
