@@ -142,7 +142,7 @@ def resolve_generator_spec(spec: str) -> tuple[str, Optional[str]]:
     path = Path(spec)
     if not path.is_dir() or not (path / "config.json").is_file() or (path / "model.pt").is_file():
         return spec, None
-    from reference_models.train.loop import list_snapshots
+    from reference_models.train.run_folder import list_snapshots
     from reference_models.train.state import LATEST
     snapshots = list_snapshots(path)
     if (path / LATEST).is_file():

@@ -9,7 +9,7 @@ import torch
 from click.testing import CliRunner
 
 from reference_models.train import LATEST, Trainer, train
-from reference_models.train.loop import list_snapshots, snapshot_name
+from reference_models.train.run_folder import list_snapshots, snapshot_name
 
 from .train_helpers import tiny_config, tiny_reals
 
