@@ -108,6 +108,8 @@ def train_cmd(ctx: click.Context, preset: str, out: str, resume: bool, progress:
 
     if preset not in preset_names():
         raise click.BadParameter(f"unknown preset {preset!r}; choose one of {', '.join(preset_names())}", param_hint="PRESET")
+    from .output import check_out_dir
+    check_out_dir(out)     # before the reals are rendered and the networks built
     given = {name for name in list(options) + ["fmap_max", "fmap_base", "latent_size", "metrics"]
              if ctx.get_parameter_source(name) not in (ParameterSource.DEFAULT, None)}
     saved = Path(out) / "config.json"

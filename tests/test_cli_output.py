@@ -52,7 +52,8 @@ def test_compare_and_stats_refuse_an_unwritable_out_first(tmp_path, cmd):
     assert r.exit_code == 2 and "is a file" in r.output, r.output
 
 
-@pytest.mark.parametrize("cmd", [["tables", "--report-only"], ["init-model", "f-mixing90"]])
+@pytest.mark.parametrize("cmd", [["tables", "--report-only"], ["init-model", "f-mixing90"],
+                                 ["train", "f-mixing90", "--data", "testbed"]])
 def test_folder_outs_are_checked_first(tmp_path, cmd):
     (tmp_path / "afile").write_text("x")
     r = CliRunner().invoke(main, [*cmd, "--out", str(tmp_path / "afile" / "run")])
