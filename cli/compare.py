@@ -53,7 +53,7 @@ def compare_cmd(generated: str, reference: str, kinds: str, num: int | None, num
     from disentangle_metrics.generators.sources import ImageSource
     from disentangle_metrics._core.weights import WeightsError
 
-    from .output import check_out_file
+    from .output import check_out_file, notes_from_results
     from .score import _parse_weights
     wanted = [k.strip() for k in kinds.split(",") if k.strip()]
     bad = sorted(set(wanted) - set(KINDS))
@@ -69,7 +69,8 @@ def compare_cmd(generated: str, reference: str, kinds: str, num: int | None, num
             if wanted != ["fid"]:
                 raise ValueError(f"{generated} is a statistics file: only FID can be computed from it (KID, PR and IS "
                                  "need images)")
-            results = [IM.fid_from_stats(generated, reference)]
+            with notes_from_results():     # its notes are printed from the result, once
+                results = [IM.fid_from_stats(generated, reference)]
         else:
             # each set as it is (pytorch-fid, torch-fidelity, clean-fid): no resize before the extractor
             src = ImageSource(generated, device=device, resolution=image_resolution, array_key=array_key,
@@ -83,7 +84,8 @@ def compare_cmd(generated: str, reference: str, kinds: str, num: int | None, num
                                 reference=reference, extractor=extractor, weights=_parse_weights(weights_items),
                                 allow_hash_mismatch=allow_hash_mismatch, progress=not no_progress,
                                 reference_at_own_size=True)
-            outcomes = IM.compute_outcomes(src, rows, opts)
+            with notes_from_results():
+                outcomes = IM.compute_outcomes(src, rows, opts)
             results = [o for o in outcomes if not isinstance(o, Exception)]
             failures = [(k, o) for k, o in zip(wanted, outcomes) if isinstance(o, Exception)]
     except (ValueError, KeyError, OSError, WeightsError) as exc:

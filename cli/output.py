@@ -9,11 +9,13 @@ file (and printing it) instead of raising.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 import time
+import warnings
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Iterator, Optional
 
 import click
 
@@ -158,6 +160,16 @@ def fewer_than_paper_note(name: str, num_samples: Optional[int], shown: Optional
         return None
     return (f"note: {shown or name} with {num_samples} samples instead of the paper's {paper}: a quick estimate, not "
             "comparable with published numbers")
+
+
+@contextlib.contextmanager
+def notes_from_results() -> Iterator[None]:
+    """Silence the library's :class:`RecordedWarning` inside: the command prints :func:`result_notes`
+    of each result instead, so every finding shows once."""
+    from disentangle_metrics._core.results import RecordedWarning
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RecordedWarning)
+        yield
 
 
 def result_notes(res: Any) -> list[str]:

@@ -21,7 +21,8 @@ from disentangle_metrics._core.results import format_value
 from .loading import load_generator, load_object, resolve_generator_spec
 from .options import check_device
 from .output import (
-    ResultWriter, check_out_file, fewer_than_paper_note, interrupted_text, result_notes, time_text,
+    ResultWriter, check_out_file, fewer_than_paper_note, interrupted_text, notes_from_results, result_notes,
+    time_text,
 )
 from .provenance import generator_provenance, request_config, resume_key
 
@@ -251,27 +252,28 @@ def _run_and_write(G: Any, todo: dict[str, tuple[dict, str]], base: ScoreOptions
     ``finished`` gets each metric name once its result is written, so an interrupt can say what is saved.
     """
     failed = False
-    for asked, res in score_iter(G, list(todo), base):   # FID/KID/PR/IS share one pass over the images
-        request, key = todo[asked]
-        if isinstance(res, Exception):  # one metric failing must not lose the others' results
-            failed = True
-            click.echo(f"{asked:16s} FAILED: {type(res).__name__}: {res}", err=True)
-            continue
-        res.extras.setdefault("generator", generator)
-        if prov["spec"] != generator:   # a training run folder: the checkpoint file it stood for
-            res.extras["generator_resolved"] = prov["spec"]
-        res.extras.update(generator_sha256=prov["sha256"], generator_files=prov["files"],
-                          generator_adapter=prov["adapter"], protocol_check=check, request=request, resume_key=key)
-        res.extras.setdefault("world_size", dist_info.world_size)
-        if not dist_info.is_main:
-            continue
-        writer.add(res, samples_dir=samples_dir)
-        finished.append(asked)
-        for line in result_notes(res):
-            click.echo(line, err=True)
-        for k, v in (res.values or {asked: res.value}).items():
-            shown = format_value(res, k, fmt=".4f") if isinstance(v, float) and math.isfinite(v) else str(v)
-            click.echo(f"{k:16s} {shown:>14s}   ({res.num_samples} samples, {time_text(res)})")
+    with notes_from_results():   # a finding the result records is printed from it below, once
+        for asked, res in score_iter(G, list(todo), base):   # FID/KID/PR/IS share one pass over the images
+            request, key = todo[asked]
+            if isinstance(res, Exception):  # one metric failing must not lose the others' results
+                failed = True
+                click.echo(f"{asked:16s} FAILED: {type(res).__name__}: {res}", err=True)
+                continue
+            res.extras.setdefault("generator", generator)
+            if prov["spec"] != generator:   # a training run folder: the checkpoint file it stood for
+                res.extras["generator_resolved"] = prov["spec"]
+            res.extras.update(generator_sha256=prov["sha256"], generator_files=prov["files"],
+                              generator_adapter=prov["adapter"], protocol_check=check, request=request, resume_key=key)
+            res.extras.setdefault("world_size", dist_info.world_size)
+            if not dist_info.is_main:
+                continue
+            writer.add(res, samples_dir=samples_dir)
+            finished.append(asked)
+            for line in result_notes(res):
+                click.echo(line, err=True)
+            for k, v in (res.values or {asked: res.value}).items():
+                shown = format_value(res, k, fmt=".4f") if isinstance(v, float) and math.isfinite(v) else str(v)
+                click.echo(f"{k:16s} {shown:>14s}   ({res.num_samples} samples, {time_text(res)})")
     return failed
 
 

@@ -26,6 +26,11 @@ def _torch_version() -> str:
     return torch.__version__
 
 
+class RecordedWarning(RuntimeWarning):
+    """A finding the result also records in its ``extras`` (a rank-deficient covariance, a resized
+    reference, sets of two sizes): the CLI prints it from the result, so it silences this category."""
+
+
 @dataclass
 class MetricResult:
     """The outcome of one metric run.

@@ -43,7 +43,7 @@ import torch
 from .._core import distributed
 from .._core.device import DeviceLike, default_batch_size, describe, metric_precision, resolve_device
 from .._core.options import ScoreOptions
-from .._core.results import MetricResult
+from .._core.results import MetricResult, RecordedWarning
 from ..features import FeatureExtractor, build_extractor
 from ..features import extract as FP
 from ..features.cache import rank_problem, reference_stats
@@ -240,7 +240,7 @@ class Accumulator:
             if r.kind == "fid":
                 problem = rank_problem(num_gen, self.extractors[e].feature_dim, "generated images")
                 if problem:     # a value that says so, as on every other route
-                    warnings.warn(problem, RuntimeWarning, stacklevel=2)
+                    warnings.warn(problem, RecordedWarning, stacklevel=2)
                     self._rank_notes.setdefault(r.name, []).append(problem)
         real_sides = self._real_sides(res_gen)
         t_real = time.perf_counter()
@@ -280,7 +280,7 @@ class Accumulator:
         # the authors' protocol, as score applies it: the reference at the fed images' resolution
         self._resize_note = IM.reference_protocol(opts.reference, resolution)
         if self._resize_note:
-            warnings.warn(self._resize_note, RuntimeWarning, stacklevel=3)
+            warnings.warn(self._resize_note, RecordedWarning, stacklevel=3)
         for m, e in need:
             if m.kind == "fid":
                 st, desc = reference_stats(opts.reference, self.extractors[e], dev, resolution=resolution,
@@ -288,7 +288,7 @@ class Accumulator:
                                            seed=opts.seed, progress=opts.progress)
                 problem = st.count_known and rank_problem(st.count, st.dim, f"reference ({desc})")
                 if problem:     # a value that says so, as on every other route
-                    warnings.warn(problem, RuntimeWarning, stacklevel=3)
+                    warnings.warn(problem, RecordedWarning, stacklevel=3)
                     self._ref_rank_notes.setdefault(m.name, []).append(problem)
                 out[(m.name, e)] = ({e: FP.Features(stats=st, count=st.count)}, desc)
         for mirror in sorted({IM._mirror(m, opts) for m, _ in need if m.kind != "fid"}):

@@ -21,7 +21,7 @@ import torch
 from .._core import distributed
 from .._core.device import default_batch_size, describe, metric_precision, resolve_device
 from .._core.options import ScoreOptions, count_or_default
-from .._core.results import MetricResult
+from .._core.results import MetricResult, RecordedWarning
 from ..features import FeatureExtractor, build_extractor
 from ..features import cache as feature_cache
 from ..features import extract as FP
@@ -261,7 +261,7 @@ def compute_outcomes(generated: Any, metrics: Sequence[ImageMetric],
             if rank_notes.get(m.name):
                 res.extras["rank_deficient"] = rank_notes[m.name]
                 for note in rank_notes[m.name]:
-                    warnings.warn(f"{res.metric}: {note}", RuntimeWarning, stacklevel=2)
+                    warnings.warn(f"{res.metric}: {note}", RecordedWarning, stacklevel=2)
             outcome[m.name] = res
     return [outcome[m.name] for m in metrics]  # type: ignore[misc]
 
@@ -300,7 +300,7 @@ def fid_from_stats(generated: Any, reference: Any, device: Any = "cpu") -> Metri
         if problem:
             notes.append(problem)
     for note in notes:
-        warnings.warn(note, RuntimeWarning, stacklevel=2)
+        warnings.warn(note, RecordedWarning, stacklevel=2)
     det = frechet_details(g.mean(), g.cov(), r.mean(), r.cov(), device=device)
     name = result_name(TABLE["fid50k_full"], g.count, ext, []) if g.count_known else \
         ("fid_full" if ext == DEFAULT_EXTRACTOR else f"fid_full@{ext}")
