@@ -23,6 +23,15 @@ from ..functional.stats import FeatureStats
 from .rows import ImageMetric, _max_real, _mirror
 
 
+def _parts_too_small(num_gen: int, num_real: int, k: int) -> Optional[str]:
+    """Why a k-NN statistic gets no parts interval (each of the parts must hold more than k per side), or None."""
+    S = intervals.PR_GROUPS
+    if min(num_gen, num_real) // S > k:
+        return None
+    return (f"no interval: the {S} parts of {min(num_gen, num_real) // S} samples it is recomputed on need more "
+            f"than k = {k}; use at least {S * (k + 1)} samples per side")
+
+
 def _stats_of(all_feats: torch.Tensor, dim: int, device: torch.device) -> FeatureStats:
     st = FeatureStats(dim, device=device)
     for chunk in all_feats.split(4096):
@@ -89,14 +98,13 @@ def row_result(m: ImageMetric, gen: FP.Features, real: Optional[tuple[dict[str, 
                            values={"_precision": pr.precision, "_recall": pr.recall}, config=cfg,
                            extras=dict(f_score=pr.f_score))
         ng, nr, S = int(gen.all.shape[0]), int(y.shape[0]), intervals.PR_GROUPS
-        if min(ng, nr) // S > pr.nhood_size:
+        why_not = _parts_too_small(ng, nr, pr.nhood_size)
+        if why_not is None:
             parts = precision_recall_parts(gen.all, y, S, device=dev, **m.params)
             res.add_interval("_precision", intervals.pr_interval(pr.precision, [q.precision for q in parts], ng, nr))
             res.add_interval("_recall", intervals.pr_interval(pr.recall, [q.recall for q in parts], ng, nr))
         else:
-            res.extras["interval"] = (f"no interval: the {S} parts of {min(ng, nr) // S} samples it is recomputed on "
-                                      f"need more than k = {pr.nhood_size}; use at least {S * (pr.nhood_size + 1)} "
-                                      "samples per side")
+            res.extras["interval"] = why_not
         return res
     if m.kind == "cmmd":
         from ..functional.cmmd import cmmd_from_embeddings
@@ -117,7 +125,8 @@ def row_result(m: ImageMetric, gen: FP.Features, real: Optional[tuple[dict[str, 
                            values={"_precision": q.precision, "_recall": q.recall, "_density": q.density,
                                    "_coverage": q.coverage}, config=cfg)
         ng, nr, S = int(gen.all.shape[0]), int(y.shape[0]), intervals.PR_GROUPS
-        if min(ng, nr) // S > q.nearest_k:    # as pr50k3's: each of S disjoint parts of both sides recomputed
+        why_not = _parts_too_small(ng, nr, q.nearest_k)
+        if why_not is None:    # as pr50k3's: each of S disjoint parts of both sides recomputed
             parts = [prdc_from_features(y[rr], gen.all[gg], device=dev, **m.params)
                      for gg, rr in intervals.pr_parts(ng, nr, S)]
             for key in ("precision", "recall", "coverage"):     # fractions
@@ -127,9 +136,7 @@ def row_result(m: ImageMetric, gen: FP.Features, real: Optional[tuple[dict[str, 
                                             f"disjoint parts ({S} parts, manifold recomputed per part, t_{S - 1})")
             res.add_interval("_density", dataclasses.replace(dens, low=max(dens.low, 0.0)))
         else:
-            res.extras["interval"] = (f"no interval: the {S} parts of {min(ng, nr) // S} samples it is recomputed on "
-                                      f"need more than k = {q.nearest_k}; use at least {S * (q.nearest_k + 1)} "
-                                      "samples per side")
+            res.extras["interval"] = why_not
         return res
     if m.kind == "is":
         is_ = inception_score_from_logits(gen.all, **m.params)
