@@ -13,6 +13,7 @@ too, so every guard holds everywhere.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Mapping, Optional
 
 from ._core.device import DeviceLike
@@ -43,22 +44,16 @@ __all__ = ["Accumulator", "fid", "kid", "precision_recall", "inception_score", "
 
 
 def _run(G: Any, row: IM.ImageMetric, opts: ScoreOptions) -> MetricResult:
+    """Run one row. Generated images given whole (a path, an array, a source) are opened once here and
+    default to all of them, the count ``dmetrics compare`` uses; a generator keeps the row's 50,000."""
+    if is_image_path(G):      # opened once: its listing (and any note about skipped files) is not repeated
+        G = ImageSource(G, device=opts.device, image_range=opts.image_range)
+        opts = replace(opts, image_range=None)
+    if opts.num_samples is None and isinstance(G, ImageSource):
+        opts = replace(opts, num_samples=G.num_available)
+    elif opts.num_samples is None and is_image_array(G):
+        opts = replace(opts, num_samples=int(G.shape[0]))
     return IM.compute(G, [row], opts)[0]
-
-
-def _count(G: Any, num_samples: Optional[int]) -> Optional[int]:
-    """``num_samples``, or for generated images given whole (a path, an array, a source) all of them, as
-    ``dmetrics compare`` uses them; None leaves a generator at the metric's count (50,000)."""
-    if num_samples is not None:
-        return num_samples
-    if isinstance(G, ImageSource):
-        return G.num_available
-    if is_image_array(G):
-        return int(G.shape[0])
-    if is_image_path(G):
-        from .data.images import open_source as open_images
-        return len(open_images(G))
-    return None
 
 
 def _options(reference: Any, num_samples: Optional[int], num_real: Optional[int], mirror: bool, extractor: Optional[str],
@@ -90,7 +85,7 @@ def fid(G: Any, reference: Any, *, num_samples: Optional[int] = None, num_real: 
     row = IM.TABLE["fid50k_full"] if num_real is None else IM.FID50K
     if fid_infinity:
         row = IM.with_params(row, fid_infinity=True)
-    return _run(G, row, _options(reference, _count(G, num_samples), num_real, mirror, extractor, weights, device, seed,
+    return _run(G, row, _options(reference, num_samples, num_real, mirror, extractor, weights, device, seed,
                                  batch_size, progress, allow_hash_mismatch, truncation_psi, truncation_cutoff,
                                  class_label, labels, image_range))
 
@@ -107,7 +102,7 @@ def kid(G: Any, reference: Any, *, num_samples: Optional[int] = None, num_real: 
     """
     row = IM.with_params(IM.TABLE["kid50k" if mirror else "kid50k_full"], num_subsets=num_subsets,
                          max_subset_size=max_subset_size)
-    return _run(G, row, _options(reference, _count(G, num_samples), num_real, mirror, extractor, weights, device, seed,
+    return _run(G, row, _options(reference, num_samples, num_real, mirror, extractor, weights, device, seed,
                                  batch_size, progress, allow_hash_mismatch, truncation_psi, truncation_cutoff,
                                  class_label, labels, image_range))
 
@@ -131,7 +126,7 @@ def precision_recall(G: Any, reference: Any, *, num_samples: Optional[int] = Non
         raise ValueError(f"precision_recall: extractor must be vgg16-nvidia or vgg16-torchvision, got {extractor!r}")
     row = IM.with_params(IM.TABLE[key], nhood_size=nhood_size, row_batch_size=row_batch_size,
                          col_batch_size=col_batch_size)
-    return _run(G, row, _options(reference, _count(G, num_samples), num_real, mirror, None, weights, device, seed, batch_size,
+    return _run(G, row, _options(reference, num_samples, num_real, mirror, None, weights, device, seed, batch_size,
                                  progress, allow_hash_mismatch, truncation_psi, truncation_cutoff, class_label,
                                  labels, image_range))
 
@@ -145,6 +140,6 @@ def inception_score(G: Any, *, num_samples: Optional[int] = None, num_splits: in
     """Inception Score = exp(E_x KL(p(y|x) || p(y))), mean and std over ``num_splits`` contiguous splits of
     1008-class probabilities (:mod:`~.functional.inception_score`)."""
     row = IM.with_params(IM.TABLE["is50k"], num_splits=num_splits)
-    return _run(G, row, _options(None, _count(G, num_samples), None, False, None, weights, device, seed, batch_size, progress,
+    return _run(G, row, _options(None, num_samples, None, False, None, weights, device, seed, batch_size, progress,
                                  allow_hash_mismatch, truncation_psi, truncation_cutoff, class_label, labels,
                                  image_range))
