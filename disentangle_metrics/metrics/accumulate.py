@@ -46,7 +46,7 @@ from .._core.options import ScoreOptions
 from .._core.results import MetricResult, RecordedWarning
 from ..features import FeatureExtractor, build_extractor
 from ..features import extract as FP
-from ..features.cache import rank_problem, reference_stats
+from ..features.cache import rank_problem
 from ..functional import intervals
 from . import image as IM
 from .row_stats import row_result
@@ -281,29 +281,20 @@ class Accumulator:
         self._resize_note = IM.reference_protocol(opts.reference, resolution)
         if self._resize_note:
             warnings.warn(self._resize_note, RecordedWarning, stacklevel=3)
+        with metric_precision(), torch.inference_mode():
+            sides, notes = IM.real_sides(need, self.extractors, opts, dev, resolution, resolution, self.batch_size)
         for m, e in need:
-            if m.kind == "fid":
-                st, desc = reference_stats(opts.reference, self.extractors[e], dev, resolution=resolution,
-                                           num_real=IM._max_real([m], opts), mirror=IM._stats_mirror(m, opts),
-                                           seed=opts.seed, progress=opts.progress)
-                problem = st.count_known and rank_problem(st.count, st.dim, f"reference ({desc})")
-                if problem:     # a value that says so, as on every other route
-                    warnings.warn(problem, RecordedWarning, stacklevel=3)
-                    self._ref_rank_notes.setdefault(m.name, []).append(problem)
-                out[(m.name, e)] = ({e: FP.Features(stats=st, count=st.count)}, desc)
-        for mirror in sorted({IM._mirror(m, opts) for m, _ in need if m.kind != "fid"}):
-            group = [(m, e) for m, e in need if m.kind != "fid" and IM._mirror(m, opts) == mirror]
-            used = {e: self.extractors[e] for _, e in group}
-            caps = {e: FP.Capture(all=True) for e in used}
-            with metric_precision(), torch.inference_mode():
-                feats, desc = IM._real_pass(opts.reference, used, caps, IM._max_real([m for m, _ in group], opts),
-                                            mirror, resolution, resolution, opts.seed, dev, self.batch_size,
-                                            opts.progress)
-            for e, f in feats.items():    # kept between evaluations: on the CPU, float16 for PR alone (exact)
-                pr_only = {m.kind for m, x in need if x == e} == {"pr"}
+            side = sides[m.name]
+            if isinstance(side, Exception):
+                raise side
+            for problem in notes.get(m.name, []):     # a value that says so, as on every other route
+                warnings.warn(problem, RecordedWarning, stacklevel=3)
+            self._ref_rank_notes[m.name] = list(notes.get(m.name, []))
+            if m.kind != "fid":   # kept between evaluations: on the CPU, float16 for PR alone (exact)
+                f = side[0][e]
+                pr_only = {r.kind for r, x in need if x == e} == {"pr"}
                 f.all = f.all.to("cpu", torch.float16 if pr_only else torch.float32)
-            for m, e in group:
-                out[(m.name, e)] = ({e: feats[e]}, desc)
+            out[(m.name, e)] = side
         return out
 
     def _finish(self, res: MetricResult, m: IM.ImageMetric, e: str, num_gen: int, real_side: Any, t1: float,

@@ -109,6 +109,49 @@ def _real_pass(reference: Any, extractors: dict[str, FeatureExtractor], capture:
     return out, desc
 
 
+def real_sides(rows: Sequence[tuple[ImageMetric, str]], extractors: dict[str, FeatureExtractor], opts: ScoreOptions,
+               device: torch.device, resolution: Optional[int], testbed_resolution: Optional[int], batch_size: int
+               ) -> tuple[dict[str, Any], dict[str, list[str]]]:
+    """The real side of each (row, extractor name) in ``rows``, for every route (compute, the accumulator).
+
+    FID-type rows take reference statistics (:func:`..features.cache.reference_stats`: cached dataset
+    statistics, or a stats file checked against the run), one per (extractor, mirroring, count); the
+    others the per-image features of one shared pass per mirror setting (rows with different real
+    counts take slices of it). Returns ({row name: (features by extractor, description) or the
+    exception that row met}, {row name: rank-deficiency notes of its reference}).
+    """
+    out: dict[str, Any] = {}
+    notes: dict[str, list[str]] = {}
+    fid_refs: dict[tuple, tuple[FeatureStats, str]] = {}
+    for m, e in [(m, e) for m, e in rows if m.kind == "fid"]:
+        key = (e, _stats_mirror(m, opts), _max_real([m], opts))
+        try:
+            if key not in fid_refs:
+                fid_refs[key] = reference_stats(opts.reference, extractors[e], device, resolution=resolution,
+                                                num_real=key[2], mirror=key[1], seed=opts.seed,
+                                                progress=opts.progress, check_resolution=resolution is not None)
+            ref, rdesc = fid_refs[key]
+            problem = ref.count_known and rank_problem(ref.count, ref.dim, f"reference ({rdesc})")
+            if problem:
+                notes.setdefault(m.name, []).append(problem)
+            out[m.name] = ({e: FP.Features(stats=ref, count=ref.count)}, rdesc)
+        except Exception as exc:
+            out[m.name] = exc
+    others = [(m, e) for m, e in rows if m.kind != "fid"]
+    for mirror in sorted({_mirror(m, opts) for m, _ in others}):
+        group = [(m, e) for m, e in others if _mirror(m, opts) == mirror]
+        used = {e: extractors[e] for _, e in group}
+        caps = {e: FP.Capture(all=True) for e in used}
+        try:
+            side = _real_pass(opts.reference, used, caps, _max_real([m for m, _ in group], opts), mirror, resolution,
+                              testbed_resolution, opts.seed, device, batch_size, opts.progress)
+        except Exception as exc:
+            side = exc
+        for m, _ in group:
+            out[m.name] = side
+    return out, notes
+
+
 def load_stats_reference(reference: Any, device: Any) -> Optional[FeatureStats]:
     """``reference`` as FeatureStats when it is one or a stats .npz (mu, sigma), else None (images)."""
     if isinstance(reference, FeatureStats):
@@ -196,38 +239,13 @@ def compute_outcomes(generated: Any, metrics: Sequence[ImageMetric],
         gen = FP.collect(FP.source_batches(src, num_gen, bs, opts.seed), used_ext, gen_cap, num_gen, dev,
                          opts.progress, "generated features", batch_size=bs)
         t_gen = time.perf_counter()
-        real: dict[bool, tuple[dict[str, FP.Features], str]] = {}
-        # FID rows take their reference statistics from reference_stats: cached dataset statistics, and
-        # a stats file checked against the run (extractor, weights, resolution, mirroring)
-        fid_refs: dict[tuple, tuple[FeatureStats, str]] = {}
-        for m in [m for m in live if m.max_real != 0 and m.kind == "fid"]:
-            key = (ext_of[m.name], _stats_mirror(m, opts), _max_real([m], opts))
-            try:
-                if key not in fid_refs:
-                    fid_refs[key] = reference_stats(opts.reference, extractors[key[0]], dev, resolution=real_res,
-                                                    num_real=key[2], mirror=key[1], seed=opts.seed,
-                                                    progress=opts.progress, check_resolution=real_res is not None)
-                ref, rdesc = fid_refs[key]
-                if ref.count_known:
-                    problem = rank_problem(ref.count, ref.dim, f"reference ({rdesc})")
-                    if problem:
-                        rank_notes[m.name].append(problem)
-            except Exception as exc:
-                outcome[m.name] = exc
-        others = [m for m in live if m.max_real != 0 and m.kind != "fid" and outcome[m.name] is None]
-        for mirror in sorted({_mirror(m, opts) for m in others}):
-            group = [m for m in others if _mirror(m, opts) == mirror]
-            caps = {e: FP.Capture() for e in extractors}
-            for m in group:
-                caps[ext_of[m.name]].all = True     # rows may use different real counts: slices of one pass
-            used = {e: x for e, x in extractors.items() if caps[e].all}
-            caps = {e: caps[e] for e in used}
-            try:
-                real[mirror] = _real_pass(opts.reference, used, caps, _max_real(group, opts), mirror, real_res,
-                                          src.resolution, opts.seed, dev, bs, opts.progress)
-            except Exception as exc:
-                for m in group:
-                    outcome[m.name] = exc
+        rows = [(m, ext_of[m.name]) for m in live if m.max_real != 0 and outcome[m.name] is None]
+        sides, ref_notes = real_sides(rows, extractors, opts, dev, real_res, src.resolution, bs)
+        for name, side in sides.items():
+            if isinstance(side, Exception):
+                outcome[name] = side
+        for name, notes in ref_notes.items():
+            rank_notes[name] += notes
         t_real = time.perf_counter()
         for m in live:
             if outcome[m.name] is not None:
@@ -235,11 +253,7 @@ def compute_outcomes(generated: Any, metrics: Sequence[ImageMetric],
             t1 = time.perf_counter()
             e = ext_of[m.name]
             try:
-                if m.kind == "fid" and m.max_real != 0:
-                    ref, rdesc = fid_refs[(e, _stats_mirror(m, opts), _max_real([m], opts))]
-                    real_side = ({e: FP.Features(stats=ref, count=ref.count)}, rdesc)
-                else:
-                    real_side = real.get(_mirror(m, opts)) if m.max_real != 0 else None
+                real_side = sides.get(m.name)
                 res = row_result(m, gen[e], real_side, e, extractors[e], num_gen, opts, dev)
             except Exception as exc:
                 outcome[m.name] = exc
