@@ -126,17 +126,53 @@ def test_separability_refuses_fewer_kept_samples_than_dimensions(n):
         separability_from_samples({"z": z}, logits)
 
 
-def test_separability_nan_when_a_class_is_too_small():
+def test_separability_scores_a_class_of_two_as_the_paper_and_notes_its_bound():
+    """A class of 2 kept samples: the paper's code (LinearSVC, no guard) gives a number, so we do, and
+    the note bounds what that attribute can do to the score (issue 23: smoke must be defined)."""
+    from tests.test_separability import _paper_reference_entropies
+    from disentangle_metrics._core.results import RecordedWarning
+    from disentangle_metrics.metrics.separability import binary_entropy_bits
     g = torch.Generator().manual_seed(0)
     z = torch.randn(400, 4, generator=g)
     logits = torch.randn(400, 2, generator=g)
     logits[:, 1] = logits[:, 1].abs() + 0.1
     logits[:2, 1] = -5.0                       # 2 very confident positives: kept, a class of 2
-    with pytest.warns(RuntimeWarning, match="NaN"):
-        res = separability_from_samples({"z": z}, logits)
-    assert np.isnan(res.scores["z"]) and "attr01" in res.degenerate["z"]
+    with pytest.warns(RecordedWarning, match=r"attr01 \(2 of 200\)"):
+        res = separability_from_samples({"z": z}, logits, device="cpu")
+    ref = _paper_reference_entropies(z.numpy(), logits.numpy(), 200)
+    assert np.isfinite(res.scores["z"])
+    np.testing.assert_allclose(res.entropies["z"], ref, atol=0.01)
+    assert res.scores["z"] == pytest.approx(2 ** ref.sum(), rel=0.01)
+    bound = 2 ** binary_entropy_bits(2 / 200)
+    assert f"{bound:.4g}" in res.thin_classes and not res.nan_reason
+    assert binary_entropy_bits(0.5) == 1.0 and binary_entropy_bits(0.0) == 0.0
 
 
+class _ThinClassifier(torch.nn.Module):
+    """PixelClassifier's logits plus one attribute whose label 1 holds only the samples above ``t``."""
+
+    def __init__(self, t):
+        super().__init__()
+        from tests._ls_toys import PixelClassifier
+        self.base, self.t = PixelClassifier(), t
+
+    def forward(self, images):
+        r = self.base(images)
+        thin = torch.where(r[:, :1] > self.t, torch.full_like(r[:, :1], -6.0), torch.full_like(r[:, :1], 5.0))
+        return torch.cat([r, thin], 1)
+
+
+def test_separability_metric_notes_a_thin_class_in_its_result():
+    from disentangle_metrics._core.results import RecordedWarning
+    from disentangle_metrics.metrics.separability import sample_latents_and_logits, separability
+    from tests._ls_toys import PixelClassifier, ToyGenerator
+    G = ToyGenerator()
+    r0 = sample_latents_and_logits(G, PixelClassifier(), 64, ("z", "w"), 8, 0, "cpu").logits[:, 0]
+    clf = _ThinClassifier(float(r0.sort().values[-3]))       # exactly 2 samples above it
+    with pytest.warns(RecordedWarning, match=r"attr03 \(2 of 32\)"):
+        out = separability(G, clf, num_samples=64, num_keep=32, device="cpu", bootstrap=0, progress=False)
+    assert np.isfinite(out.values["ls_z"]) and np.isfinite(out.values["ls_w"])
+    assert any("attr03 (2 of 32)" in n for n in out.extras["notes"])
 def _pixel_stats_file(path, n, res=16, mirror=False):
     from disentangle_metrics.features.cache import dataset_stats
     G = FidToy(resolution=res, shift=0.1)

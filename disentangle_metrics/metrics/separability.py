@@ -17,6 +17,11 @@ Differences from the paper's code, on purpose: confidence is ranked by |l| in fl
 TensorFlow code ranked float32 softmax outputs, which saturate to exactly 1.0 for |l| > ~8.3 and
 then fall back to index order; and an SVM fit that fails is reported (entropy NaN, status
 'failed'), not replaced by "perfect prediction".
+
+A class of one or two kept samples (a rare attribute, or a small run) is scored as the paper's code
+scores it. Its attribute's entropy lies between 0 and H(Y) = h(m / num_keep) bits whatever the
+geometry, so the result notes those attributes and the factor ``2 ** sum h(m / num_keep)`` by which
+they could move the score at most.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ import torch
 from .._core import distributed
 from .._core.device import resolve_device
 from .._core.progress import progress_bar
+from .._core.results import RecordedWarning
 from ..functional.intervals import LS_RESAMPLES, ls_bootstrap
 from ..functional.linear_svm import STATUS_FAILED, BatchedLinearSVC
 from .._core.options import count_or_default
@@ -60,7 +66,8 @@ class SeparabilityResult:
     num_keep: int
     positive_fraction: np.ndarray               # [A] fraction of kept samples with label 1 (l < 0)
     svm_time_s: dict[str, float] = field(default_factory=dict)
-    degenerate: dict[str, str] = field(default_factory=dict)   # space -> why its score is NaN (too few class members)
+    nan_reason: dict[str, str] = field(default_factory=dict)   # space -> why its score is NaN (a failed fit)
+    thin_classes: str = ""                      # attributes with a class of 1-2 kept samples, and their bound
 
     @property
     def converged(self) -> dict[str, np.ndarray]:
@@ -156,8 +163,7 @@ def separability_from_samples(latents: Mapping[str, ArrayLike], logits: ArrayLik
     pos_frac = ((target == 1) & mask).double().sum(0) / num_keep
     n_pos = ((target == 1) & mask).sum(0).cpu()
     minority = torch.minimum(n_pos, num_keep - n_pos)
-    thin = [f"{names[a]} ({int(minority[a])} of {num_keep})" for a in range(A)
-            if 0 < int(minority[a]) < MIN_CLASS_MEMBERS]
+    thin = [(names[a], int(minority[a])) for a in range(A) if 0 < int(minority[a]) < MIN_CLASS_MEMBERS]
 
     res = SeparabilityResult(scores={}, entropies={}, accuracy={}, status={}, n_iter={}, messages={},
                              attribute_names=names, num_samples=n, num_keep=num_keep,
@@ -178,22 +184,37 @@ def separability_from_samples(latents: Mapping[str, ArrayLike], logits: ArrayLik
         res.n_iter[space] = svm.n_iter_.copy()
         res.messages[space] = [str(m) for m in svm.messages_]
         res.scores[space] = float(2.0 ** np.sum(h))    # NaN when any attribute failed: never hidden
-        if thin:   # a class of one or a few kept samples is always separable: its H = 0 would be an artefact
-            res.scores[space] = float("nan")
-            res.degenerate[space] = (f"attribute(s) with fewer than {MIN_CLASS_MEMBERS} kept samples in one class: "
-                                     f"{', '.join(thin[:5])}; use more samples")
-            warnings.warn(f"linear separability, space {space!r}: score is NaN: {res.degenerate[space]}",
-                          RuntimeWarning, stacklevel=2)
+        if not np.isfinite(res.scores[space]):
+            failed = [names[a] for a in range(A) if svm.status_[a] == STATUS_FAILED]
+            res.nan_reason[space] = f"the SVM fit failed for {', '.join(failed[:5]) or 'an attribute'}"
         flagged = [f"{names[a]}: {svm.messages_[a]}" for a in range(A)
                    if svm.status_[a] not in ("converged", "single_class")]
         if flagged:
             warnings.warn(f"linear separability, space {space!r}: the SVM of {len(flagged)} attribute(s) did not "
                           f"converge or failed ({'; '.join(flagged[:5])}); see the per-attribute status in the "
                           "result", RuntimeWarning, stacklevel=2)
+    if thin:
+        res.thin_classes = thin_class_note(thin, num_keep)
+        warnings.warn(f"linear separability: {res.thin_classes}", RecordedWarning, stacklevel=2)
     return res
 
 
-MIN_CLASS_MEMBERS = 3   # a class of 1 or 2 kept samples: NaN score (a class of 0 is fine: the label is constant, H = 0)
+MIN_CLASS_MEMBERS = 3   # a class of 1 or 2 kept samples is noted with its bound (a class of 0: constant label, H = 0)
+
+
+def binary_entropy_bits(p: float) -> float:
+    """h(p) = -p log2 p - (1 - p) log2 (1 - p), with h(0) = h(1) = 0."""
+    return float(sum(-q * np.log2(q) for q in (p, 1.0 - p) if q > 0))
+
+
+def thin_class_note(thin: Sequence[tuple[str, int]], num_keep: int) -> str:
+    """One line naming the attributes whose smaller class has 1-2 kept samples, with the most they can
+    move the score: 0 <= H_a(Y | X) <= H_a(Y) = h(m_a / num_keep), so a factor ``2 ** sum_a h(m_a / K)``."""
+    bits = sum(binary_entropy_bits(m / num_keep) for _, m in thin)
+    named = ", ".join(f"{n} ({m} of {num_keep})" for n, m in thin[:5]) + (" ..." if len(thin) > 5 else "")
+    return (f"{len(thin)} attribute(s) have fewer than {MIN_CLASS_MEMBERS} kept samples in one class: {named}; "
+            f"scored as the paper's code scores them, they can move the score by a factor of at most "
+            f"{2.0 ** bits:.4g} (their label entropy, {bits:.3g} bits); more samples give these classes more members")
 
 
 def require_enough_kept(num_keep: int, dim: int, space: str) -> None:
@@ -341,8 +362,10 @@ def separability(G: Any, classifier: Any, num_samples: int = PAPER_NUM_SAMPLES, 
         "time_sampling_s": t_sample,
         "time_svm_s": res.svm_time_s,
     }
-    if res.degenerate:
-        extras["nan_reason"] = dict(res.degenerate)
+    if res.nan_reason:
+        extras["nan_reason"] = dict(res.nan_reason)
+    if res.thin_classes:
+        extras["notes"] = [res.thin_classes]
     samples = {}
     if keep_samples:
         samples = {f"latents_{s}": smp.latents[s].cpu().numpy() for s in spaces}
