@@ -61,7 +61,7 @@ def test_smoke_runs_every_step(smoke):
     assert r["ppl"]["distance_saw"]["image_shape"][2:] == [16, 16]     # the v1 crop of a 32x32 image
     sg3 = r["ppl"]["sg3"]                                                # issue 27: PPL on a StyleGAN3-T shape
     assert sg3["adapter"] == "stylegan3" and sg3["samples_per_s"] > 0 and sg3["samples"] >= 2
-    assert 1 <= sg3["compute_batch"] <= sg3["batch_pairs"] and sg3["compute_batch_rule"].startswith("cpu table")
+    assert 1 <= sg3["images_per_call"] <= 2 * sg3["batch_pairs"] and sg3["images_per_call_rule"].startswith("cpu table")
     assert f"StyleGAN3-T shape {plan.SMOKE.ppl_sg3_resolution}x{plan.SMOKE.ppl_sg3_resolution}" in md
     assert r["ls"]["svm_samples"] == plan.SMOKE.svm_samples and r["ls"]["svm_keep"] == plan.SMOKE.svm_samples // 2
     assert r["ls"]["sampling_samples_per_s"] > 0 and r["ls"]["svm_s"] > 0

@@ -81,8 +81,8 @@ def _measurements(steps: dict[str, Any]) -> list[tuple[str, str, str]]:
          f"{_fmt(r['ppl'].get('samples'))} pairs, {_fmt(r['ppl'].get('batch_pairs'))} per minibatch; distance saw "
          f"{(r['ppl'].get('distance_saw') or {}).get('image_shape', '-')}, TF32 off: {_fmt(r['ppl'].get('tf32_off'))}"),
         ("PPL, StyleGAN3-T shape (ppl_wfull)", f"{_fmt((r['ppl'].get('sg3') or {}).get('samples_per_s'))} samples/s",
-         f"{_fmt((r['ppl'].get('sg3') or {}).get('samples'))} pairs, {_fmt((r['ppl'].get('sg3') or {}).get('compute_batch'))} "
-         f"per generator call; {(r['ppl'].get('sg3') or {}).get('generator', '-')}"),
+         f"{_fmt((r['ppl'].get('sg3') or {}).get('samples'))} pairs, {_fmt((r['ppl'].get('sg3') or {}).get('images_per_call'))} "
+         f"images per generator call; {(r['ppl'].get('sg3') or {}).get('generator', '-')}"),
         ("ls sampling", f"{_fmt(r['ls'].get('sampling_samples_per_s'))} samples/s",
          f"{_fmt(r['ls'].get('sampling_samples'))} images, {_fmt(r['ls'].get('classifiers'))} single-logit classifiers at "
          f"{_fmt(r['ls'].get('classifier_resolution'))}"),

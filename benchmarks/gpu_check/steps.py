@@ -118,7 +118,7 @@ def step_ppl(sz: Sizes, dev: torch.device, rec: Recorder, tmp: Path, budget: flo
     r = A.run_ppl(G, d, n, b, dev)
     ok = not seen["tf32_matmul"] and not seen["tf32_cudnn"] and seen["image_dtype"] == "torch.float32"
     rec.put(samples=n, wall_s=r.wall_time_s, samples_per_s=r.extras["samples_per_s"], distance_saw=dict(seen),
-            ppl_value_random_weights=r.value, tf32_off=ok, compute_batch=r.config["compute_batch"])
+            ppl_value_random_weights=r.value, tf32_off=ok, images_per_call=r.config["images_per_call"])
     del G
     return _ppl_sg3(sz, dev, rec, d, b) and ok
 
@@ -137,8 +137,8 @@ def _ppl_sg3(sz: Sizes, dev: torch.device, rec: Recorder, d: Any, b: int) -> boo
         n = count_for(r.extras["samples_per_s"], sz.target_s["ppl_sg3"], b, n, PAPER_SAMPLES["ppl"])
         info.update(warmup_s=t_warm)
     r = A.run_ppl(G, d, n, b, dev)
-    info.update(samples=n, samples_per_s=r.extras["samples_per_s"], compute_batch=r.config["compute_batch"],
-                compute_batch_rule=r.config["compute_batch_rule"], adapter=r.config["generator"]["adapter"],
+    info.update(samples=n, samples_per_s=r.extras["samples_per_s"], images_per_call=r.config["images_per_call"],
+                images_per_call_rule=r.config["images_per_call_rule"], adapter=r.config["generator"]["adapter"],
                 ppl_value_random_weights=r.value)
     rec.put(sg3=info)
     return info["adapter"] == "stylegan3" and r.value == r.value       # recognised, and not NaN

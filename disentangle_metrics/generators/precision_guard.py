@@ -61,12 +61,14 @@ def _slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
 
 
 def eps_scaling(source: Any, *, epsilon: float = 1e-4, num_pairs: int = DEFAULT_PAIRS, seed: int = 0,
-                space: Optional[str] = None, dtype: torch.dtype = torch.float32) -> ScalingReport:
+                space: Optional[str] = None, dtype: torch.dtype = torch.float32,
+                images_per_call: Optional[int] = None) -> ScalingReport:
     """d(2 eps) / d(eps) pooled over ``num_pairs`` paths of a :class:`~.sources.GeneratorSource`.
 
     ``space`` 'w' (lerp of mapped latents; the default with a mapping network) or 'z' (slerp). The
     source's precision, truncation and labels apply, as in the metric. The caller's generator is
-    not touched (:meth:`~.sources.GeneratorSource.probe_copy`).
+    not touched (:meth:`~.sources.GeneratorSource.probe_copy`). ``images_per_call`` splits the
+    3 * ``num_pairs`` images into generator calls as the metric does (all with the same noise).
     """
     src = source.probe_copy()
     space = space or ("w" if src.has_mapping else "z")
@@ -84,7 +86,9 @@ def eps_scaling(source: Any, *, epsilon: float = 1e-4, num_pairs: int = DEFAULT_
             ws = torch.cat([torch.lerp(w0, w1, tw + s) for s in steps])
         else:
             ws = src.mapping(torch.cat([_slerp(z0, z1, t + s) for s in steps]), torch.cat([c, c, c]))
-        img = src.synthesis(ws, seed=seed, batch_index=0, noise="shared").to(torch.float64)
+        step = ws.shape[0] if images_per_call is None else max(1, int(images_per_call))
+        img = torch.cat([src.synthesis(ws[k:k + step], seed=seed, batch_index=0, noise="shared").to(torch.float64)
+                         for k in range(0, ws.shape[0], step)])
     i0, i1, i2 = img.chunk(3)
     d1 = (i1 - i0).square().flatten(1).sum(1)
     d2 = (i2 - i0).square().flatten(1).sum(1)

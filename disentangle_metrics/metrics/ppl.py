@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import re
 import time
+import warnings
 from dataclasses import asdict, dataclass
 from typing import Any, Callable, Mapping, Optional, Sequence, Union
 
@@ -52,15 +53,16 @@ PAPER_EPSILON = 1e-4
 PAPER_BATCH_SIZE = 16        # minibatch_per_gpu of the paper's code: the pairs that share one noise draw
 
 # How many output pixels one generator call should hold on the CPU, per generator family (the adapter's
-# kind). Measured with `python benchmarks/bench_ppl_families.py --table --repeats 2 --threads 1` on a quiet
-# machine (load 1-1.9; milliseconds per pair of synthesis + crop at 1, 2, 4, 8, 16 pairs per call, 64x64
-# generators in the families' shapes; benchmarks/results/ppl_families_cpu.md): StyleGAN3-T
-# 109/134/153/228/428, -R 241/263/398/873/1080, stylegan2-ada shape 20/23/24/16/23 (flat within noise).
-# A StyleGAN3 layer filters its activations at twice its sampling rate plus margins, so one pair already
-# fills the caches; stylegan2-ada's small layers do not care. (Runs at load 7-11 had suggested 4 pairs
-# for StyleGAN3: under contention they measured the scheduler.) The pairs per call are this budget over
-# the 2 * res^2 pixels of a pair, between 1 and the noise batch.
-CPU_PIXELS_PER_CALL = {"stylegan3": 2 * 64 ** 2, "stylegan2-ada": 32 * 64 ** 2, "protocol": 32 * 64 ** 2}
+# kind); the images per call are this budget over res^2, between 1 and the noise batch's 2 * batch_size
+# images. Measured on NVIDIA's own networks (stylegan2-ada-pytorch and stylegan3 at their commits, random
+# weights, installed outside the repository) with `python benchmarks/bench_ppl_families.py --table
+# --nvidia-code DIR`, one thread, quiet machine (benchmarks/results/ppl_families_cpu.md): seconds per image
+# of synthesis at 1 / 2 / 4 images per call, full channels, 256x256: stylegan2-ada 0.46 / 0.57 / 0.70,
+# StyleGAN3-T TBD, -R TBD. Per image, a call of one image is the cheapest from 128x128 up on every family:
+# the modulated convolutions run as one grouped convolution over the batch, whose activations leave the
+# caches, and StyleGAN3 filters at twice its sampling rate. At 64x64 and below several images per call
+# are as cheap or cheaper (stylegan2-ada TBD).
+CPU_PIXELS_PER_CALL = {"stylegan3": 64 ** 2, "stylegan2-ada": 16 * 64 ** 2, "protocol": 16 * 64 ** 2}
 
 DistanceArg = Union[None, str, Distance, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]]
 
@@ -193,18 +195,19 @@ def filter_outliers(distances: np.ndarray, lower: float = 1.0, upper: float = 99
 # The metric
 
 
-def compute_batch_for(device: torch.device, kind: str, resolution: int, batch_size: int) -> tuple[int, str]:
-    """(pairs per generator call, the rule that chose it) for a generator of adapter ``kind``.
+def images_per_call_for(device: torch.device, kind: str, resolution: int, batch_size: int) -> tuple[int, str]:
+    """(images per generator call, the rule that chose it) for a generator of adapter ``kind`` whose noise
+    batch holds ``batch_size`` pairs (2 * batch_size images).
 
     CUDA: the whole noise batch in one call. CPU: :data:`CPU_PIXELS_PER_CALL` of the family (``protocol``'s
-    row for kinds the table does not list), over the 2 * res^2 pixels of a pair, between 1 and ``batch_size``.
+    row for kinds the table does not list) over res^2 pixels, between 1 and 2 * ``batch_size``.
     """
     if device.type != "cpu":
-        return batch_size, f"{device.type}: the noise batch in one call"
+        return 2 * batch_size, f"{device.type}: the noise batch in one call"
     row = kind if kind in CPU_PIXELS_PER_CALL else "protocol"
     pixels = CPU_PIXELS_PER_CALL[row]
-    pairs = max(1, min(batch_size, pixels // (2 * int(resolution) ** 2)))
-    return pairs, f"cpu table: {pixels} pixels per call for {row} generators at {resolution}x{resolution}"
+    images = max(1, min(2 * batch_size, pixels // int(resolution) ** 2))
+    return images, f"cpu table: {pixels} pixels per call for {row} generators at {resolution}x{resolution}"
 
 
 def _resolve_distance(distance: DistanceArg, device: torch.device, dtype: torch.dtype,
@@ -239,7 +242,7 @@ def _metric_name(cfg: PPLConfig, distance_name: str, extra_tags: Sequence[str] =
 def ppl(G: Any, space: str = "w", sampling: str = "end", num_samples: int = PAPER_NUM_SAMPLES,
         epsilon: float = PAPER_EPSILON, crop: bool = True, distance: DistanceArg = None,
         batch_size: Optional[int] = None, seed: int = 0, device: str | torch.device = "auto", mode: str = "tf",
-        *, compute_batch: Optional[int] = None, dtype: torch.dtype = torch.float32, weights: Optional[Mapping[str, str]] = None,
+        *, images_per_call: Optional[int] = None, compute_batch: Optional[int] = None, dtype: torch.dtype = torch.float32, weights: Optional[Mapping[str, str]] = None,
         allow_hash_mismatch: bool = False, progress: bool = False, truncation_psi: float = 1.0,
         truncation_cutoff: Optional[int] = None, class_label: Optional[int] = None, labels: Any = None,
         precision_check: bool = True, bootstrap: int = intervals.PPL_RESAMPLES) -> MetricResult:
@@ -257,11 +260,13 @@ def ppl(G: Any, space: str = "w", sampling: str = "end", num_samples: int = PAPE
     ``(img0, img1) -> [N]`` on the cropped, resized images in [-1, 1]. ``batch_size`` pairs form one
     minibatch (default 16, the paper's): they share one noise realisation, so with a generator that
     redraws noise (``reseed_noise``) the number depends on it through the noise grouping; z and t are
-    per-sample (seeded by global index). ``compute_batch``: pairs per generator call within a
-    minibatch (default: :func:`compute_batch_for` the device and generator family; the distance still
+    per-sample (seeded by global index). ``images_per_call``: images per generator call within a
+    minibatch (default: :func:`images_per_call_for` the device and generator family; the distance still
     sees the whole minibatch in one call); every call of a minibatch sees the same noise realisation,
-    so it changes float32 rounding only. ``dtype`` is the generator's precision (float32 by default,
-    TF32 off; float64 for checks). ``weights`` maps registered weight names to files.
+    so it changes float32 rounding only. ``compute_batch`` (pairs per call, 0.2.0) is the same knob
+    counted in pairs (``images_per_call = 2 * compute_batch``) and will be removed in 0.3. ``dtype`` is
+    the generator's precision (float32 by default, TF32 off; float64 for checks). ``weights`` maps
+    registered weight names to files.
 
     Returns a :class:`MetricResult` with ``samples['distances']`` (all d_i in global index order) and
     ``samples['t']``; extras hold the percentile bounds and counts.
@@ -274,19 +279,27 @@ def ppl(G: Any, space: str = "w", sampling: str = "end", num_samples: int = PAPE
     bs = int(PAPER_BATCH_SIZE if batch_size is None else batch_size)
     if bs < 1:
         raise ValueError(f"batch_size must be >= 1, got {bs}")
-    if compute_batch is not None and int(compute_batch) < 1:
-        raise ValueError(f"compute_batch must be >= 1 (pairs per generator call), got {compute_batch}")
+    if compute_batch is not None:
+        if images_per_call is not None:
+            raise ValueError("pass images_per_call or compute_batch (pairs per call, deprecated), not both")
+        if int(compute_batch) < 1:
+            raise ValueError(f"compute_batch must be >= 1 (pairs per generator call), got {compute_batch}")
+        warnings.warn("ppl(compute_batch=K) is deprecated: pass images_per_call=2*K (it can also be odd, e.g. 1)",
+                      DeprecationWarning, stacklevel=2)
+        images_per_call = 2 * int(compute_batch)
+    if images_per_call is not None and int(images_per_call) < 1:
+        raise ValueError(f"images_per_call must be >= 1, got {images_per_call}")
     start = time.perf_counter()
     with metric_precision(), torch.no_grad():
         src = GeneratorSource(G, device=dev, dtype=dtype, force_fp32=True, truncation_psi=truncation_psi,
                               truncation_cutoff=truncation_cutoff, class_label=class_label, labels=labels)
-        if compute_batch is None:
-            chunk, chunk_rule = compute_batch_for(dev, src.adapter, src.resolution, bs)
+        if images_per_call is None:
+            chunk, chunk_rule = images_per_call_for(dev, src.adapter, src.resolution, bs)
         else:
-            chunk, chunk_rule = min(int(compute_batch), bs), "given"
+            chunk, chunk_rule = min(int(images_per_call), 2 * bs), "given"
         dist_name, dist = _resolve_distance(distance, dev, dtype, weights or {}, allow_hash_mismatch)
-        guard = check_eps_scaling(src, epsilon=cfg.epsilon, seed=seed, space=cfg.space, dtype=dtype) \
-            if precision_check else None
+        guard = check_eps_scaling(src, epsilon=cfg.epsilon, seed=seed, space=cfg.space, dtype=dtype,
+                                  images_per_call=chunk) if precision_check else None
         d_all, t_all, sample_time = _sample_distances(src, cfg, dist, bs, seed, dev, dtype, progress, chunk)
     d_np = d_all.cpu().numpy()          # results reach the host once, after the loop
     filt = filter_outliers(d_np)
@@ -295,8 +308,8 @@ def ppl(G: Any, space: str = "w", sampling: str = "end", num_samples: int = PAPE
     gen = src.describe()
     res = MetricResult(
         metric=name, value=filt.mean, values={name: filt.mean},
-        config={**asdict(cfg), "distance": dist_name, "batch_size": bs, "compute_batch": chunk,
-                "compute_batch_rule": chunk_rule, "dtype": str(dtype).replace("torch.", ""),
+        config={**asdict(cfg), "distance": dist_name, "batch_size": bs, "images_per_call": chunk,
+                "images_per_call_rule": chunk_rule, "dtype": str(dtype).replace("torch.", ""),
                 "noise": gen["noise_hook"], "percentiles": [1, 99], "precision": gen["precision"],
                 "truncation_psi": src.truncation_psi, "truncation_cutoff": src.truncation_cutoff,
                 "labels": src.label_policy.describe(), "generator": gen,
@@ -314,10 +327,10 @@ def ppl(G: Any, space: str = "w", sampling: str = "end", num_samples: int = PAPE
 
 def _sample_distances(src: GeneratorSource, cfg: PPLConfig, dist: Distance, batch_size: int, seed: int,
                       dev: torch.device, dtype: torch.dtype, progress: bool,
-                      compute_batch: Optional[int] = None) -> tuple[torch.Tensor, torch.Tensor, float]:
+                      images_per_call: Optional[int] = None) -> tuple[torch.Tensor, torch.Tensor, float]:
     """Per-sample distances [num_samples] and t [num_samples] on ``dev``, filled per global batch.
 
-    Latents, the mapping and the distance run per noise batch; synthesis per ``compute_batch`` pairs of
+    Latents, the mapping and the distance run per noise batch; synthesis per ``images_per_call`` images of
     it (:func:`_pair_images`), each call with the batch's noise realisation (reseeded from the same
     (seed, batch) generator).
 
@@ -342,7 +355,7 @@ def _sample_distances(src: GeneratorSource, cfg: PPLConfig, dist: Distance, batc
                 t = torch.zeros([len(rows)], device=dev, dtype=dtype)
             c = src.labels(seed, rows).to(dtype)
             ws = _endpoint_ws(src.mapping, z0, z1, c, t, cfg.space, cfg.epsilon)
-            img0, img1 = _pair_images(src, ws, cfg, seed, b, dtype, compute_batch)
+            img0, img1 = _pair_images(src, ws, cfg, seed, b, dtype, images_per_call)
             d = dist(img0, img1)
             if d.shape != (len(rows),):
                 raise ValueError(f"PPL distance {dist.name!r} returned shape {tuple(d.shape)}; it must return one "
@@ -359,29 +372,25 @@ def _sample_distances(src: GeneratorSource, cfg: PPLConfig, dist: Distance, batc
 
 
 def _pair_images(src: GeneratorSource, ws: torch.Tensor, cfg: PPLConfig, seed: int, batch_index: int,
-                 dtype: torch.dtype, compute_batch: Optional[int]) -> tuple[torch.Tensor, torch.Tensor]:
+                 dtype: torch.dtype, images_per_call: Optional[int]) -> tuple[torch.Tensor, torch.Tensor]:
     """The cropped, resized 3-channel images of both ends of a noise batch's pairs (ws rows [0, m) and [m, 2m)).
 
-    The generator runs on ``compute_batch`` pairs at a time, each call with the batch's noise realisation;
-    only the small crops are kept, so the distance sees the whole noise batch in one call (the distance
-    network gains from large batches where the generator's big activations lose).
+    The generator runs on ``images_per_call`` of the 2m images at a time, in row order, each call with the
+    batch's noise realisation ('const' noise is one map per layer, whatever the call holds), so the two
+    ends of a pair may fall in different calls and still see the same noise. Only the small crops are
+    kept: the distance sees the whole noise batch in one call (it gains from large batches where the
+    generator's big activations lose).
     """
-    m = ws.shape[0] // 2
-    step = m if compute_batch is None else compute_batch
-    ends0, ends1 = [], []
-    for s in range(0, m, step):
-        e = min(s + step, m)
-        part = ws if (s, e) == (0, m) else torch.cat([ws[s:e], ws[m + s:m + e]])
-        img = src.synthesis(part, seed=seed, batch_index=batch_index, noise="shared")
-        img = crop_and_downsample(img.to(dtype), cfg.crop, cfg.mode, src.resolution)
-        if src.channels == 1:
-            img = img.repeat(1, 3, 1, 1)
-        a, b = img.chunk(2)
-        ends0.append(a)
-        ends1.append(b)
-    if len(ends0) == 1:
-        return ends0[0], ends1[0]
-    return torch.cat(ends0), torch.cat(ends1)
+    n = ws.shape[0]
+    step = n if images_per_call is None else int(images_per_call)
+    parts = []
+    for s in range(0, n, step):
+        img = src.synthesis(ws[s:s + step], seed=seed, batch_index=batch_index, noise="shared")
+        parts.append(crop_and_downsample(img.to(dtype), cfg.crop, cfg.mode, src.resolution))
+    img = parts[0] if len(parts) == 1 else torch.cat(parts)
+    if src.channels == 1:
+        img = img.repeat(1, 3, 1, 1)
+    return img.chunk(2)
 
 
 # --------------------------------------------------------------------------------------------
