@@ -58,7 +58,9 @@ def test_batch_size_does_not_change_noise_free_result():
     ref = dataset_stats_from_generator(ToyGenerator(shift=0.2))
     a = fid(G, ref, num_samples=40, batch_size=7, device="cpu", extractor="test-pixel-stats").value
     b = fid(G, ref, num_samples=40, batch_size=16, device="cpu", extractor="test-pixel-stats").value
-    assert a == pytest.approx(b, rel=1e-9) and a > 0
+    # float32 matmul kernels depend on the batch size (AVX-512 here), so a pixel can round to the next
+    # uint8 level: 5e-9 relative seen; anything the batch size did to the statistic would be far larger
+    assert a == pytest.approx(b, rel=1e-7) and a > 0
 
 
 def test_random_noise_is_reproducible_and_seeded():

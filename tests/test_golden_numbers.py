@@ -12,19 +12,27 @@ import pytest
 from tests.golden.numbers import CASES, GOLDEN, environment, run_case, write_weights
 
 _RECORDED = json.loads(GOLDEN.read_text())
-# Bit-identical where the numbers were recorded; another torch / numpy build rounds its CPU kernels
-# differently (torch 2.x releases moved KID at 24 samples by 1e-4), so there only to a tolerance.
+# Bit-identical where the numbers were recorded; another torch / numpy build, or another CPU (torch picks
+# AVX2 or AVX-512 kernels, oneDNN more), rounds differently (torch 2.x releases moved KID at 24 samples by
+# 1e-4), so there only to a tolerance.
 _ENV = _RECORDED.get("_environment", {})
 
 
-def _close(got, want) -> bool:
+def _close(got, want, rel: float = 1e-3) -> bool:
     if isinstance(want, dict):
-        return isinstance(got, dict) and got.keys() == want.keys() and all(_close(got[k], want[k]) for k in want)
+        return isinstance(got, dict) and got.keys() == want.keys() and all(_close(got[k], want[k], rel) for k in want)
     try:
         g, w = float(got), float(want)
     except (TypeError, ValueError):
         return got == want
-    return g == w or abs(g - w) <= 1e-3 * max(abs(w), 1e-6)
+    return g == w or abs(g - w) <= rel * max(abs(w), 1e-6)
+
+
+def _tolerance(metric: str) -> float:
+    """Relative tolerance away from the recording environment. PPL divides image differences by eps^2 =
+    1e-8, so float32 rounding moves each distance by ~1e-3 (up to 1e-2) and its few-sample means by up to
+    2.5e-3 between two x86_64 CPUs (measured, same torch build); the other metrics moved < 1e-4."""
+    return 1e-2 if metric.startswith("ppl") else 1e-3
 
 
 @pytest.fixture(scope="module")
@@ -53,10 +61,10 @@ def test_golden_numbers_unchanged(case, golden_weights):
     if _ENV.get(case.metric) == environment():
         assert got == _RECORDED[case.metric]
     else:
-        assert _close(got, _RECORDED[case.metric]), (got, _RECORDED[case.metric])
+        assert _close(got, _RECORDED[case.metric], _tolerance(case.metric)), (got, _RECORDED[case.metric])
 
 
-def test_fid_module_route_equals_the_shared_image_pass():
+def test_fid_module_route_equals_the_shared_image_pass(golden_weights):
     """``fid.fid`` (the registered ``fid50k`` called directly on a generator, the route with
     ``fid_infinity``) and the shared image-metric pass (``dm.score``, ``dm.fid``) give the same bits."""
     import torch
@@ -74,6 +82,7 @@ def test_fid_module_route_equals_the_shared_image_pass():
                                    ScoreOptions(device="cpu", seed=0, progress=False, **case.options))
     finally:
         torch.set_num_threads(threads)
-    recorded = _RECORDED["fid50k"][res.metric]
-    assert repr(res.value) == recorded["value"]
-    assert {k: repr(v) for k, v in res.values.items()} == recorded["values"]
+    # against the shared pass run here and now (the recorded bits hold only on the recording machine)
+    shared = run_case(case, golden_weights)[res.metric]
+    assert repr(res.value) == shared["value"]
+    assert {k: repr(v) for k, v in res.values.items()} == shared["values"]

@@ -29,8 +29,9 @@ def test_table_rule():
     cpu = torch.device("cpu")
     assert images_per_call_for(cpu, "stylegan3", 64, 16)[0] == CPU_PIXELS_PER_CALL["stylegan3"] // 64 ** 2 == 1
     assert images_per_call_for(cpu, "stylegan3", 1024, 16)[0] == 1              # never below one image
-    assert images_per_call_for(cpu, "stylegan2-ada", 16, 16)[0] == 32           # never above the noise batch
-    assert images_per_call_for(cpu, "stylegan2-ada", 16, 2)[0] == 4
+    assert images_per_call_for(cpu, "stylegan2-ada", 8, 16)[0] == 32            # never above the noise batch
+    assert images_per_call_for(cpu, "stylegan2-ada", 8, 2)[0] == 4
+    assert images_per_call_for(cpu, "stylegan2-ada", 256, 16)[0] == 1
     images, rule = images_per_call_for(cpu, "rosinality", 64, 16)               # not in the table: the protocol row
     assert images == CPU_PIXELS_PER_CALL["protocol"] // 64 ** 2 and "protocol" in rule
     assert images_per_call_for(torch.device("cuda"), "stylegan3", 1024, 16) == (32, "cuda: the noise batch in one call")

@@ -54,15 +54,17 @@ PAPER_BATCH_SIZE = 16        # minibatch_per_gpu of the paper's code: the pairs 
 
 # How many output pixels one generator call should hold on the CPU, per generator family (the adapter's
 # kind); the images per call are this budget over res^2, between 1 and the noise batch's 2 * batch_size
-# images. Measured on NVIDIA's own networks (stylegan2-ada-pytorch and stylegan3 at their commits, random
-# weights, installed outside the repository) with `python benchmarks/bench_ppl_families.py --table
-# --nvidia-code DIR`, one thread, quiet machine (benchmarks/results/ppl_families_cpu.md): seconds per image
-# of synthesis at 1 / 2 / 4 images per call, full channels, 256x256: stylegan2-ada 0.46 / 0.57 / 0.70,
-# StyleGAN3-T TBD, -R TBD. Per image, a call of one image is the cheapest from 128x128 up on every family:
-# the modulated convolutions run as one grouped convolution over the batch, whose activations leave the
-# caches, and StyleGAN3 filters at twice its sampling rate. At 64x64 and below several images per call
-# are as cheap or cheaper (stylegan2-ada TBD).
-CPU_PIXELS_PER_CALL = {"stylegan3": 64 ** 2, "stylegan2-ada": 16 * 64 ** 2, "protocol": 16 * 64 ** 2}
+# images. Measured on NVIDIA's own networks (stylegan2-ada-pytorch and stylegan3 checkouts outside the
+# repository, random weights in their train.py configurations) with `python benchmarks/bench_ppl_families.py
+# --table --nvidia-code DIR --threads 1` (benchmarks/results/ppl_families_cpu.md), seconds per image of
+# synthesis at 1 / 2 / 4 images per call:
+#   stylegan2-ada, full channels: 64x64 0.54 / 0.70 / 0.81 (0.91 at 32), 256x256 0.46 / 0.57 / 0.70 and
+#     1.06 / 1.51 / 1.69 (two runs), 1024x1024 3.73 / 3.93 / 4.15: one image per call is the cheapest
+#     (its modulated convolutions run as one grouped convolution over the call);
+#   StyleGAN3 at 256x256: T full channels 23.8 / 24.0 / 26.4, T channels / 4 6.3 / 6.0 / 4.9, R channels
+#     / 4 8.7 / 8.6 / 10.7: no call size wins beyond the run-to-run spread; one image keeps memory lowest.
+# The protocol row (other generators) keeps 0.2.0's budget, unmeasured on foreign code.
+CPU_PIXELS_PER_CALL = {"stylegan3": 64 ** 2, "stylegan2-ada": 64 ** 2, "protocol": 16 * 64 ** 2}
 
 DistanceArg = Union[None, str, Distance, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]]
 

@@ -127,13 +127,27 @@ def run_case(case: Case, weights: dict[str, str]) -> dict[str, Any]:
             for r in results}
 
 
+def _cpu_model() -> str:
+    """The CPU's model name (/proc/cpuinfo on Linux, else platform.processor())."""
+    import platform
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
 def environment() -> dict:
-    """What the bits depend on beyond the code: CPU kernels differ in rounding between torch builds."""
+    """What the bits depend on beyond the code: CPU kernels differ in rounding between torch builds and
+    between CPUs (the same build dispatches AVX2 or AVX-512 kernels)."""
     import platform
 
     import numpy
     import torch
-    env = {"torch": torch.__version__, "numpy": numpy.__version__, "machine": platform.machine()}
+    env = {"torch": torch.__version__, "numpy": numpy.__version__, "machine": platform.machine(),
+           "cpu": f"{_cpu_model()}; {torch.backends.cpu.get_cpu_capability()}"}
     if "OMP_NUM_THREADS" in os.environ:     # oneDNN picks other convolution kernels for another thread pool
         env["OMP_NUM_THREADS"] = os.environ["OMP_NUM_THREADS"]
     return env
