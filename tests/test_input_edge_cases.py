@@ -71,6 +71,31 @@ def test_hidden_entries_are_skipped_in_folders_and_zips_with_a_warning(tmp_path)
         open_source(only_hidden)
 
 
+def test_a_reference_folder_is_listed_once_per_request(tmp_path):
+    """score (the protocol check, FID's statistics, KID's features) and compare open the reference once,
+    so its hidden-entry warning shows once, not once per step."""
+    import disentangle_metrics as dm
+    ref = tmp_path / "ref"
+    for i, a in enumerate(_imgs(40, size=16, seed=3)):
+        _save(a, ref / f"{i:03d}.png")
+    _save(_imgs(1, size=16)[0], ref / ".thumb.png")
+    gen = tmp_path / "gen"
+    for i, a in enumerate(_imgs(40, size=16, seed=4)):
+        _save(a, gen / f"{i:03d}.png")
+    kw = dict(extractor="test-pixel-stats", device="cpu", num_samples=40, progress=False)
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        out = dm.score(ToyGenerator(resolution=16), ["fid40_full", "kid40_full"], reference=str(ref), **kw)
+    assert all(np.isfinite(r.value) for r in out)
+    assert sum("skipped 1 hidden entry" in str(w.message) for w in seen) == 1, [str(w.message) for w in seen]
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        r = CliRunner().invoke(main, ["compare", str(gen), str(ref), "--metrics", "fid,kid", "--extractor",
+                                      "test-pixel-stats", "--device", "cpu", "--no-progress"])
+    assert r.exit_code == 0, r.output
+    assert sum("skipped 1 hidden entry" in str(w.message) for w in seen) == 1, [str(w.message) for w in seen]
+
+
 def test_every_listed_extension_in_any_case_is_read(tmp_path):
     a = _imgs(1)[0]
     for ext in (".png", ".PNG", ".bmp", ".tif", ".TIFF", ".ppm", ".Bmp"):

@@ -45,7 +45,7 @@ from .._core.progress import progress_bar
 from .._core.device import DeviceLike, default_batch_size, metric_precision, resolve_device
 from .._core.options import count_or_default
 from .._core.weights import cache_dir
-from ..data.images import ImageDataset, iterate_batches, open_source
+from ..data.images import ImageDataset, ImageSource, iterate_batches, open_source
 from ..functional.stats import FeatureStats, is_stats_file, read_stats_info
 from . import DEFAULT_EXTRACTOR, FeatureExtractor, build_extractor
 
@@ -98,7 +98,7 @@ def _load_cached(path: Path, device: torch.device) -> FeatureStats:
     return st
 
 
-def dataset_stats(source: Union[str, os.PathLike], extractor: Union[str, FeatureExtractor] = DEFAULT_EXTRACTOR,
+def dataset_stats(source: Union[str, os.PathLike, ImageSource], extractor: Union[str, FeatureExtractor] = DEFAULT_EXTRACTOR,
                   num: Optional[int] = None, *, mirror: bool = False, resolution: Optional[int] = None,
                   subset: str = "first", seed: int = 0, skip_bad: bool = False, weights: Optional[str] = None,
                   device: DeviceLike = "auto", batch_size: Optional[int] = None, num_threads: int = 4,
@@ -109,8 +109,9 @@ def dataset_stats(source: Union[str, os.PathLike], extractor: Union[str, Feature
     ``mirror`` flips each image with probability 1/2 (seeded), as the paper's fid50k does for
     datasets trained with mirror augmentation. ``resolution`` resizes every image first (box
     filter for power-of-two downscales, else Lanczos). ``extractor`` is a registered name or a
-    built :class:`FeatureExtractor`. ``stats.info`` tells whether the cache was used, its file and
-    how many bad images were skipped.
+    built :class:`FeatureExtractor`. ``source`` may be an opened :class:`~..data.images.ImageSource`
+    (a request that lists the dataset once). ``stats.info`` tells whether the cache was used, its file
+    and how many bad images were skipped.
     """
     dev = resolve_device(device)
     if isinstance(extractor, FeatureExtractor):
@@ -118,7 +119,8 @@ def dataset_stats(source: Union[str, os.PathLike], extractor: Union[str, Feature
     else:
         extra = {"allow_hash_mismatch": True} if allow_hash_mismatch else {}
         ext = build_extractor(extractor, weights=weights, device=dev, **extra)
-    src = open_source(source, array_key=array_key, layout=layout)
+    src = source if isinstance(source, ImageSource) else open_source(source, array_key=array_key, layout=layout)
+    source = getattr(src, "path", source)
     options = dict(extractor_identity(ext), num_images=num, resolution=resolution, subset=subset if num else "all",
                    mirror=mirror, seed=seed if (mirror or (num and subset == "random")) else None,
                    skip_bad=skip_bad, array_key=array_key, layout=layout)
@@ -262,8 +264,10 @@ def save_features(path: Path, features: torch.Tensor) -> None:
 
 def reference_stats(reference: Reference, ext: FeatureExtractor, device: torch.device, *, resolution: Optional[int],
                     num_real: Optional[int], mirror: Optional[bool], seed: int, progress: bool,
-                    check_resolution: bool = True) -> tuple[FeatureStats, str]:
-    """(statistics, description) of ``reference``: FeatureStats, a stats ``.npz``, or a dataset.
+                    check_resolution: bool = True, source: Optional[ImageSource] = None
+                    ) -> tuple[FeatureStats, str]:
+    """(statistics, description) of ``reference``: FeatureStats, a stats ``.npz``, or a dataset
+    (``source``: the dataset already opened, so it is listed once per request).
 
     A stats file must have been computed as this run would compute it: the extractor, its weights,
     the image resolution (``resolution``, the generator's) and, when ``mirror`` is not None, the
@@ -303,11 +307,9 @@ def reference_stats(reference: Reference, ext: FeatureExtractor, device: torch.d
     from ..data.images import INTERRUPTED_EXPORT, interrupted_testbed_export
     if interrupted_testbed_export(p):
         warnings.warn(INTERRUPTED_EXPORT.format(path=p), RuntimeWarning, stacklevel=3)
-    n_avail = None
-    if num_real is not None:
-        from ..data.images import open_source
-        n_avail = len(open_source(p))
-    st = dataset_stats(p, ext, num=min(num_real, n_avail) if num_real else None, mirror=bool(mirror), resolution=resolution,
+    src = source if source is not None else open_source(p)
+    n_avail = len(src) if num_real is not None else None
+    st = dataset_stats(src, ext, num=min(num_real, n_avail) if num_real else None, mirror=bool(mirror), resolution=resolution,
                        seed=seed, device=device, progress=progress)
     return st, f"dataset {p} ({st.count} images{', mirrored' if mirror else ''})"
 

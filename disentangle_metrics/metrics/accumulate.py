@@ -278,11 +278,13 @@ class Accumulator:
         """The reference's real side as ``IM.compute`` makes it (stats via reference_stats, rows via _real_pass)."""
         opts, dev, out = self.opts, self.device, {}
         # the authors' protocol, as score applies it: the reference at the fed images' resolution
-        self._resize_note = IM.reference_protocol(opts.reference, resolution)
+        ref_source = IM.open_reference_images(opts.reference)      # listed once for both steps
+        self._resize_note = IM.reference_protocol(opts.reference, resolution, ref_source)
         if self._resize_note:
             warnings.warn(self._resize_note, RecordedWarning, stacklevel=3)
         with metric_precision(), torch.inference_mode():
-            sides, notes = IM.real_sides(need, self.extractors, opts, dev, resolution, resolution, self.batch_size)
+            sides, notes = IM.real_sides(need, self.extractors, opts, dev, resolution, resolution, self.batch_size,
+                                         ref_source)
         for m, e in need:
             side = sides[m.name]
             if isinstance(side, Exception):

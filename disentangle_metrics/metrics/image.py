@@ -65,7 +65,7 @@ def _generated_source(generated: Any, opts: ScoreOptions, device: torch.device) 
 
 def _real_pass(reference: Any, extractors: dict[str, FeatureExtractor], capture: dict[str, FP.Capture], num: Optional[int],
                mirror: bool, resolution: Optional[int], testbed_resolution: int, seed: int, device: torch.device,
-               batch_size: int, progress: bool) -> tuple[dict[str, FP.Features], str]:
+               batch_size: int, progress: bool, source: Optional[Any] = None) -> tuple[dict[str, FP.Features], str]:
     """All real features per extractor: from the feature cache where it has them, else one shared pass.
 
     ``resolution``: the size the reference's images are brought to (None: each as it is); the test
@@ -78,8 +78,7 @@ def _real_pass(reference: Any, extractors: dict[str, FeatureExtractor], capture:
         batches = FP.testbed_batches(n, resolution, batch_size, device)
         what, desc = "real features (testbed)", f"testbed at {resolution}x{resolution} (first {n} images, default config)"
     else:
-        from ..data.images import open_source as open_images
-        src = open_images(Path(reference))     # opened once: its listing keys the cache, its images the pass
+        src = source if source is not None else open_reference_images(reference)   # its listing keys the cache
         n, batches = FP.dataset_batches(src, num, resolution=resolution, mirror=mirror, seed=seed,
                                         batch_size=batch_size, device=device)
         what, desc = f"real features {Path(reference).name}", f"dataset {reference} ({n} images{', mirrored' if mirror else ''})"
@@ -109,17 +108,33 @@ def _real_pass(reference: Any, extractors: dict[str, FeatureExtractor], capture:
     return out, desc
 
 
+def open_reference_images(reference: Any) -> Optional[Any]:
+    """The reference's :class:`~..data.images.ImageSource` when it is a dataset path (folder, zip, array
+    file), else None (the test bed, a stats file, FeatureStats). A request opens it once: its listing
+    (and the warnings listing gives, such as skipped hidden entries) is shared by every step."""
+    if not isinstance(reference, (str, os.PathLike)) or str(reference) == "testbed" or is_stats_file(reference):
+        return None
+    from ..data.images import open_source
+    return open_source(Path(reference))
+
+
 def real_sides(rows: Sequence[tuple[ImageMetric, str]], extractors: dict[str, FeatureExtractor], opts: ScoreOptions,
-               device: torch.device, resolution: Optional[int], testbed_resolution: Optional[int], batch_size: int
-               ) -> tuple[dict[str, Any], dict[str, list[str]]]:
+               device: torch.device, resolution: Optional[int], testbed_resolution: Optional[int], batch_size: int,
+               ref_source: Optional[Any] = None) -> tuple[dict[str, Any], dict[str, list[str]]]:
     """The real side of each (row, extractor name) in ``rows``, for every route (compute, the accumulator).
 
     FID-type rows take reference statistics (:func:`..features.cache.reference_stats`: cached dataset
     statistics, or a stats file checked against the run), one per (extractor, mirroring, count); the
     others the per-image features of one shared pass per mirror setting (rows with different real
     counts take slices of it). Returns ({row name: (features by extractor, description) or the
-    exception that row met}, {row name: rank-deficiency notes of its reference}).
+    exception that row met}, {row name: rank-deficiency notes of its reference}). ``ref_source``: the
+    reference dataset already opened (:func:`open_reference_images`); else it is opened here, once.
     """
+    if ref_source is None and rows:
+        try:
+            ref_source = open_reference_images(opts.reference)
+        except Exception as exc:     # every row that needs the reference fails with its reason
+            return {m.name: exc for m, _ in rows}, {}
     out: dict[str, Any] = {}
     notes: dict[str, list[str]] = {}
     fid_refs: dict[tuple, tuple[FeatureStats, str]] = {}
@@ -129,7 +144,8 @@ def real_sides(rows: Sequence[tuple[ImageMetric, str]], extractors: dict[str, Fe
             if key not in fid_refs:
                 fid_refs[key] = reference_stats(opts.reference, extractors[e], device, resolution=resolution,
                                                 num_real=key[2], mirror=key[1], seed=opts.seed,
-                                                progress=opts.progress, check_resolution=resolution is not None)
+                                                progress=opts.progress, check_resolution=resolution is not None,
+                                                source=ref_source)
             ref, rdesc = fid_refs[key]
             problem = ref.count_known and rank_problem(ref.count, ref.dim, f"reference ({rdesc})")
             if problem:
@@ -144,7 +160,7 @@ def real_sides(rows: Sequence[tuple[ImageMetric, str]], extractors: dict[str, Fe
         caps = {e: FP.Capture(all=True) for e in used}
         try:
             side = _real_pass(opts.reference, used, caps, _max_real([m for m, _ in group], opts), mirror, resolution,
-                              testbed_resolution, opts.seed, device, batch_size, opts.progress)
+                              testbed_resolution, opts.seed, device, batch_size, opts.progress, ref_source)
         except Exception as exc:
             side = exc
         for m, _ in group:
@@ -200,7 +216,8 @@ def compute_outcomes(generated: Any, metrics: Sequence[ImageMetric],
     need_real = [m for m in metrics if m.max_real != 0]
     _check_reference(need_real, opts, outcome)       # before generating anything
     real_res = None if opts.reference_at_own_size else src.resolution
-    protocol = reference_protocol(opts.reference, real_res) if need_real else None
+    ref_source = open_reference_images(opts.reference) if need_real else None   # listed once per request
+    protocol = reference_protocol(opts.reference, real_res, ref_source) if need_real else None
     given = opts.extractor if isinstance(opts.extractor, FeatureExtractor) else None   # a built extractor
     chosen = getattr(given, "registry_name", type(given).__name__) if given is not None else opts.extractor
     # the extractor option replaces Inception in FID and KID; the rows of other feature spaces keep theirs
@@ -240,7 +257,7 @@ def compute_outcomes(generated: Any, metrics: Sequence[ImageMetric],
                          opts.progress, "generated features", batch_size=bs)
         t_gen = time.perf_counter()
         rows = [(m, ext_of[m.name]) for m in live if m.max_real != 0 and outcome[m.name] is None]
-        sides, ref_notes = real_sides(rows, extractors, opts, dev, real_res, src.resolution, bs)
+        sides, ref_notes = real_sides(rows, extractors, opts, dev, real_res, src.resolution, bs, ref_source)
         for name, side in sides.items():
             if isinstance(side, Exception):
                 outcome[name] = side
@@ -351,7 +368,7 @@ def finish_result(res: MetricResult, m: ImageMetric, num_gen: int, e: str, ext: 
     return res
 
 
-def reference_protocol(reference: Any, resolution: Optional[int]) -> Optional[str]:
+def reference_protocol(reference: Any, resolution: Optional[int], source: Optional[Any] = None) -> Optional[str]:
     """How a dataset reference meets the generated ``resolution``, by the authors' protocol.
 
     Images of that size: used as they are (None). Square images a power-of-two multiple of it:
@@ -359,12 +376,12 @@ def reference_protocol(reference: Any, resolution: Optional[int]) -> Optional[st
     text is recorded in each result). Anything else (upscaling, a non-power-of-two factor,
     non-square images) is refused, as stylegan2-ada-pytorch's calc_metrics refuses a dataset whose
     resolution differs from the generator's. ``resolution=None`` (compare): each set at its own size.
+    ``source``: the reference already opened (:func:`open_reference_images`).
     """
     if resolution is None or not isinstance(reference, (str, os.PathLike)) or str(reference) == "testbed" \
             or is_stats_file(reference):
         return None
-    from ..data.images import open_source
-    h, w = open_source(Path(reference)).read(0).shape[:2]
+    h, w = (source if source is not None else open_reference_images(reference)).read(0).shape[:2]
     if h == w == resolution:
         return None
     k = h // resolution
