@@ -9,13 +9,16 @@ import json
 
 import pytest
 
-from tests.golden.numbers import CASES, GOLDEN, environment, run_case, write_weights
+from tests.golden.numbers import CASES, GOLDEN, environment, environment_key, run_case, write_weights
 
 _RECORDED = json.loads(GOLDEN.read_text())
 # Bit-identical where the numbers were recorded; another torch / numpy build, or another CPU (torch picks
 # AVX2 or AVX-512 kernels, oneDNN more), rounds differently (torch 2.x releases moved KID at 24 samples by
 # 1e-4), so there only to a tolerance.
 _ENV = _RECORDED.get("_environment", {})
+# Bits of the same code recorded on other machines (`python -m tests.golden.numbers --record-here`): there
+# the comparison is bit-exact as well.
+_HERE = _RECORDED.get("_by_environment", {}).get(environment_key(), {})
 
 
 def _close(got, want, rel: float = 1e-3) -> bool:
@@ -60,6 +63,8 @@ def test_golden_numbers_unchanged(case, golden_weights):
     got = run_case(case, golden_weights)
     if _ENV.get(case.metric) == environment():
         assert got == _RECORDED[case.metric]
+    elif case.metric in _HERE:
+        assert got == _HERE[case.metric]
     else:
         assert _close(got, _RECORDED[case.metric], _tolerance(case.metric)), (got, _RECORDED[case.metric])
 
