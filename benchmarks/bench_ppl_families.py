@@ -38,7 +38,6 @@ ops ``pkg_resources`` (``pip install --target /tmp/extra requests "setuptools<81
 from __future__ import annotations
 
 import argparse
-import copy
 import os
 import subprocess
 import sys
@@ -46,7 +45,7 @@ import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -56,12 +55,12 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests" / "fake_nvidia"))       # their networks import torch_utils
 
 from benchmarks.gpu_check.adapters import write_random_vgg16  # noqa: E402
+from benchmarks.ppl_anchor import EPS, NoSplit, Split, run_theirs  # noqa: E402
 from disentangle_metrics._core import sampling  # noqa: E402
 from disentangle_metrics.metrics.distances import build_distance  # noqa: E402
 from disentangle_metrics.metrics.ppl import _endpoint_ws, crop_and_downsample, images_per_call_for, ppl  # noqa: E402
 from disentangle_metrics.generators.sources import GeneratorSource  # noqa: E402
 
-EPS = 1e-4
 FAMILIES = ("sg2ada", "sg3t", "sg3r")
 # 0.2.0's rule, for the "before" column: whole pairs per call, this many pixels per call on the CPU.
 V020_PIXELS_PER_CALL = {"stylegan3": 2 * 64 ** 2, "stylegan2-ada": 32 * 64 ** 2}
@@ -104,82 +103,7 @@ def build_family(name: str, resolution: int, sg3_scale: int, code: str | None = 
     return make_generator(name[-1], resolution=resolution, scale=sg3_scale)
 
 
-# ------------------------------------------------------------------------------------------ timers
-
-
-class Split:
-    """Wall seconds per named component, summed over calls."""
-
-    def __init__(self) -> None:
-        self.s: dict[str, float] = defaultdict(float)
-
-    def run(self, key: str, fn: Callable[[], Any]) -> Any:
-        t0 = time.perf_counter()
-        out = fn()
-        self.s[key] += time.perf_counter() - t0
-        return out
-
-
-class NoSplit(Split):
-    def run(self, key: str, fn: Callable[[], Any]) -> Any:
-        return fn()
-
-
-# ------------------------------------------------------------------------------------------ their sampler
-
-
-class TheirSampler:
-    """The authors' PPL sampler, transcribed (module docstring); ``split`` times its components."""
-
-    def __init__(self, G: torch.nn.Module, dist: Any, crop: bool = True) -> None:
-        self.G = copy.deepcopy(G)              # they deep-copy G (and the vgg16) into the sampler
-        self.dist, self.crop = dist, crop
-
-    def __call__(self, c: torch.Tensor, sp: Split) -> torch.Tensor:
-        G, n = self.G, c.shape[0]
-        t = sp.run("latents", lambda: torch.rand([n]) * 0)                         # sampling 'end'
-        z0, z1 = sp.run("latents", lambda: torch.randn([2 * n, G.z_dim]).chunk(2))
-        w0, w1 = sp.run("mapping", lambda: G.mapping(z=torch.cat([z0, z1]), c=torch.cat([c, c])).chunk(2))
-        ws = sp.run("lerp", lambda: torch.cat([w0.lerp(w1, t[:, None, None]), w0.lerp(w1, t[:, None, None] + EPS)]))
-
-        def noise() -> None:
-            for name, buf in G.named_buffers():
-                if name.endswith(".noise_const"):
-                    buf.copy_(torch.randn_like(buf))
-        sp.run("noise", noise)
-        img = sp.run("synthesis", lambda: G.synthesis(ws=ws, noise_mode="const", force_fp32=True))
-
-        def crop_resize(img: torch.Tensor) -> torch.Tensor:
-            if self.crop:
-                k = img.shape[2] // 8
-                img = img[:, :, k * 3:k * 7, k * 2:k * 6]
-            f = G.img_resolution // 256
-            if f > 1:
-                img = img.reshape([-1, img.shape[1], img.shape[2] // f, f, img.shape[3] // f, f]).mean([3, 5])
-            return (img + 1) * (255 / 2)
-        img = sp.run("crop+resize", lambda: crop_resize(img))
-        # their vgg16 takes [0, 255]; the shared LPIPS takes [-1, 1]
-        a, b = sp.run("copies", lambda: (img * (2 / 255) - 1).chunk(2))
-        d = sp.run("distance", lambda: self.dist(a, b))
-        return sp.run("copies", lambda: d / EPS ** 2)
-
-
-def run_theirs(G: torch.nn.Module, dist: Any, n: int, batch: int, sp: Split) -> tuple[float, float, float]:
-    """(samples/s of the loop, set-up seconds, PPL value)."""
-    t0 = time.perf_counter()
-    sampler = TheirSampler(G, dist)
-    setup = time.perf_counter() - t0
-    out = []
-    t0 = time.perf_counter()
-    with torch.no_grad():
-        for _ in range(0, n, batch):
-            c = torch.zeros([batch, G.c_dim])
-            x = sampler(c, sp)
-            out.append(sp.run("copies", lambda: x.clone()))
-    loop = time.perf_counter() - t0
-    d = torch.cat(out)[:n].numpy()
-    lo, hi = np.percentile(d, 1, method="lower"), np.percentile(d, 99, method="higher")
-    return n / loop, setup, float(d[(d >= lo) & (d <= hi)].mean())
+# The timers and the authors' sampler live in benchmarks/ppl_anchor.py (the GPU check uses them too).
 
 
 # ------------------------------------------------------------------------------------------ ours

@@ -13,6 +13,7 @@ import textwrap
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -63,6 +64,8 @@ def test_smoke_runs_every_step(smoke):
     assert sg3["adapter"] == "stylegan3" and sg3["samples_per_s"] > 0 and sg3["samples"] >= 2
     assert 1 <= sg3["images_per_call"] <= 2 * sg3["batch_pairs"] and sg3["images_per_call_rule"].startswith("cpu table")
     assert f"StyleGAN3-T shape {plan.SMOKE.ppl_sg3_resolution}x{plan.SMOKE.ppl_sg3_resolution}" in md
+    assert sg3["theirs_samples_per_s"] > 0 and sg3["theirs_batch_pairs"] == 2 and sg3["ours_over_theirs"] > 0
+    assert "the authors' sampler" in md and np.isfinite(sg3["theirs_value_random_weights"])
     assert r["ls"]["svm_samples"] == plan.SMOKE.svm_samples and r["ls"]["svm_keep"] == plan.SMOKE.svm_samples // 2
     assert r["ls"]["sampling_samples_per_s"] > 0 and r["ls"]["svm_s"] > 0
     assert r["train1024"]["images_per_s"] > 0 and r["train32"]["images_per_s"] > 0

@@ -83,6 +83,10 @@ def _measurements(steps: dict[str, Any]) -> list[tuple[str, str, str]]:
         ("PPL, StyleGAN3-T shape (ppl_wfull)", f"{_fmt((r['ppl'].get('sg3') or {}).get('samples_per_s'))} samples/s",
          f"{_fmt((r['ppl'].get('sg3') or {}).get('samples'))} pairs, {_fmt((r['ppl'].get('sg3') or {}).get('images_per_call'))} "
          f"images per generator call; {(r['ppl'].get('sg3') or {}).get('generator', '-')}"),
+        ("PPL, StyleGAN3-T shape, the authors' sampler", f"{_fmt((r['ppl'].get('sg3') or {}).get('theirs_samples_per_s'))} samples/s",
+         f"{_fmt((r['ppl'].get('sg3') or {}).get('theirs_samples'))} pairs, "
+         f"{_fmt((r['ppl'].get('sg3') or {}).get('theirs_batch_pairs'))} per minibatch (transcribed, benchmarks/ppl_anchor.py); "
+         f"ours / theirs {_fmt((r['ppl'].get('sg3') or {}).get('ours_over_theirs'))}x"),
         ("ls sampling", f"{_fmt(r['ls'].get('sampling_samples_per_s'))} samples/s",
          f"{_fmt(r['ls'].get('sampling_samples'))} images, {_fmt(r['ls'].get('classifiers'))} single-logit classifiers at "
          f"{_fmt(r['ls'].get('classifier_resolution'))}"),

@@ -141,6 +141,19 @@ def _ppl_sg3(sz: Sizes, dev: torch.device, rec: Recorder, d: Any, b: int) -> boo
                 images_per_call_rule=r.config["images_per_call_rule"], adapter=r.config["generator"]["adapter"],
                 ppl_value_random_weights=r.value)
     rec.put(sg3=info)
+    # the authors' sampler (transcribed: 2 pairs per minibatch, one synthesis call each) on the same G and
+    # distance, so the record holds issue 27's ratio measured on the device
+    from benchmarks.ppl_anchor import NoSplit, run_theirs
+    tb = 2
+    n_theirs = max(2 * tb, sz.min_timed * tb)
+    if sz.calibrate:
+        run_theirs(G, d, 2 * tb, tb, NoSplit(), sampling="full")                 # warm-up
+        rate, _, _ = run_theirs(G, d, 4 * tb, tb, NoSplit(), sampling="full")
+        n_theirs = count_for(rate, sz.target_s["ppl_sg3_theirs"], tb, n_theirs, PAPER_SAMPLES["ppl"])
+    rate, _, value = run_theirs(G, d, n_theirs, tb, NoSplit(), sampling="full")
+    info.update(theirs_samples=n_theirs, theirs_batch_pairs=tb, theirs_samples_per_s=rate,
+                theirs_value_random_weights=value, ours_over_theirs=info["samples_per_s"] / rate if rate > 0 else None)
+    rec.put(sg3=info)
     return info["adapter"] == "stylegan3" and r.value == r.value       # recognised, and not NaN
 
 
