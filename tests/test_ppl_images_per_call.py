@@ -119,11 +119,22 @@ def test_compute_batch_in_pairs_is_a_deprecated_alias():
     np.testing.assert_array_equal(old.samples["distances"], new.samples["distances"])
 
 
-def test_precision_check_runs_at_the_images_per_call():
-    rec = Recorder(LinearGenerator())
-    ppl(rec, "w", "end", num_samples=4, batch_size=4, images_per_call=3, distance=sql2, device="cpu", bootstrap=0,
-        dtype=torch.float64)
-    assert max(ws.shape[0] for ws in rec.synthesis_in) == 3     # the check's 24 images too, in calls of 3
+def test_precision_check_runs_at_the_images_per_call(monkeypatch):
+    # the check runs on a private copy of the generator, so the calls are seen on the source class
+    from disentangle_metrics.generators.sources import GeneratorSource
+    calls = []
+    plain = GeneratorSource.synthesis
+
+    def spy(self, ws, **kw):
+        calls.append(ws.shape[0])
+        return plain(self, ws, **kw)
+    monkeypatch.setattr(GeneratorSource, "synthesis", spy)
+    kw = dict(num_samples=4, batch_size=4, images_per_call=3, distance=sql2, device="cpu", bootstrap=0)
+    ppl(LinearGenerator(), "w", "end", precision_check=False, **kw)
+    assert calls == [3, 3, 2]                          # the metric's 8 images
+    calls.clear()
+    ppl(LinearGenerator(), "w", "end", **kw)
+    assert sum(calls) == 24 + 8 and max(calls) == 3    # the check's 24 images too, in calls of 3
 
 
 def test_distance_sees_the_whole_noise_batch():

@@ -86,9 +86,8 @@ def eps_scaling(source: Any, *, epsilon: float = 1e-4, num_pairs: int = DEFAULT_
             ws = torch.cat([torch.lerp(w0, w1, tw + s) for s in steps])
         else:
             ws = src.mapping(torch.cat([_slerp(z0, z1, t + s) for s in steps]), torch.cat([c, c, c]))
-        step = ws.shape[0] if images_per_call is None else max(1, int(images_per_call))
-        img = torch.cat([src.synthesis(ws[k:k + step], seed=seed, batch_index=0, noise="shared").to(torch.float64)
-                         for k in range(0, ws.shape[0], step)])
+        img = torch.cat([x.to(torch.float64)
+                         for x in src.synthesis_calls(ws, images_per_call, seed=seed, batch_index=0)])
     i0, i1, i2 = img.chunk(3)
     d1 = (i1 - i0).square().flatten(1).sum(1)
     d2 = (i2 - i0).square().flatten(1).sum(1)

@@ -146,6 +146,17 @@ class GeneratorSource:
         with sampling.seeded(seed, batch_index, sampling.Stream.NOISE, self.device):
             return self.G.synthesis(ws, noise_mode="random", **kw)
 
+    def synthesis_calls(self, ws: torch.Tensor, images_per_call: Optional[int], *, seed: int, batch_index: int,
+                        noise: str = "shared") -> Iterator[torch.Tensor]:
+        """:meth:`synthesis` of ``ws`` in row order, ``images_per_call`` rows per generator call (None: one
+        call). Every call draws the noise of minibatch ``batch_index`` afresh from the same seed, so the
+        split changes float32 rounding only."""
+        step = ws.shape[0] if images_per_call is None else int(images_per_call)
+        if step < 1:
+            raise ValueError(f"images_per_call must be >= 1, got {images_per_call}")
+        for s in range(0, ws.shape[0], step):
+            yield self.synthesis(ws[s:s + step], seed=seed, batch_index=batch_index, noise=noise)
+
     # -- batches ------------------------------------------------------------------------------
 
     def batches(self, num: int, batch_size: int, *, seed: int, rank: int = 0, world_size: int = 1,

@@ -383,12 +383,8 @@ def _pair_images(src: GeneratorSource, ws: torch.Tensor, cfg: PPLConfig, seed: i
     kept: the distance sees the whole noise batch in one call (it gains from large batches where the
     generator's big activations lose).
     """
-    n = ws.shape[0]
-    step = n if images_per_call is None else int(images_per_call)
-    parts = []
-    for s in range(0, n, step):
-        img = src.synthesis(ws[s:s + step], seed=seed, batch_index=batch_index, noise="shared")
-        parts.append(crop_and_downsample(img.to(dtype), cfg.crop, cfg.mode, src.resolution))
+    parts = [crop_and_downsample(img.to(dtype), cfg.crop, cfg.mode, src.resolution)
+             for img in src.synthesis_calls(ws, images_per_call, seed=seed, batch_index=batch_index)]
     img = parts[0] if len(parts) == 1 else torch.cat(parts)
     if src.channels == 1:
         img = img.repeat(1, 3, 1, 1)
