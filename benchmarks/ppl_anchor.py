@@ -21,6 +21,8 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from disentangle_metrics._core.device import metric_precision, sync
+
 EPS = 1e-4
 
 
@@ -29,13 +31,13 @@ class Split:
 
     def __init__(self, device: torch.device | None = None) -> None:
         self.s: dict[str, float] = defaultdict(float)
-        self.sync = torch.cuda.synchronize if device is not None and device.type == "cuda" else (lambda: None)
+        self.device = device
 
     def run(self, key: str, fn: Callable[[], Any]) -> Any:
-        self.sync()
+        sync(self.device)
         t0 = time.perf_counter()
         out = fn()
-        self.sync()
+        sync(self.device)
         self.s[key] += time.perf_counter() - t0
         return out
 
@@ -91,20 +93,18 @@ def run_theirs(G: torch.nn.Module, dist: Any, n: int, batch: int, sp: Split,
                sampling: str = "end") -> tuple[float, float, float]:
     """(samples/s of the loop, set-up seconds, PPL value) of their sampler on ``n`` pairs, ``batch`` per
     minibatch, on G's device, TF32 off."""
-    from disentangle_metrics._core.device import metric_precision
     t0 = time.perf_counter()
     sampler = TheirSampler(G, dist, sampling=sampling)
     setup = time.perf_counter() - t0
-    sync = Split(sampler.device).sync
     out = []
     with metric_precision(), torch.no_grad():
-        sync()
+        sync(sampler.device)
         t0 = time.perf_counter()
         for _ in range(0, n, batch):
             c = torch.zeros([batch, G.c_dim], device=sampler.device)
             x = sampler(c, sp)
             out.append(sp.run("copies", lambda: x.clone()))
-        sync()
+        sync(sampler.device)
         loop = time.perf_counter() - t0
     d = torch.cat(out)[:n].cpu().numpy()
     lo, hi = np.percentile(d, 1, method="lower"), np.percentile(d, 99, method="higher")
