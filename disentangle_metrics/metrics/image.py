@@ -378,10 +378,12 @@ def reference_protocol(reference: Any, resolution: Optional[int], source: Option
     resolution differs from the generator's. ``resolution=None`` (compare): each set at its own size.
     ``source``: the reference already opened (:func:`open_reference_images`).
     """
-    if resolution is None or not isinstance(reference, (str, os.PathLike)) or str(reference) == "testbed" \
-            or is_stats_file(reference):
+    if resolution is None:
         return None
-    h, w = (source if source is not None else open_reference_images(reference)).read(0).shape[:2]
+    src = source if source is not None else open_reference_images(reference)
+    if src is None:          # the test bed, a stats file, FeatureStats: no images to bring to size
+        return None
+    h, w = src.read(0).shape[:2]
     if h == w == resolution:
         return None
     k = h // resolution
